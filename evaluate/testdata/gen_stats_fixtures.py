@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+"""Writes the reference fixtures for the statistics of package evaluate.
+
+Run from the repository root with Debian's Python (python3-numpy,
+python3-sklearn):
+
+    /usr/bin/python3 evaluate/testdata/gen_stats_fixtures.py
+
+It writes evaluate/testdata/stats_gaussian.json, stats_auroc.json and
+stats_fusion.json. Every random input comes from a generator with a fixed
+seed, so rerunning the script with the same numpy reproduces the files.
+Floats are written by the json module, which uses repr: the shortest string
+that parses back to the same float64.
+
+The PUAD reference computes (puad/puad.py):
+
+    mean   = np.mean(features, axis=0)
+    cov    = LedoitWolf().fit(features).covariance_
+    covinv = np.linalg.pinv(cov)
+    maha   = np.sqrt(max(0, np.dot(np.dot(v - mean, covinv), v - mean)))
+    score  = (eff - eff_mean) / eff_std + (maha - maha_mean) / maha_std
+    auroc  = roc_auc_score(targets, scores)
+
+with float32 features. The fixtures hold the same quantities computed on
+float64 input (what the Go code reproduces) and the float32 distances (what
+the reference itself produces) so the tests can state the gap.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import sklearn
+from sklearn.covariance import LedoitWolf
+from sklearn.metrics import roc_auc_score
+
+OUT = os.path.dirname(os.path.abspath(__file__))
+
+
+def fl(a):
+    """A numpy array (any dtype) as nested lists of Python floats."""
+    return np.asarray(a, dtype=np.float64).tolist()
+
+
+def maha(v, mean, covinv):
+    """The reference's Mahalanobis distance, in the dtype of its inputs."""
+    d = v - mean
+    return float(np.sqrt(max(0, np.dot(np.dot(d, covinv), d))))
+
+
+def gaussian_case(name, x32, queries32, full=True, entries_seed=0):
+    """Fits the reference statistics on float64 and on float32 features.
+
+    x32 and queries32 are float32; the float64 fit uses exactly the same
+    numbers, widened. When full is False (the D=384 case) the covariance and
+    its pseudo-inverse are stored only for sampled entries to keep the file
+    small: the diagonal, the first two rows and 600 random (i, j) pairs.
+    """
+    assert x32.dtype == np.float32 and queries32.dtype == np.float32
+    x64 = x32.astype(np.float64)
+    q64 = queries32.astype(np.float64)
+
+    lw64 = LedoitWolf().fit(x64)
+    cov64 = lw64.covariance_
+    inv64 = np.linalg.pinv(cov64)
+    mean64 = np.mean(x64, axis=0)
+
+    mean32 = np.mean(x32, axis=0)
+    lw32 = LedoitWolf().fit(x32)
+    cov32 = lw32.covariance_
+    assert cov32.dtype == np.float32
+    inv32 = np.linalg.pinv(cov32)
+    assert inv32.dtype == np.float32
+
+    case = {
+        "name": name,
+        "n": int(x32.shape[0]),
+        "d": int(x32.shape[1]),
+        "features": fl(x32),
+        "location": fl(lw64.location_),
+        "shrinkage": float(lw64.shrinkage_),
+        "shrinkage_float32": float(lw32.shrinkage_),
+        "queries": fl(queries32),
+        "mahalanobis": [maha(q, mean64, inv64) for q in q64],
+        "mahalanobis_float32": [maha(q, mean32, inv32) for q in queries32],
+    }
+    d = x32.shape[1]
+    if full:
+        case["covariance"] = fl(cov64)
+        case["pinv"] = fl(inv64)
+    else:
+        rng = np.random.default_rng(entries_seed)
+        idx = [(i, i) for i in range(d)]
+        idx += [(r, j) for r in range(2) for j in range(d) if j != r]
+        idx += [tuple(int(t) for t in rng.integers(0, d, size=2)) for _ in range(600)]
+        case["entries"] = [[i, j] for i, j in idx]
+        case["covariance_entries"] = [float(cov64[i, j]) for i, j in idx]
+        case["pinv_entries"] = [float(inv64[i, j]) for i, j in idx]
+        case["covariance_max_abs"] = float(np.max(np.abs(cov64)))
+        case["pinv_max_abs"] = float(np.max(np.abs(inv64)))
+    return case
+
+
+def gaussian_fixtures():
+    cases = []
+
+    # N=30, D=8: correlated Gaussian features.
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(8, 8))
+    x = (rng.normal(size=(30, 8)) @ a + rng.normal(size=8) * 3).astype(np.float32)
+    q = np.vstack([x[0], rng.normal(size=(2, 8)) @ a + 2.0]).astype(np.float32)
+    cases.append(gaussian_case("random_n30_d8", x, q))
+
+    # N=12, D=20: fewer samples than features, so the empirical covariance
+    # has rank 11; the fixture also stores pinv of that singular matrix.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 20)).astype(np.float32)
+    q = np.vstack([x[3], rng.normal(size=(2, 20))]).astype(np.float32)
+    case = gaussian_case("rankdef_n12_d20", x, q)
+    xc = x.astype(np.float64) - x.astype(np.float64).mean(0)
+    emp = xc.T @ xc / x.shape[0]
+    sv = np.linalg.svd(emp, compute_uv=False)
+    case["empirical_covariance"] = fl(emp)
+    case["empirical_pinv"] = fl(np.linalg.pinv(emp))
+    case["empirical_rank"] = int(np.sum(sv > 1e-15 * sv[0]))
+    cases.append(case)
+
+    # A constant feature (zero-variance column).
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 6)) * np.array([1.0, 2.0, 0.5, 1.0, 3.0, 1.0])
+    x[:, 3] = 2.5
+    x = x.astype(np.float32)
+    q = np.vstack([x[5], rng.normal(size=(2, 6))]).astype(np.float32)
+    q[1, 3] = 2.5
+    cases.append(gaussian_case("constant_feature_n20_d6", x, q))
+
+    # A single feature: scikit-learn returns shrinkage 0 and the variance.
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(15, 1)) * 0.7 + 1.0).astype(np.float32)
+    q = np.array([[1.0], [2.5], [-0.25]], dtype=np.float32)
+    cases.append(gaussian_case("single_feature_n15_d1", x, q))
+
+    # Every feature constant: the covariance is zero, pinv of zero is zero
+    # and every distance is 0.
+    x = np.tile(np.array([[0.5, -1.0, 2.0]], dtype=np.float32), (5, 1))
+    q = np.array([[0.5, -1.0, 2.0], [1.0, 1.0, 1.0]], dtype=np.float32)
+    cases.append(gaussian_case("all_constant_n5_d3", x, q))
+
+    # Realistic scale: D=384 channel means of a feature map, N=40 images.
+    # Per-channel offsets, a low-rank shared component and small noise.
+    rng = np.random.default_rng(5)
+    d = 384
+    offset = rng.normal(size=d) * 0.5
+    w = rng.normal(size=(10, d)) * 0.05
+    noise = 0.02 * rng.uniform(0.5, 1.5, size=d)
+
+    def sample(k, shift=0.0):
+        return offset + shift + rng.normal(size=(k, 10)) @ w + rng.normal(size=(k, d)) * noise
+
+    x = sample(40).astype(np.float32)
+    q = np.vstack([x[7], sample(2), sample(1, shift=0.05)]).astype(np.float32)
+    cases.append(gaussian_case("realistic_n40_d384", x, q, full=False, entries_seed=6))
+    return cases
+
+
+def auroc_fixtures():
+    cases = []
+
+    def add(name, labels, scores):
+        labels = [bool(t) for t in labels]
+        scores = [float(s) for s in scores]
+        cases.append({
+            "name": name,
+            "labels": labels,
+            "scores": scores,
+            "auroc": float(roc_auc_score([int(t) for t in labels], scores)),
+        })
+
+    rng = np.random.default_rng(10)
+    labels = rng.random(200) < 0.4
+    scores = np.round(rng.normal(size=200) + 0.8 * labels, 1)
+    add("ties_rounded_1dp", labels, scores)
+
+    labels = rng.random(300) < 0.5
+    scores = np.round(rng.normal(size=300) * 0.3 + 0.2 * labels, 1)
+    add("heavy_ties", labels, scores)
+
+    labels = rng.random(50) < 0.3
+    labels[0], labels[1] = True, False
+    add("all_tied", labels, np.full(50, 0.25))
+
+    labels = np.array([False] * 20 + [True] * 10)
+    add("perfect", labels, np.concatenate([rng.random(20), 1.0 + rng.random(10)]))
+    add("inverted", labels, np.concatenate([1.0 + rng.random(20), rng.random(10)]))
+
+    labels = rng.random(500) < 0.2
+    labels[0], labels[1] = True, False
+    add("random", labels, rng.normal(size=500) + 0.5 * labels)
+
+    labels = rng.random(40) < 0.5
+    labels[0], labels[1] = True, False
+    scores = rng.integers(-3, 4, size=40).astype(np.float64)
+    scores[labels & (scores == 0)] = -0.0
+    add("integers_with_signed_zero", labels, scores)
+
+    add("two_samples", [False, True], [0.3, 0.1])
+    add("large_magnitudes", [False, True, True, False, True],
+        [1e300, 1e300, -1e300, 5e-324, 1e-300])
+
+    # Per-class AUROC the way puad.PUAD.auroc_for_anomalies does it: classes
+    # in dataset (ImageFolder) order, "good" is the normal class.
+    classes = (["broken_large"] * 6 + ["broken_small"] * 7 + ["contamination"] * 5
+               + ["good"] * 12)
+    # A test set need not be sorted, so shuffle it as a stress of
+    # first-appearance ordering.
+    order = rng.permutation(len(classes))
+    classes = [classes[i] for i in order]
+    shift = {"good": 0.0, "broken_large": 1.5, "broken_small": 0.3, "contamination": -0.2}
+    scores = [float(np.round(rng.normal() + shift[c], 1)) for c in classes]
+
+    good_scores = [s for c, s in zip(classes, scores) if c == "good"]
+    anomaly = {}
+    for c, s in zip(classes, scores):
+        if c != "good":
+            anomaly.setdefault(c, []).append(s)
+    all_scores = good_scores + sum(anomaly.values(), [])
+    all_targets = [0] * len(good_scores) + [1] * (len(all_scores) - len(good_scores))
+    per_class = []
+    for c, s in anomaly.items():
+        per_class.append({
+            "class": c,
+            "count": len(s),
+            "auroc": float(roc_auc_score([0] * len(good_scores) + [1] * len(s), good_scores + s)),
+        })
+    per = {
+        "classes": classes,
+        "scores": scores,
+        "normal": "good",
+        "overall": float(roc_auc_score(all_targets, all_scores)),
+        "per_class": per_class,
+    }
+    return cases, per
+
+
+def fusion_fixtures():
+    rng = np.random.default_rng(20)
+    vectors = [
+        [1.0, 2.0, 3.0, 4.0],
+        [5.0],
+        [0.1, 0.1, 0.1],
+        rng.normal(size=17).tolist(),
+        (rng.normal(size=101) * 1e-3 + 1e3).tolist(),
+    ]
+    mean_std = [{
+        "xs": [float(v) for v in xs],
+        "mean": float(np.mean(xs)),
+        "std": float(np.std(xs)),
+    } for xs in vectors]
+
+    eff_valid = rng.gamma(2.0, 0.1, size=20)
+    maha_valid = rng.gamma(5.0, 2.0, size=20)
+    eff_test = rng.gamma(2.0, 0.15, size=10)
+    maha_test = rng.gamma(5.0, 2.5, size=10)
+    eff_mean, eff_std = np.mean(eff_valid), np.std(eff_valid)
+    maha_mean, maha_std = np.mean(maha_valid), np.std(maha_valid)
+    puad = [float((e - eff_mean) / eff_std + (m - maha_mean) / maha_std)
+            for e, m in zip(eff_test, maha_test)]
+    fusion = {
+        "eff_valid": fl(eff_valid),
+        "maha_valid": fl(maha_valid),
+        "eff_test": fl(eff_test),
+        "maha_test": fl(maha_test),
+        "eff_mean": float(eff_mean),
+        "eff_std": float(eff_std),
+        "maha_mean": float(maha_mean),
+        "maha_std": float(maha_std),
+        "puad": puad,
+    }
+    return mean_std, fusion
+
+
+def write(name, obj):
+    path = os.path.join(OUT, name)
+    with open(path, "w") as f:
+        json.dump(obj, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"{path}: {os.path.getsize(path)} bytes", file=sys.stderr)
+
+
+def main():
+    versions = {"numpy": np.__version__, "sklearn": sklearn.__version__}
+    write("stats_gaussian.json", {"versions": versions, "cases": gaussian_fixtures()})
+    cases, per = auroc_fixtures()
+    write("stats_auroc.json", {"versions": versions, "cases": cases, "per_class": per})
+    mean_std, fusion = fusion_fixtures()
+    write("stats_fusion.json", {"versions": versions, "mean_std": mean_std, "fusion": fusion})
+
+
+if __name__ == "__main__":
+    main()
