@@ -1,0 +1,49 @@
+# puad-go build. `make test` and `make demo` work on a fresh Debian 12 machine as root.
+SHELL := /bin/bash
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+APT_PACKAGES := libtorch-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil
+
+.PHONY: setup native build test bench demo fixtures clean vet
+
+# Installs only what is missing (Debian 12, as root). Idempotent.
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "setup: missing Debian packages:$$missing (run make setup as root)"; exit 1; fi; \
+	  echo "setup: installing$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else echo "setup: Debian packages present ($(APT_PACKAGES))"; fi
+	@if [ ! -x "$(GO)" ]; then echo "setup: Go not found; install Go 1.22+ (https://go.dev/dl) into /usr/local/go"; exit 1; fi
+	@echo "setup: $$($(GO) version)"
+
+# Builds the C++ shim (build/libtorchbind.so). LIBTORCH=/path selects another libtorch.
+native:
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(if $(LIBTORCH),-DCMAKE_PREFIX_PATH=$(LIBTORCH)) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+build: native
+	$(GO) build -o bin/puad ./cmd/puad
+
+vet: native
+	$(GO) vet ./...
+
+test: setup native
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+bench: setup native
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+
+demo: setup build
+	./bin/puad demo --out demo-out
+
+# Regenerates the committed test fixtures with Debian's python3-torch.
+fixtures:
+	@for f in $$(git ls-files '*gen_*fixtures*.py'); do echo "== $$f"; (cd $$(dirname $$f) && /usr/bin/python3 $$(basename $$f)) || exit 1; done
+
+clean:
+	rm -rf $(BUILD_DIR) bin

@@ -1,0 +1,117 @@
+package torchbind
+
+/*
+#include "torchbind.h"
+*/
+import "C"
+
+import "runtime"
+
+// Generator is a libtorch random generator with its own state. The same seed
+// gives the same sequences as torch.Generator().manual_seed(seed) in PyTorch
+// (CPU), e.g. for randperm.
+type Generator struct {
+	h   C.tb_generator
+	dev Device
+}
+
+// NewGenerator returns a generator on dev seeded with seed.
+func NewGenerator(seed uint64, dev Device) (*Generator, error) {
+	var g C.tb_generator
+	if err := check("generator", C.tb_generator_new(C.uint64_t(seed), C.int(dev.Type), C.int(dev.Index), &g)); err != nil {
+		return nil, err
+	}
+	gen := &Generator{h: g, dev: dev}
+	runtime.SetFinalizer(gen, (*Generator).Close)
+	return gen, nil
+}
+
+// Close releases the generator; idempotent and nil-safe.
+func (g *Generator) Close() {
+	if g == nil || g.h == nil {
+		return
+	}
+	runtime.SetFinalizer(g, nil)
+	C.tb_generator_free(g.h)
+	g.h = nil
+}
+
+// Device is where the generator draws numbers for.
+func (g *Generator) Device() Device { return g.dev }
+
+func genHandle(g *Generator) C.tb_generator {
+	if g == nil {
+		return nil
+	}
+	return g.h
+}
+
+// State returns a copy of the generator state (a uint8 tensor), for checkpoints.
+func (g *Generator) State() ([]byte, error) {
+	var out C.tb_tensor
+	t, err := wrap("generator_state", C.tb_generator_get_state(genHandle(g), &out), out)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return Values[uint8](t)
+}
+
+// SetState restores a state returned by State.
+func (g *Generator) SetState(state []byte) error {
+	t, err := FromSlice(state)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return check("generator_set_state", C.tb_generator_set_state(genHandle(g), t.h))
+}
+
+// Rand returns uniform samples in [0, 1) drawn from g (nil: the default generator).
+func Rand(g *Generator, shape []int64, dt DType, dev Device) (*Tensor, error) {
+	var out C.tb_tensor
+	msg := C.tb_random(0, genHandle(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
+	return wrap("rand", msg, out)
+}
+
+// Randn returns standard normal samples drawn from g.
+func Randn(g *Generator, shape []int64, dt DType, dev Device) (*Tensor, error) {
+	var out C.tb_tensor
+	msg := C.tb_random(1, genHandle(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
+	return wrap("randn", msg, out)
+}
+
+// RandInt returns int64 samples uniform in [low, high) drawn from g.
+func RandInt(g *Generator, low, high int64, shape []int64, dev Device) (*Tensor, error) {
+	var out C.tb_tensor
+	msg := C.tb_randint(genHandle(g), C.int64_t(low), C.int64_t(high), dimsPtr(shape), C.int(len(shape)), C.int(dev.Type), C.int(dev.Index), &out)
+	return wrap("randint", msg, out)
+}
+
+// RandPerm returns a random permutation of 0..n-1 (int64) drawn from g.
+func RandPerm(g *Generator, n int64, dev Device) (*Tensor, error) {
+	var out C.tb_tensor
+	msg := C.tb_randperm(genHandle(g), C.int64_t(n), C.int(dev.Type), C.int(dev.Index), &out)
+	return wrap("randperm", msg, out)
+}
+
+// Bernoulli returns 0/1 samples with probability p, shaped like t.
+func Bernoulli(g *Generator, like *Tensor, p float64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("bernoulli", C.tb_bernoulli(genHandle(g), handle(like), C.double(p), &out), out)
+}
+
+// Perm is randperm(n) from a CPU generator seeded with seed, as Go ints.
+func Perm(seed uint64, n int) ([]int64, error) {
+	g, err := NewGenerator(seed, CPU)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	t, err := RandPerm(g, int64(n), CPU)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return Values[int64](t)
+}

@@ -1,0 +1,354 @@
+package torchbind
+
+/*
+#include "torchbind.h"
+*/
+import "C"
+
+func unary(op C.int, name string, a *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap(name, C.tb_unary(op, handle(a), &out), out)
+}
+
+func binary(op C.int, name string, a, b *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap(name, C.tb_binary(op, handle(a), handle(b), &out), out)
+}
+
+func binaryScalar(op C.int, name string, a *Tensor, s float64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap(name, C.tb_binary_scalar(op, handle(a), C.double(s), &out), out)
+}
+
+// Neg returns -a.
+func Neg(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_NEG, "neg", a) }
+
+// Abs returns |a|.
+func Abs(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_ABS, "abs", a) }
+
+// Sqrt returns the elementwise square root.
+func Sqrt(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_SQRT, "sqrt", a) }
+
+// Exp returns the elementwise exponential.
+func Exp(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_EXP, "exp", a) }
+
+// Log returns the elementwise natural logarithm.
+func Log(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_LOG, "log", a) }
+
+// Relu returns max(a, 0).
+func Relu(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_RELU, "relu", a) }
+
+// Sigmoid returns the logistic function of a.
+func Sigmoid(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_SIGMOID, "sigmoid", a) }
+
+// Tanh returns the hyperbolic tangent of a.
+func Tanh(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_TANH, "tanh", a) }
+
+// Floor rounds down.
+func Floor(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_FLOOR, "floor", a) }
+
+// Ceil rounds up.
+func Ceil(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_CEIL, "ceil", a) }
+
+// Square returns a².
+func Square(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_SQUARE, "square", a) }
+
+// IsNaN returns a bool tensor marking NaNs.
+func IsNaN(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_ISNAN, "isnan", a) }
+
+// Contiguous returns a with C-contiguous memory (a new handle on the same
+// storage when it already is).
+func Contiguous(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_CONTIGUOUS, "contiguous", a) }
+
+// Clone returns a contiguous copy of a (part of the autograd graph).
+func Clone(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_CLONE, "clone", a) }
+
+// Detach returns a view of a outside the autograd graph.
+func Detach(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_DETACH, "detach", a) }
+
+// Flatten returns a as one dimension.
+func Flatten(a *Tensor) (*Tensor, error) { return unary(C.TB_OP_FLATTEN, "flatten", a) }
+
+// Add returns a + b (broadcasting).
+func Add(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_ADD, "add", a, b) }
+
+// Sub returns a - b.
+func Sub(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_SUB, "sub", a, b) }
+
+// Mul returns a * b.
+func Mul(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_MUL, "mul", a, b) }
+
+// Div returns a / b.
+func Div(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_DIV, "div", a, b) }
+
+// Pow returns a ** b.
+func Pow(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_POW, "pow", a, b) }
+
+// Maximum returns the elementwise maximum.
+func Maximum(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_MAXIMUM, "maximum", a, b) }
+
+// Minimum returns the elementwise minimum.
+func Minimum(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_MINIMUM, "minimum", a, b) }
+
+// Gt returns a > b.
+func Gt(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_GT, "gt", a, b) }
+
+// Ge returns a >= b.
+func Ge(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_GE, "ge", a, b) }
+
+// Lt returns a < b.
+func Lt(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_LT, "lt", a, b) }
+
+// Le returns a <= b.
+func Le(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_LE, "le", a, b) }
+
+// Eq returns a == b.
+func Eq(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_EQ, "eq", a, b) }
+
+// Ne returns a != b.
+func Ne(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_NE, "ne", a, b) }
+
+// AddScalar returns a + s, keeping a's dtype as a Python float would.
+func AddScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_ADD, "add", a, s) }
+
+// SubScalar returns a - s.
+func SubScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_SUB, "sub", a, s) }
+
+// RSubScalar returns s - a.
+func RSubScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_RSUB, "rsub", a, s) }
+
+// MulScalar returns a * s.
+func MulScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_MUL, "mul", a, s) }
+
+// DivScalar returns a / s.
+func DivScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_DIV, "div", a, s) }
+
+// PowScalar returns a ** s.
+func PowScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_POW, "pow", a, s) }
+
+// GtScalar returns a > s.
+func GtScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_GT, "gt", a, s) }
+
+// GeScalar returns a >= s.
+func GeScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_GE, "ge", a, s) }
+
+// LtScalar returns a < s.
+func LtScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_LT, "lt", a, s) }
+
+// LeScalar returns a <= s.
+func LeScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_LE, "le", a, s) }
+
+// EqScalar returns a == s.
+func EqScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_EQ, "eq", a, s) }
+
+// Clamp limits a to [lo, hi]; pass math.Inf to leave a side open.
+func Clamp(a *Tensor, lo, hi float64) (*Tensor, error) {
+	hasLo, hasHi := C.int(1), C.int(1)
+	if lo < -maxFinite {
+		hasLo = 0
+	}
+	if hi > maxFinite {
+		hasHi = 0
+	}
+	var out C.tb_tensor
+	return wrap("clamp", C.tb_clamp(handle(a), C.double(lo), C.double(hi), hasLo, hasHi, &out), out)
+}
+
+const maxFinite = 1.7976931348623157e308
+
+// Where returns a where cond is true, else b.
+func Where(cond, a, b *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("where", C.tb_where(handle(cond), handle(a), handle(b), &out), out)
+}
+
+// MaskedSelect returns the elements of a where mask is true, as one dimension.
+func MaskedSelect(a, mask *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("masked_select", C.tb_masked_select(handle(a), handle(mask), &out), out)
+}
+
+// CopyInto copies src into dst in place (broadcasting, converting dtype and device).
+func CopyInto(dst, src *Tensor) error { return check("copy_", C.tb_copy_(handle(dst), handle(src))) }
+
+func reduce(op C.int, name string, a *Tensor, dims []int64, keepdim, unbiased bool) (*Tensor, error) {
+	var out C.tb_tensor
+	msg := C.tb_reduce(op, handle(a), dimsPtr(dims), C.int(len(dims)), cbool(keepdim), cbool(unbiased), &out)
+	return wrap(name, msg, out)
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Sum reduces over dims (all dims when none are given).
+func Sum(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_SUM, "sum", a, dims, keepdim, false)
+}
+
+// Mean averages over dims (all when none).
+func Mean(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_MEAN, "mean", a, dims, keepdim, false)
+}
+
+// Std is the standard deviation over dims; unbiased divides by n-1.
+func Std(a *Tensor, dims []int64, unbiased, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_STD, "std", a, dims, keepdim, unbiased)
+}
+
+// Var is the variance over dims; unbiased divides by n-1.
+func Var(a *Tensor, dims []int64, unbiased, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_VAR, "var", a, dims, keepdim, unbiased)
+}
+
+// Max is the maximum over dims (amax), or over everything.
+func Max(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_MAX, "max", a, dims, keepdim, false)
+}
+
+// Min is the minimum over dims (amin), or over everything.
+func Min(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_MIN, "min", a, dims, keepdim, false)
+}
+
+// Argmax is the index of the maximum along dim, or in the flattened tensor when dim is nil.
+func Argmax(a *Tensor, dim *int64, keepdim bool) (*Tensor, error) {
+	var dims []int64
+	if dim != nil {
+		dims = []int64{*dim}
+	}
+	return reduce(C.TB_RED_ARGMAX, "argmax", a, dims, keepdim, false)
+}
+
+// Any reports whether any element is true (over everything).
+func Any(a *Tensor) (*Tensor, error) { return reduce(C.TB_RED_ANY, "any", a, nil, false, false) }
+
+// Quantile is torch.quantile(a, q) with linear interpolation over all
+// elements. Unlike torch.quantile it also works above 2^24 elements, exactly:
+// it then finds the two order statistics around rank q·(n−1) with kthvalue
+// and interpolates between them as torch does.
+func Quantile(a *Tensor, q float64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("quantile", C.tb_quantile(handle(a), C.double(q), 0, 0, 0, &out), out)
+}
+
+// QuantileDim is torch.quantile(a, q, dim, keepdim).
+func QuantileDim(a *Tensor, q float64, dim int64, keepdim bool) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("quantile", C.tb_quantile(handle(a), C.double(q), C.int64_t(dim), 1, cbool(keepdim), &out), out)
+}
+
+// KthValue returns the k-th smallest values (1-based) along dim and their indices.
+func KthValue(a *Tensor, k, dim int64, keepdim bool) (values, indices *Tensor, err error) {
+	var v, i C.tb_tensor
+	if err := check("kthvalue", C.tb_kthvalue(handle(a), C.int64_t(k), C.int64_t(dim), cbool(keepdim), &v, &i)); err != nil {
+		return nil, nil, err
+	}
+	return newTensor(v), newTensor(i), nil
+}
+
+// Sort sorts along dim, returning values and indices.
+func Sort(a *Tensor, dim int64, descending bool) (values, indices *Tensor, err error) {
+	var v, i C.tb_tensor
+	if err := check("sort", C.tb_sort(handle(a), C.int64_t(dim), cbool(descending), &v, &i)); err != nil {
+		return nil, nil, err
+	}
+	return newTensor(v), newTensor(i), nil
+}
+
+// Reshape returns a with a new shape (a view when possible); -1 infers one size.
+func Reshape(a *Tensor, shape ...int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("reshape", C.tb_reshape(handle(a), dimsPtr(shape), C.int(len(shape)), &out), out)
+}
+
+// View returns a view of a with a new shape; fails when strides do not allow it.
+func View(a *Tensor, shape ...int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("view", C.tb_view(handle(a), dimsPtr(shape), C.int(len(shape)), &out), out)
+}
+
+// Permute reorders the dimensions.
+func Permute(a *Tensor, dims ...int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("permute", C.tb_permute(handle(a), dimsPtr(dims), C.int(len(dims)), &out), out)
+}
+
+// Transpose swaps two dimensions.
+func Transpose(a *Tensor, d0, d1 int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("transpose", C.tb_transpose(handle(a), C.int64_t(d0), C.int64_t(d1), &out), out)
+}
+
+// Squeeze removes every dimension of size one.
+func Squeeze(a *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("squeeze", C.tb_squeeze(handle(a), 0, 0, &out), out)
+}
+
+// SqueezeDim removes dimension dim if its size is one.
+func SqueezeDim(a *Tensor, dim int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("squeeze", C.tb_squeeze(handle(a), C.int64_t(dim), 1, &out), out)
+}
+
+// Unsqueeze inserts a dimension of size one at dim.
+func Unsqueeze(a *Tensor, dim int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("unsqueeze", C.tb_unsqueeze(handle(a), C.int64_t(dim), &out), out)
+}
+
+// Narrow returns the view a[..., start:start+length, ...] along dim.
+func Narrow(a *Tensor, dim, start, length int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("narrow", C.tb_narrow(handle(a), C.int64_t(dim), C.int64_t(start), C.int64_t(length), &out), out)
+}
+
+// IndexSelect picks the entries of index (int64) along dim.
+func IndexSelect(a *Tensor, dim int64, index *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("index_select", C.tb_index_select(handle(a), C.int64_t(dim), handle(index), &out), out)
+}
+
+// Gather is torch.gather.
+func Gather(a *Tensor, dim int64, index *Tensor) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("gather", C.tb_gather(handle(a), C.int64_t(dim), handle(index), &out), out)
+}
+
+func handles(ts []*Tensor) []C.tb_tensor {
+	hs := make([]C.tb_tensor, len(ts))
+	for i, t := range ts {
+		hs[i] = handle(t)
+	}
+	return hs
+}
+
+// Cat concatenates tensors along dim.
+func Cat(ts []*Tensor, dim int64) (*Tensor, error) {
+	if len(ts) == 0 {
+		return nil, &Error{Op: "cat", Msg: "no tensors"}
+	}
+	hs := handles(ts)
+	var out C.tb_tensor
+	return wrap("cat", C.tb_cat(&hs[0], C.int(len(hs)), C.int64_t(dim), &out), out)
+}
+
+// Stack stacks tensors of equal shape along a new dimension dim.
+func Stack(ts []*Tensor, dim int64) (*Tensor, error) {
+	if len(ts) == 0 {
+		return nil, &Error{Op: "stack", Msg: "no tensors"}
+	}
+	hs := handles(ts)
+	var out C.tb_tensor
+	return wrap("stack", C.tb_stack(&hs[0], C.int(len(hs)), C.int64_t(dim), &out), out)
+}
+
+// Expand broadcasts a to shape without copying (-1 keeps a size).
+func Expand(a *Tensor, shape ...int64) (*Tensor, error) {
+	var out C.tb_tensor
+	return wrap("expand", C.tb_expand(handle(a), dimsPtr(shape), C.int(len(shape)), &out), out)
+}
