@@ -1,0 +1,410 @@
+#!/usr/bin/python3
+"""Regenerates the fixtures of the datasets package tests.
+
+Run with Debian's interpreter, which has Pillow 9.4, torch 1.13 and
+torchvision 0.14:
+
+    /usr/bin/python3 datasets/testdata/gen_fixtures.py
+
+It writes deterministic source images into datasets/testdata/ and, next to
+them, what the Python reference pipeline produces from them:
+
+  * decode/*.rgb.gz   Image.open(p).convert("RGB") as raw RGB bytes
+  * resize/*.rgb.gz   img.resize((w, h), Image.BILINEAR) as raw RGB bytes
+  * tensor/*.f32.gz   Resize/ToTensor/Normalize outputs as little-endian float32
+  * fixtures.json     the list of cases, the ToTensor and Normalize tables,
+                      and the MVTec tree with its expected listings.
+
+The Go tests only read these files; they never run Python.
+"""
+
+import gzip
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torchvision import transforms
+
+HERE = Path(__file__).resolve().parent
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+
+
+def wgz(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0 keeps the output byte-identical between runs.
+    with open(path, "wb") as f:
+        with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, compresslevel=9) as g:
+            g.write(data)
+
+
+def rel(p):
+    return str(Path(p).relative_to(HERE))
+
+
+# --------------------------------------------------------------------------
+# Source images
+
+def pattern_rgb(w, h, seed, noise_frac=0.35):
+    """Gradients, hard edges, saturated areas and a band of full-range noise."""
+    rs = np.random.RandomState(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 255 * x / max(w - 1, 1)
+    g = 255 * y / max(h - 1, 1)
+    b = 127.5 + 127.5 * np.sin(x / 7.0 + y / 11.0)
+    img = np.stack([r, g, b], axis=-1)
+    # checkerboard with hard edges
+    cb = ((x // 5 + y // 3) % 2 == 0)
+    img[cb & (y < h // 4)] = [255, 0, 255]
+    img[(~cb) & (y < h // 4)] = [0, 255, 0]
+    # saturated blocks
+    img[h // 2:h // 2 + 6, :w // 3] = 255
+    img[h // 2 + 6:h // 2 + 12, :w // 3] = 0
+    # noise band
+    nb = int(w * noise_frac)
+    img[:, w - nb:] = rs.randint(0, 256, size=(h, nb, 3))
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def save_png(arr, path, mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode).save(path, optimize=True)
+
+
+def png_chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def pack_row(samples, depth):
+    """samples: 1-D array of channel samples for one row."""
+    if depth == 16:
+        return samples.astype(">u2").tobytes()
+    if depth == 8:
+        return samples.astype(np.uint8).tobytes()
+    per = 8 // depth
+    out = bytearray()
+    for i in range(0, len(samples), per):
+        byte = 0
+        chunk = samples[i:i + per]
+        for j in range(per):
+            v = int(chunk[j]) if j < len(chunk) else 0
+            byte |= v << (8 - depth * (j + 1))
+        out.append(byte)
+    return bytes(out)
+
+
+def write_png(path, arr, ctype, depth, plte=None, trns=None, interlace=False):
+    """Writes a PNG by hand (any colour type / bit depth, optional Adam7).
+
+    arr has shape (h, w, channels) with the raw sample values."""
+    h, w = arr.shape[:2]
+    ch = arr.shape[2]
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 1 if interlace else 0)
+    raw = bytearray()
+    passes = ADAM7 if interlace else [(0, 0, 1, 1)]
+    for x0, y0, dx, dy in passes:
+        sub = arr[y0::dy, x0::dx]
+        if sub.shape[0] == 0 or sub.shape[1] == 0:
+            continue
+        for row in sub:
+            raw += b"\x00" + pack_row(row.reshape(-1), depth)
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+    if plte is not None:
+        data += png_chunk(b"PLTE", bytes(np.asarray(plte, np.uint8).reshape(-1)))
+    if trns is not None:
+        data += png_chunk(b"tRNS", trns)
+    data += png_chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + png_chunk(b"IEND", b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def decode_sources():
+    """PNG variants (exact) and JPEGs (approximate). Returns case dicts."""
+    rs = np.random.RandomState(7)
+    d = HERE / "decode"
+    w, h = 37, 23
+    cases = []
+
+    def u16(shape):
+        a = rs.randint(0, 65536, size=shape)
+        a.flat[:8] = [0, 1, 254, 255, 256, 300, 65535, 0x00FF]
+        return a
+
+    specs = []
+    rgb8 = pattern_rgb(w, h, 1, 0.5)
+    specs.append(("rgb8_interlaced.png", rgb8, 2, 8, {"interlace": True}))
+    specs.append(("rgb8_trns.png", rgb8, 2, 8, {"trns": struct.pack(">HHH", *rgb8[0, 0])}))
+    specs.append(("rgba8.png", np.concatenate([rgb8, rs.randint(0, 256, (h, w, 1))], 2), 6, 8, {}))
+    specs.append(("rgb16.png", u16((h, w, 3)), 2, 16, {}))
+    specs.append(("rgb16_trns.png", u16((h, w, 3)), 2, 16, {"trns": struct.pack(">HHH", 1, 2, 3)}))
+    specs.append(("rgba16.png", u16((h, w, 4)), 6, 16, {"interlace": True}))
+    g16 = rs.randint(0, 600, size=(h, w, 1))
+    g16[::3] = rs.randint(0, 65536, size=g16[::3].shape)
+    g16.flat[:8] = [0, 1, 254, 255, 256, 300, 65535, 255]
+    specs.append(("grey16.png", g16, 0, 16, {}))
+    specs.append(("grey16_trns.png", g16, 0, 16, {"trns": struct.pack(">H", 7)}))
+    specs.append(("greyalpha16.png", u16((h, w, 2)), 4, 16, {}))
+    g8 = rgb8[..., :1]
+    specs.append(("grey8.png", g8, 0, 8, {}))
+    specs.append(("grey8_trns.png", g8, 0, 8, {"trns": struct.pack(">H", int(g8[0, 0, 0]))}))
+    specs.append(("greyalpha8.png", np.concatenate([g8, rs.randint(0, 256, (h, w, 1))], 2), 4, 8, {}))
+    for depth in (1, 2, 4):
+        specs.append((f"grey{depth}.png", rs.randint(0, 1 << depth, (h, w, 1)), 0, depth, {}))
+    pal = rs.randint(0, 256, size=(256, 3))
+    specs.append(("palette8_trns.png", rs.randint(0, 256, (h, w, 1)), 3, 8,
+                  {"plte": pal, "trns": bytes(rs.randint(0, 256, 100).astype(np.uint8))}))
+    # Short palette: indices 5..15 point past the PLTE entries.
+    specs.append(("palette4_short.png", rs.randint(0, 16, (h, w, 1)), 3, 4, {"plte": pal[:5]}))
+    specs.append(("palette1.png", rs.randint(0, 2, (h, w, 1)), 3, 1, {"plte": pal[:2], "interlace": True}))
+    for name, arr, ctype, depth, kw in specs:
+        write_png(d / name, arr, ctype, depth, **kw)
+        cases.append({"file": "decode/" + name, "exact": True})
+
+    # Pillow-written PNGs (filtered, optimised) of the main modes.
+    save_png(rgb8, d / "pil_rgb.png")
+    save_png(np.concatenate([rgb8, rs.randint(0, 256, (h, w, 1)).astype(np.uint8)], 2), d / "pil_rgba.png", "RGBA")
+    save_png(g8[..., 0], d / "pil_l.png", "L")
+    Image.fromarray(rgb8).convert("P", palette=Image.ADAPTIVE, colors=50).save(d / "pil_p.png")
+    for name in ("pil_rgb.png", "pil_rgba.png", "pil_l.png", "pil_p.png"):
+        cases.append({"file": "decode/" + name, "exact": True})
+
+    # JPEGs: odd size to exercise the chroma edges.
+    jw, jh = 121, 89
+    src = pattern_rgb(jw, jh, 3, 0.25)
+    im = Image.fromarray(src)
+    im.save(d / "jpeg_420.jpg", quality=90)
+    im.save(d / "jpeg_422.jpg", quality=90, subsampling=1)
+    im.save(d / "jpeg_444.jpg", quality=95, subsampling=0)
+    im.save(d / "jpeg_420_progressive.jpg", quality=85, progressive=True)
+    im.convert("L").save(d / "jpeg_grey.jpg", quality=90)
+    im.convert("CMYK").save(d / "jpeg_cmyk.jpg", quality=90)
+    for name in ("jpeg_420.jpg", "jpeg_422.jpg", "jpeg_444.jpg", "jpeg_420_progressive.jpg",
+                 "jpeg_grey.jpg", "jpeg_cmyk.jpg"):
+        cases.append({"file": "decode/" + name, "exact": False})
+
+    for c in cases:
+        im = Image.open(HERE / c["file"])
+        c["pillow_mode"] = im.mode
+        rgb = np.asarray(im.convert("RGB"))
+        c["w"], c["h"] = rgb.shape[1], rgb.shape[0]
+        c["expect"] = c["file"].rsplit(".", 1)[0] + ".rgb.gz"
+        wgz(HERE / c["expect"], rgb.tobytes())
+    return cases
+
+
+def resize_cases():
+    r = HERE / "resize"
+    srcs = {
+        "src_300x217.png": pattern_rgb(300, 217, 11),
+        "src_97x131.png": pattern_rgb(97, 131, 12, 0.12),
+        "src_512x384.png": pattern_rgb(512, 384, 13, 0.08),
+        "src_3x2.png": np.random.RandomState(14).randint(0, 256, (2, 3, 3)).astype(np.uint8),
+        "src_1x1.png": np.array([[[10, 200, 255]]], np.uint8),
+        "src_1x40.png": np.random.RandomState(15).randint(0, 256, (40, 1, 3)).astype(np.uint8),
+    }
+    for name, arr in srcs.items():
+        save_png(arr, r / name)
+    targets = [
+        ("src_300x217.png", 256, 256),
+        ("src_97x131.png", 256, 256),
+        ("src_512x384.png", 64, 64),
+        ("src_300x217.png", 300, 64),   # vertical pass only
+        ("src_300x217.png", 64, 217),   # horizontal pass only
+        ("src_300x217.png", 300, 217),  # same size
+        ("src_300x217.png", 123, 45),
+        ("src_300x217.png", 7, 5),
+        ("src_97x131.png", 200, 13),
+        ("src_512x384.png", 33, 250),
+        ("src_3x2.png", 64, 64),
+        ("src_1x1.png", 5, 3),
+        ("src_1x40.png", 3, 7),
+    ]
+    cases = []
+    for name, w, h in targets:
+        im = Image.open(r / name).convert("RGB")
+        out = np.asarray(im.resize((w, h), Image.BILINEAR))
+        # What torchvision's Resize((h, w)) does on a PIL image must be the same.
+        tv = np.asarray(transforms.Resize((h, w))(im))
+        assert (tv == out).all(), (name, w, h)
+        if (w, h) == im.size:
+            # Same size: Pillow returns a copy, which the test checks against
+            # the decoded source; no need to store it twice.
+            assert (out == np.asarray(im)).all()
+            expect = None
+        else:
+            expect = f"resize/{name[:-4]}_to_{w}x{h}.rgb.gz"
+            wgz(HERE / expect, out.tobytes())
+        cases.append({"src": "resize/" + name, "w": w, "h": h, "expect": expect})
+    return cases
+
+
+def tensor_cases():
+    """ToTensor and Normalize of every byte value, and a full pipeline."""
+    a = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    t = transforms.ToTensor()(Image.fromarray(a))
+    n = transforms.Normalize(MEAN, STD)(t.clone())
+    unit = t[0].flatten().numpy().astype("<f4")
+    norm = n.reshape(3, 256).numpy().astype("<f4")
+    out = {
+        "to_tensor_bits": [int(v) for v in unit.view("<u4")],
+        "normalize_bits": [[int(v) for v in norm[c].view("<u4")] for c in range(3)],
+        "mean_bits": [int(v) for v in torch.tensor(MEAN).numpy().view("<u4")],
+        "std_bits": [int(v) for v in torch.tensor(STD).numpy().view("<u4")],
+        "pipelines": [],
+    }
+    for src, size in (("resize/src_512x384.png", 64), ("decode/jpeg_444.jpg", 32)):
+        tf = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor(),
+                                 transforms.Normalize(MEAN, STD)])
+        x = tf(Image.open(HERE / src).convert("RGB")).numpy().astype("<f4")
+        expect = f"tensor/{Path(src).stem}_{size}.f32.gz"
+        wgz(HERE / expect, x.tobytes())
+        out["pipelines"].append({"src": src, "size": size, "expect": expect,
+                                 "exact_decode": src.endswith(".png")})
+    return out
+
+
+# --------------------------------------------------------------------------
+# MVTec layout
+
+TRAIN_NAMES = ["000.png", "001.png", "010.png", "1.png", "10.png", "2.png", "B.png", "a.png",
+               "Z.png", "_x.png", "a b.png", "a-b.png", "\u00e9t\u00e9.png", "x..png",
+               # excluded by the reference's case-sensitive suffix test:
+               "A.PNG", "c.jpg", ".png", "noext", "x.png.bak", "x.", "y.Png"]
+
+TEST_ENTRIES = [
+    # (kind, path, target)
+    ("file", "good/000.png", None),
+    ("file", "good/001.PNG", None),
+    ("file", "good/a.JPEG", None),
+    ("file", "good/b.tiff", None),
+    ("file", "good/c.webp", None),
+    ("file", "good/readme.txt", None),
+    ("file", "good/.png", None),
+    ("file", "good/sub/002.png", None),
+    ("file", "good/sub/inner/003.png", None),
+    ("file", "good/sub b/004.png", None),
+    ("file", "good/sub-b/005.bmp", None),
+    ("file", "good/Sub/006.pgm", None),
+    ("file", "good/sub0/007.ppm", None),
+    ("file", "good/z.tif", None),
+    ("file", "logical_anomalies/000.png", None),
+    ("file", "logical_anomalies/10.png", None),
+    ("file", "logical_anomalies/9.png", None),
+    ("file", "logical_anomalies/notes.md", None),
+    ("dir", "logical_anomalies/empty_sub", None),
+    ("symlink", "logical_anomalies/linked", "../../extra"),
+    ("file", "structural_anomalies/Zeta.png", None),
+    ("file", "structural_anomalies/alpha.png", None),
+    ("file", "structural_anomalies/deep/a/b/c/x.jpg", None),
+    ("file", "Broken/x.png", None),
+    ("file", "b10/q.png", None),
+    ("file", "b2/q.png", None),
+    ("file", "_under/q.png", None),
+    ("symlink", "zlinked_class", "../extra"),
+    ("file", "top_level_file.png", None),
+]
+
+EXTRA_ENTRIES = [("file", "extra/e1.png", None), ("file", "extra/E0.png", None),
+                 ("file", "extra/sub/e2.jpg", None), ("file", "extra/skip.gif", None)]
+
+
+def make_entries(root, entries):
+    for kind, p, target in entries:
+        path = root / p
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "file":
+            path.write_bytes(b"")
+        elif kind == "dir":
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            os.symlink(target, path)
+
+
+def normal_listing(d):
+    # The reference's NormalDataset._get_img_paths.
+    return [p for p in sorted(Path(d).iterdir()) if p.suffix == ".png"]
+
+
+def split(paths, ratio=0.15):
+    # The reference's split_dataset.
+    n_train = len(paths) - int(len(paths) * ratio)
+    g = torch.Generator()
+    g.manual_seed(42)
+    idx = torch.randperm(len(paths), generator=g).tolist()
+    return idx, [paths[i] for i in idx[:n_train]], [paths[i] for i in idx[n_train:]]
+
+
+def mvtec_tree():
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        cat = tmp / "my_dataset" / "cat_A"
+        entries = []
+        entries += [("file", "train/good/" + n, None) for n in TRAIN_NAMES]
+        entries += [("dir", "train/good/dir.png", None)]
+        entries += [("file", "validation/good/" + n, None) for n in ("v2.png", "v10.png", "V1.png", "v.PNG")]
+        entries += [("file", "test/" + p, None) if k == "file" else (k, "test/" + p, t)
+                    for k, p, t in TEST_ENTRIES]
+        entries += [(k, "test/../" + p, t) for k, p, t in EXTRA_ENTRIES]
+        # Normalise "test/../extra" to "extra".
+        entries = [(k, os.path.normpath(p), t) for k, p, t in entries]
+        make_entries(cat, entries)
+
+        def r(ps):
+            return [os.path.relpath(str(p), cat) for p in ps]
+
+        train = normal_listing(cat / "train" / "good")
+        valid = normal_listing(cat / "validation" / "good")
+        ds = torchvision.datasets.ImageFolder(str(cat / "test"))
+        classes = ds.classes
+        samples = [[os.path.relpath(p, cat), i] for p, i in ds.samples]
+
+        # Split case: 20 train images, no validation folder.
+        split_names = [f"img_{i:03d}.png" for i in range(20)]
+        perm, s_train, s_valid = split([f"train/good/{n}" for n in split_names])
+        return {
+            "entries": [{"kind": k, "path": p, "target": t} for k, p, t in entries],
+            "dataset_name": "my_dataset",
+            "category": "cat_A",
+            "train": r(train),
+            "valid": r(valid),
+            "classes": classes,
+            "test": samples,
+            "split": {"names": split_names, "perm": perm, "train": s_train, "valid": s_valid},
+        }
+    finally:
+        shutil.rmtree(tmp)
+
+
+def main():
+    assert Image.__version__.startswith("9.4"), Image.__version__
+    for sub in ("decode", "resize", "tensor"):
+        shutil.rmtree(HERE / sub, ignore_errors=True)
+    fixtures = {
+        "versions": {"pillow": Image.__version__, "torch": torch.__version__,
+                     "torchvision": torchvision.__version__},
+        "decode": decode_sources(),
+        "resize": resize_cases(),
+        "tensor": tensor_cases(),
+        "mvtec": mvtec_tree(),
+    }
+    with open(HERE / "fixtures.json", "w") as f:
+        json.dump(fixtures, f, indent=1, ensure_ascii=True)
+        f.write("\n")
+    total = sum(p.stat().st_size for p in HERE.rglob("*") if p.is_file())
+    print(f"fixtures written, {total} bytes in {HERE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
