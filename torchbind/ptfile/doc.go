@@ -1,0 +1,22 @@
+// Package ptfile reads and writes PyTorch .pt files (the files written by
+// torch.save and read by torch.load) in pure Go, without libtorch.
+//
+// Reading understands both the zip format that torch.save has written by
+// default since PyTorch 1.6 and the older "legacy" stream format
+// (torch.save(..., _use_new_zipfile_serialization=False)). Only the pieces of
+// the pickle protocol that PyTorch uses for tensors, parameters, state dicts
+// and plain containers are accepted; a pickle that refers to any other Python
+// class (for example a whole nn.Module saved with torch.save(model, ...)) is
+// rejected with an error that names the class.
+//
+// A loaded tensor is a view into a storage, exactly as in PyTorch: the raw
+// little-endian bytes of the whole storage, plus a dtype, a shape, strides
+// and a storage offset (both counted in elements). Tensors that viewed the
+// same storage when they were saved share the same Storage byte slice after
+// loading. A consumer that builds native tensors can wrap Storage with the
+// given sizes, strides and offset and then make the result contiguous, or
+// call Tensor.Contiguous to get a packed copy on the Go side.
+//
+// Writing produces the zip format that torch.save writes, with a pickle that
+// torch.load accepts both with and without weights_only=True.
+package ptfile
