@@ -1,0 +1,295 @@
+package evaluate
+
+import (
+	"bufio"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// HeatmapOptions controls RenderHeatmap and WriteHeatmap.
+type HeatmapOptions struct {
+	// Min and Max are the anomaly values drawn at the cold (blue) and the
+	// hot (red) end of the colour map; values outside are clamped. Use the
+	// same fixed range for every image of a run so that the overlays are
+	// comparable. If Max <= Min, Max is taken from the map itself (its
+	// largest value), which makes each overlay relative to its own peak.
+	Min, Max float64
+	// Alpha is the opacity of the overlay in (0, 1]; zero means 0.5.
+	Alpha float64
+	// Title is an optional first line of text below the image, such as the
+	// file name or the ground-truth label.
+	Title string
+	// ShowScore prints Score below the image.
+	ShowScore bool
+	// Score is the image-level anomaly score.
+	Score float64
+	// UseThreshold adds a verdict after the score: "ANOMALY" (in red) when
+	// Score >= Threshold, else "normal" (in green).
+	UseThreshold bool
+	// Threshold is the decision threshold on Score.
+	Threshold float64
+	// ColorBar adds a colour bar right of the image, labelled with the
+	// values of its ends.
+	ColorBar bool
+}
+
+// Layout of the text strip and the colour bar, in pixels.
+const (
+	heatLineHeight = 15 // basicfont.Face7x13 is 13 pixels high
+	heatPad        = 4
+	heatBarWidth   = 12
+)
+
+var (
+	heatPanel  = color.RGBA{28, 28, 32, 255}
+	heatText   = color.RGBA{235, 235, 235, 255}
+	heatAlarm  = color.RGBA{255, 80, 70, 255}
+	heatNormal = color.RGBA{110, 220, 120, 255}
+)
+
+// JetColor maps t in [0, 1] to the classic "jet" colour map: dark blue at 0,
+// through cyan, green and yellow, to dark red at 1. Values outside [0, 1]
+// are clamped; NaN maps to 0.
+func JetColor(t float64) color.RGBA {
+	if !(t > 0) { // also NaN
+		t = 0
+	}
+	t = math.Min(t, 1)
+	ch := func(c float64) uint8 {
+		v := math.Max(0, math.Min(1, 1.5-math.Abs(4*t-c)))
+		return uint8(math.Round(255 * v))
+	}
+	return color.RGBA{ch(3), ch(2), ch(1), 255}
+}
+
+// RenderHeatmap returns img with anomalyMap (mapH rows of mapW values, row
+// major) drawn over it as a colour overlay, resized to the image with
+// bilinear interpolation (pixel centres aligned, as align_corners=False),
+// normalised with the range of opts and coloured with JetColor. Below the
+// image it adds a strip with opts.Title and the score when asked for, and
+// right of it a colour bar when opts.ColorBar is set.
+func RenderHeatmap(img image.Image, anomalyMap []float32, mapW, mapH int, opts HeatmapOptions) (*image.RGBA, error) {
+	if img == nil {
+		return nil, fmt.Errorf("heatmap: nil image")
+	}
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("heatmap: empty image")
+	}
+	if mapW <= 0 || mapH <= 0 || len(anomalyMap) != mapW*mapH {
+		return nil, fmt.Errorf("heatmap: anomaly map of %d values does not match %dx%d", len(anomalyMap), mapW, mapH)
+	}
+	lo, hi := opts.Min, opts.Max
+	if math.IsNaN(lo) || math.IsInf(lo, 0) || math.IsNaN(hi) || math.IsInf(hi, 0) {
+		return nil, fmt.Errorf("heatmap: range [%g, %g] is not finite", lo, hi)
+	}
+	peak := math.Inf(-1)
+	for i, v := range anomalyMap {
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("heatmap: anomaly map value %d is %g", i, f)
+		}
+		peak = math.Max(peak, f)
+	}
+	if hi <= lo {
+		hi = peak
+	}
+	alpha := opts.Alpha
+	if alpha == 0 {
+		alpha = 0.5
+	}
+	if !(alpha > 0 && alpha <= 1) {
+		return nil, fmt.Errorf("heatmap: alpha %g not in (0, 1]", opts.Alpha)
+	}
+
+	lines := heatmapLines(opts)
+	outW, outH := w, h+len(lines)*heatLineHeight
+	if len(lines) > 0 {
+		outH += heatPad
+	}
+	var loLabel, hiLabel string
+	if opts.ColorBar {
+		loLabel = strconv.FormatFloat(lo, 'g', 3, 64)
+		hiLabel = strconv.FormatFloat(hi, 'g', 3, 64)
+		labelW := 7 * max(len(loLabel), len(hiLabel))
+		outW += heatPad + heatBarWidth + heatPad + labelW + heatPad
+	}
+	out := image.NewRGBA(image.Rect(0, 0, outW, outH))
+	draw.Draw(out, out.Bounds(), image.NewUniform(heatPanel), image.Point{}, draw.Src)
+	draw.Draw(out, image.Rect(0, 0, w, h), img, b.Min, draw.Src)
+
+	// Overlay.
+	norm := func(v float64) float64 {
+		if hi <= lo {
+			return 0
+		}
+		return (v - lo) / (hi - lo)
+	}
+	for y := range h {
+		for x := range w {
+			c := JetColor(norm(bilinear(anomalyMap, mapW, mapH, w, h, x, y)))
+			o := out.PixOffset(x, y)
+			out.Pix[o+0] = blend(out.Pix[o+0], c.R, alpha)
+			out.Pix[o+1] = blend(out.Pix[o+1], c.G, alpha)
+			out.Pix[o+2] = blend(out.Pix[o+2], c.B, alpha)
+			out.Pix[o+3] = 255
+		}
+	}
+
+	// Text strip, cut to the width of the image.
+	d := &font.Drawer{Dst: out, Face: basicfont.Face7x13}
+	for i, ln := range lines {
+		d.Dot = fixed.P(heatPad, h+heatPad+i*heatLineHeight+11)
+		room := (w - 2*heatPad) / 7
+		for _, seg := range ln {
+			if room <= 0 {
+				break
+			}
+			text := truncateText(seg.text, room)
+			room -= len(text)
+			d.Src = image.NewUniform(seg.color)
+			d.DrawString(text)
+		}
+	}
+
+	// Colour bar: hot at the top, cold at the bottom.
+	if opts.ColorBar {
+		x0 := w + heatPad
+		for y := range h {
+			t := 1 - (float64(y)+0.5)/float64(h)
+			draw.Draw(out, image.Rect(x0, y, x0+heatBarWidth, y+1), image.NewUniform(JetColor(t)), image.Point{}, draw.Src)
+		}
+		d.Src = image.NewUniform(heatText)
+		d.Dot = fixed.P(x0+heatBarWidth+heatPad, 11)
+		d.DrawString(hiLabel)
+		d.Dot = fixed.P(x0+heatBarWidth+heatPad, max(11, h-2))
+		d.DrawString(loLabel)
+	}
+	return out, nil
+}
+
+// WriteHeatmap renders the overlay of RenderHeatmap and writes it as a PNG
+// file at path. The file is written to a temporary file in the same
+// directory and renamed into place, so a reader never sees a partial image.
+func WriteHeatmap(path string, img image.Image, anomalyMap []float32, mapW, mapH int, opts HeatmapOptions) error {
+	out, err := RenderHeatmap(img, anomalyMap, mapW, mapH, opts)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := writePNGAtomic(path, out); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+type textSeg struct {
+	text  string
+	color color.RGBA
+}
+
+// heatmapLines returns the lines of the text strip, each as coloured
+// segments.
+func heatmapLines(opts HeatmapOptions) [][]textSeg {
+	var lines [][]textSeg
+	if t := strings.TrimSpace(opts.Title); t != "" {
+		lines = append(lines, []textSeg{{asciiOnly(t), heatText}})
+	}
+	if opts.ShowScore {
+		ln := []textSeg{{"score " + strconv.FormatFloat(opts.Score, 'f', 3, 64), heatText}}
+		if opts.UseThreshold {
+			if opts.Score >= opts.Threshold {
+				ln = append(ln, textSeg{"  ANOMALY", heatAlarm})
+			} else {
+				ln = append(ln, textSeg{"  normal", heatNormal})
+			}
+		}
+		lines = append(lines, ln)
+	}
+	return lines
+}
+
+// truncateText cuts s to at most n characters, marking a cut with "...".
+func truncateText(s string, n int) string {
+	switch {
+	case len(s) <= n:
+		return s
+	case n <= 3:
+		return s[:n]
+	}
+	return s[:n-3] + "..."
+}
+
+// asciiOnly replaces the characters basicfont cannot draw.
+func asciiOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// bilinear samples the map at the centre of output pixel (x, y) of a w×h
+// image, with the pixel-centre convention of align_corners=False and edge
+// clamping.
+func bilinear(m []float32, mw, mh, w, h, x, y int) float64 {
+	sx := (float64(x)+0.5)*float64(mw)/float64(w) - 0.5
+	sy := (float64(y)+0.5)*float64(mh)/float64(h) - 0.5
+	sx = math.Max(0, math.Min(float64(mw-1), sx))
+	sy = math.Max(0, math.Min(float64(mh-1), sy))
+	x0, y0 := int(sx), int(sy)
+	x1, y1 := min(x0+1, mw-1), min(y0+1, mh-1)
+	fx, fy := sx-float64(x0), sy-float64(y0)
+	v00, v10 := float64(m[y0*mw+x0]), float64(m[y0*mw+x1])
+	v01, v11 := float64(m[y1*mw+x0]), float64(m[y1*mw+x1])
+	top := v00 + (v10-v00)*fx
+	bot := v01 + (v11-v01)*fx
+	return top + (bot-top)*fy
+}
+
+func blend(base, over uint8, alpha float64) uint8 {
+	return uint8(math.Round(float64(base)*(1-alpha) + float64(over)*alpha))
+}
+
+// writePNGAtomic encodes img into a temporary file next to path and renames
+// it into place.
+func writePNGAtomic(path string, img image.Image) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriter(f)
+	if err = png.Encode(w, img); err != nil {
+		return err
+	}
+	if err = w.Flush(); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
