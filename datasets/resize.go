@@ -170,11 +170,12 @@ func resampleHorizontal(src RGB, c *resampleCoeffs, first, last int) RGB {
 			k := c.k[xx*ks : xx*ks+c.n[xx]]
 			p := in[3*c.start[xx] : 3*(c.start[xx]+len(k))]
 			s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-			for i, kv := range k {
-				q := p[3*i : 3*i+3 : 3*i+3]
-				s0 += int32(q[0]) * kv
-				s1 += int32(q[1]) * kv
-				s2 += int32(q[2]) * kv
+			for len(k) > 0 && len(p) >= 3 {
+				kv := k[0]
+				s0 += int32(p[0]) * kv
+				s1 += int32(p[1]) * kv
+				s2 += int32(p[2]) * kv
+				k, p = k[1:], p[3:]
 			}
 			o := out[3*xx : 3*xx+3 : 3*xx+3]
 			o[0] = clip8(s0)
