@@ -294,3 +294,33 @@ func TestLoadTruncated(t *testing.T) {
 		}
 	}
 }
+
+// The fixture checks must notice wrong values, layouts and sharing.
+func TestCompareNodeCatchesDifferences(t *testing.T) {
+	fxs := readExpected(t)
+	byFile := map[string]node{}
+	for _, fx := range fxs {
+		byFile[fx.File] = fx.Value
+	}
+	shared := mustLoad(t, "shared.pt").(*OrderedDict)
+	copies := NewOrderedDict()
+	for _, k := range shared.Keys {
+		copies.Set(k, shared.Values[k].(*Tensor).Contiguous())
+	}
+	tn := mustLoad(t, "tensor.pt").(*Tensor)
+	changed := tn.Contiguous()
+	changed.Storage[5] ^= 1
+	for _, tc := range []struct {
+		name string
+		got  any
+		want string
+	}{
+		{"other file", mustLoad(t, "student.pt"), "tensor.pt"},
+		{"changed value", changed, "tensor.pt"},
+		{"copies instead of views", copies, "shared.pt"},
+	} {
+		if errs := compareNode(tc.got, byFile[tc.want], tc.want, map[string]*Tensor{}); len(errs) == 0 {
+			t.Errorf("%s: no difference found", tc.name)
+		}
+	}
+}
