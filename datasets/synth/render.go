@@ -30,13 +30,16 @@ func (sc *scene) render(withDefect bool) (*image.RGBA, *image.Gray) {
 		v0 := (float64(y) + 0.5) * invH
 		for x := range sc.w {
 			u0 := (float64(x) + 0.5) * invW
+			// The texture is smooth at the pixel scale: evaluate it once
+			// per pixel.
+			tex := sc.texture(u0, v0)
 			var acc rgb
 			hits := 0
 			for sy := range superSample {
 				v := (float64(y) + (float64(sy)+0.5)/superSample) * invH
 				for sx := range superSample {
 					u := (float64(x) + (float64(sx)+0.5)/superSample) * invW
-					c, hit := sc.sample(u, v, useDefect)
+					c, hit := sc.sample(u, v, tex, useDefect)
 					acc = acc.add(c)
 					if hit {
 						hits++
@@ -87,9 +90,9 @@ func maskArea(m *image.Gray) int {
 	return n
 }
 
-// sample returns the colour at scene point (u, v) and whether the defect
-// covers it.
-func (sc *scene) sample(u, v float64, withDefect bool) (rgb, bool) {
+// sample returns the colour at scene point (u, v), where the background
+// texture is tex, and whether the defect covers it.
+func (sc *scene) sample(u, v, tex float64, withDefect bool) (rgb, bool) {
 	for i := range sc.objects {
 		o := &sc.objects[i]
 		dx, dy := u-o.cx, v-o.cy
@@ -103,13 +106,13 @@ func (sc *scene) sample(u, v float64, withDefect bool) (rgb, bool) {
 		}
 		c := sc.shade(o, qx, qy, dx, dy, d)
 		if withDefect && sc.defect.obj == i {
-			if dc, ok := sc.defect.apply(qx, qy, c, sc.background(u, v, false)); ok {
+			if dc, ok := sc.defect.apply(qx, qy, c, sc.background(u, v, tex, false)); ok {
 				return dc, true
 			}
 		}
 		return c, false
 	}
-	return sc.background(u, v, true), false
+	return sc.background(u, v, tex, true), false
 }
 
 // shade returns the colour of object o at object coordinates (qx, qy),
@@ -132,12 +135,13 @@ func (sc *scene) shade(o *object, qx, qy, dx, dy, d float64) rgb {
 }
 
 // background returns the colour of the tray, its walls and the table at
-// (u, v), with texture and, if shadows is set, the shadows of the objects.
+// (u, v), with texture tex (from texture) and, if shadows is set, the
+// shadows of the objects.
 // Holes and broken edges show the background without shadows: they are
 // small and lit through the gap.
-func (sc *scene) background(u, v float64, shadows bool) rgb {
+func (sc *scene) background(u, v, tex float64, shadows bool) rgb {
 	L := sc.lay
-	n := 0.65*sc.noise[0].at(u, v) + 0.35*sc.noise[1].at(u, v)
+	n := tex
 	t := L.trayRect
 	ds := sdRoundBox(u-(t.x0+t.x1)/2, v-(t.y0+t.y1)/2, (t.x1-t.x0)/2, (t.y1-t.y0)/2, L.trayCorner)
 	if ds > 0 {
@@ -171,6 +175,11 @@ func (sc *scene) background(u, v float64, shadows bool) rgb {
 		sh = math.Max(sh, smoothstep(0.012, -0.004, o.sdWorld(sx, sy)))
 	}
 	return c.scale(1 - sc.light.shadowDensity*sh)
+}
+
+// texture returns the smooth background texture in [-1, 1] at (u, v).
+func (sc *scene) texture(u, v float64) float64 {
+	return 0.65*sc.noise[0].at(u, v) + 0.35*sc.noise[1].at(u, v)
 }
 
 func gray(v float64) rgb { return rgb{v, v, v} }

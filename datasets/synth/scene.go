@@ -67,7 +67,7 @@ func (o *object) sdf(qx, qy float64) float64 {
 	case shapeBox:
 		return sdRoundBox(qx, qy, o.hx, o.hy, o.corner)
 	default:
-		return math.Hypot(qx, qy) - o.hx
+		return math.Sqrt(qx*qx+qy*qy) - o.hx
 	}
 }
 
@@ -80,8 +80,17 @@ func (o *object) sdWorld(x, y float64) float64 {
 func sdRoundBox(qx, qy, hx, hy, r float64) float64 {
 	dx := math.Abs(qx) - hx + r
 	dy := math.Abs(qy) - hy + r
-	outside := math.Hypot(math.Max(dx, 0), math.Max(dy, 0))
-	inside := math.Min(math.Max(dx, dy), 0)
+	var outside, inside float64
+	switch {
+	case dx > 0 && dy > 0:
+		outside = math.Sqrt(dx*dx + dy*dy)
+	case dx > 0:
+		outside = dx
+	case dy > 0:
+		outside = dy
+	default:
+		inside = max(dx, dy)
+	}
 	return outside + inside - r
 }
 
