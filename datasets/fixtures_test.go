@@ -30,6 +30,13 @@ type fixtures struct {
 		H      int     `json:"h"`
 		Expect *string `json:"expect"` // nil: same size, expect the source
 	} `json:"resize"`
+	ResizeSynthetic []struct {
+		W        int      `json:"w"`
+		H        int      `json:"h"`
+		OutW     int      `json:"out_w"`
+		OutH     int      `json:"out_h"`
+		RowCRC32 []uint32 `json:"row_crc32"`
+	} `json:"resize_synthetic"`
 	Tensor struct {
 		ToTensorBits  []uint32   `json:"to_tensor_bits"`
 		NormalizeBits [][]uint32 `json:"normalize_bits"`

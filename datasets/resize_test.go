@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"hash/crc32"
 	"math/rand"
 	"testing"
 )
@@ -31,6 +32,42 @@ func TestResizeMatchesPillow(t *testing.T) {
 	}
 	if !saw256 {
 		t.Error("no 256x256 case in the fixtures")
+	}
+}
+
+// synthetic returns the formula image of gen_fixtures.py's synthetic_rgb.
+func synthetic(w, h int) RGB {
+	img := NewRGB(w, h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			for c := 0; c < 3; c++ {
+				v := ((x * (3 + c)) ^ (y * (5 - c))) + ((x * y) >> 9)
+				img.Pix[3*(y*w+x)+c] = uint8(v & 255)
+			}
+		}
+	}
+	return img
+}
+
+// TestResizeTypicalSizes checks full-size inputs (MVTec LOCO 1600x1100,
+// MVTec AD 800x800 / 1024x1024 / 900x900, ImageNet-like 500x375) against
+// Pillow through a CRC-32 of every output row.
+func TestResizeTypicalSizes(t *testing.T) {
+	f := loadFixtures(t)
+	if len(f.ResizeSynthetic) == 0 {
+		t.Fatal("no synthetic cases")
+	}
+	for _, c := range f.ResizeSynthetic {
+		got := Resize(synthetic(c.W, c.H), c.OutW, c.OutH)
+		bad := 0
+		for y := 0; y < c.OutH; y++ {
+			if crc32.ChecksumIEEE(got.Pix[3*y*c.OutW:3*(y+1)*c.OutW]) != c.RowCRC32[y] {
+				bad++
+			}
+		}
+		if bad != 0 {
+			t.Errorf("%dx%d to %dx%d: %d of %d rows differ from Pillow", c.W, c.H, c.OutW, c.OutH, bad, c.OutH)
+		}
 	}
 }
 

@@ -250,6 +250,25 @@ def resize_cases():
     return cases
 
 
+def synthetic_rgb(w, h):
+    """Full-size sources computed by a formula the Go test reproduces."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.int64)
+    chans = [(((x * (3 + c)) ^ (y * (5 - c))) + ((x * y) >> 9)) & 255 for c in range(3)]
+    return np.stack(chans, -1).astype(np.uint8)
+
+
+def synthetic_resize_cases():
+    """Typical MVTec / ImageNet sizes. The outputs are too large to store, so
+    only a CRC-32 per output row is kept."""
+    cases = []
+    for w, h, ow, oh in [(1600, 1100, 256, 256), (800, 800, 256, 256), (1024, 1024, 256, 256),
+                         (900, 900, 256, 256), (500, 375, 512, 512), (1600, 1100, 512, 512)]:
+        out = np.asarray(Image.fromarray(synthetic_rgb(w, h)).resize((ow, oh), Image.BILINEAR))
+        cases.append({"w": w, "h": h, "out_w": ow, "out_h": oh,
+                      "row_crc32": [zlib.crc32(row.tobytes()) for row in out]})
+    return cases
+
+
 def tensor_cases():
     """ToTensor and Normalize of every byte value, and a full pipeline."""
     a = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
@@ -396,6 +415,7 @@ def main():
                      "torchvision": torchvision.__version__},
         "decode": decode_sources(),
         "resize": resize_cases(),
+        "resize_synthetic": synthetic_resize_cases(),
         "tensor": tensor_cases(),
         "mvtec": mvtec_tree(),
     }
