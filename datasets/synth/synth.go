@@ -184,7 +184,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Count returns the number of images cfg asks for in set s.
+// Count returns the number of images c asks for in set s.
 func (c Config) Count(s Set) int {
 	switch s {
 	case SetTrainGood:
