@@ -115,7 +115,9 @@ func AddScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB
 func SubScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_SUB, "sub", a, s) }
 
 // RSubScalar returns s - a.
-func RSubScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_RSUB, "rsub", a, s) }
+func RSubScalar(a *Tensor, s float64) (*Tensor, error) {
+	return binaryScalar(C.TB_OP_RSUB, "rsub", a, s)
+}
 
 // MulScalar returns a * s.
 func MulScalar(a *Tensor, s float64) (*Tensor, error) { return binaryScalar(C.TB_OP_MUL, "mul", a, s) }

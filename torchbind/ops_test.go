@@ -95,7 +95,9 @@ var fixtureOps = map[string]opFunc{
 	"clamp": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
 		return one(Clamp(in[0], c.f64(t, "lo"), c.f64(t, "hi")))
 	},
-	"where":         func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) { return one(Where(in[0], in[1], in[2])) },
+	"where": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		return one(Where(in[0], in[1], in[2]))
+	},
 	"masked_select": binaryOp(MaskedSelect),
 
 	// reductions
@@ -124,8 +126,12 @@ var fixtureOps = map[string]opFunc{
 	"index_select": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
 		return one(IndexSelect(in[0], c.i64(t, "dim"), in[1]))
 	},
-	"cat":   func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) { return one(Cat(in, c.i64(t, "dim"))) },
-	"stack": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) { return one(Stack(in, c.i64(t, "dim"))) },
+	"cat": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		return one(Cat(in, c.i64(t, "dim")))
+	},
+	"stack": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		return one(Stack(in, c.i64(t, "dim")))
+	},
 	"reshape": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
 		return one(Reshape(in[0], c.ints(t, "shape")...))
 	},
