@@ -1,0 +1,38 @@
+// Package pyref runs the project's PyTorch reference scripts from tests.
+// Cross-language tests need Debian's python3-torch (installed by `make
+// setup`): without it they skip, except under CI (CI=true), where they fail.
+package pyref
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Python is the interpreter that has Debian's python3-torch.
+const Python = "/usr/bin/python3"
+
+// Require skips (or, under CI, fails) the test when Python with torch,
+// torchvision, scikit-learn and Pillow is not available.
+func Require(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(Python, "-c", "import torch, torchvision, sklearn, PIL")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		msg := "python3-torch/torchvision/sklearn/PIL not available (`make setup` installs them): " + string(out)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// Run runs a reference script with arguments and fails the test on error.
+func Run(t testing.TB, script string, args ...string) {
+	t.Helper()
+	Require(t)
+	cmd := exec.Command(Python, append([]string{script}, args...)...)
+	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", script, args, err, out)
+	}
+}

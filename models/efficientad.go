@@ -1,0 +1,215 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+// Layout is the reference's model directory:
+//
+//	<Root>/<size>_size/teacher/{teacher.pt, mu.pt, sigma.pt}
+//	<Root>/<size>_size/<dataset_name>/<category>/{student.pt, autoencoder.pt, mu.pt, sigma.pt, quantile.pt, results.txt}
+type Layout struct {
+	Root string
+	Size Size
+}
+
+// SizeDir is <Root>/<size>_size.
+func (l Layout) SizeDir() string { return filepath.Join(l.Root, string(l.Size)+"_size") }
+
+// TeacherDir is where the teacher and the ImageNet feature statistics live.
+func (l Layout) TeacherDir() string { return filepath.Join(l.SizeDir(), "teacher") }
+
+// CategoryDir is where a category's student, autoencoder and statistics live.
+func (l Layout) CategoryDir(datasetName, category string) string {
+	return filepath.Join(l.SizeDir(), datasetName, category)
+}
+
+// QuantileKeys are the entries of quantile.pt.
+var QuantileKeys = []string{"q_a_student", "q_b_student", "q_a_autoencoder", "q_b_autoencoder"}
+
+// EfficientAD is a trained EfficientAD model of one category: the networks,
+// the teacher-output statistics (mu, sigma) of the category, and the
+// quantiles that normalise the two anomaly maps. Tensors live on Device.
+type EfficientAD struct {
+	Size        Size
+	ImgSize     int64
+	Device      tb.Device
+	Teacher     *PDN
+	Student     *PDN
+	AutoEncoder *AutoEncoder
+	// Mu and Sigma are [384] float32: the per-channel mean and std of the
+	// teacher's output on the category's training images.
+	Mu, Sigma *tb.Tensor
+	// Quantiles holds q_a_student, q_b_student, q_a_autoencoder and
+	// q_b_autoencoder as 0-d float32 tensors.
+	Quantiles map[string]*tb.Tensor
+}
+
+// NewEfficientAD allocates the networks of a model of the given size (no tensors yet).
+func NewEfficientAD(size Size, imgSize int64, dev tb.Device) (*EfficientAD, error) {
+	teacher, err := NewPDN(size, TeacherChannels, false)
+	if err != nil {
+		return nil, err
+	}
+	student, err := NewPDN(size, 2*TeacherChannels, false)
+	if err != nil {
+		return nil, err
+	}
+	return &EfficientAD{
+		Size: size, ImgSize: imgSize, Device: dev,
+		Teacher: teacher, Student: student,
+		AutoEncoder: NewAutoEncoder(TeacherChannels, imgSize, false),
+		Quantiles:   map[string]*tb.Tensor{},
+	}, nil
+}
+
+// Close frees every tensor of the model.
+func (m *EfficientAD) Close() {
+	if m == nil {
+		return
+	}
+	Close(m.Teacher)
+	Close(m.Student)
+	Close(m.AutoEncoder)
+	m.Mu.Close()
+	m.Sigma.Close()
+	for _, q := range m.Quantiles {
+		q.Close()
+	}
+	m.Mu, m.Sigma, m.Quantiles = nil, nil, map[string]*tb.Tensor{}
+}
+
+// LoadEfficientAD loads a category's model from a reference model directory:
+// the teacher from <root>/<size>_size/teacher/teacher.pt and the rest from
+// <root>/<size>_size/<datasetName>/<category>/. Missing or mismatched files
+// are reported by name, key and shape.
+func LoadEfficientAD(root string, size Size, datasetName, category string, imgSize int64, dev tb.Device) (*EfficientAD, error) {
+	l := Layout{Root: root, Size: size}
+	catDir := l.CategoryDir(datasetName, category)
+	files := []string{
+		filepath.Join(l.TeacherDir(), "teacher.pt"),
+		filepath.Join(catDir, "student.pt"),
+		filepath.Join(catDir, "autoencoder.pt"),
+		filepath.Join(catDir, "mu.pt"),
+		filepath.Join(catDir, "sigma.pt"),
+		filepath.Join(catDir, "quantile.pt"),
+	}
+	var missing []error
+	for _, f := range files {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, fmt.Errorf("missing model file %s", f))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("model directory %s (size %s, %s/%s): %w", root, size, datasetName, category, errors.Join(missing...))
+	}
+	m, err := NewEfficientAD(size, imgSize, dev)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			m.Close()
+		}
+	}()
+	for i, mod := range []Module{m.Teacher, m.Student, m.AutoEncoder} {
+		if err := loadModuleFile(mod, files[i], dev); err != nil {
+			return nil, err
+		}
+	}
+	if m.Mu, err = loadVector(files[3], TeacherChannels, dev); err != nil {
+		return nil, err
+	}
+	if m.Sigma, err = loadVector(files[4], TeacherChannels, dev); err != nil {
+		return nil, err
+	}
+	sd, err := tb.LoadStateDict(files[5])
+	if err != nil {
+		return nil, err
+	}
+	defer sd.Close()
+	for _, k := range QuantileKeys {
+		t, found := sd.Tensors[k]
+		if !found {
+			return nil, fmt.Errorf("%s: missing key %q", files[5], k)
+		}
+		if n := t.Numel(); n != 1 {
+			return nil, fmt.Errorf("%s: key %q: expected a scalar, found shape %v", files[5], k, t.Shape())
+		}
+		q, err := t.To(dev, tb.Float32)
+		if err != nil {
+			return nil, fmt.Errorf("%s: key %q: %w", files[5], k, err)
+		}
+		m.Quantiles[k] = q
+	}
+	ok = true
+	return m, nil
+}
+
+func loadModuleFile(m Module, path string, dev tb.Device) error {
+	sd, err := tb.LoadStateDict(path)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	return LoadStateDict(m, sd, dev, path)
+}
+
+func loadVector(path string, n int64, dev tb.Device) (*tb.Tensor, error) {
+	t, err := tb.LoadTensor(path)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	if shape := t.Shape(); len(shape) != 1 || shape[0] != n {
+		return nil, fmt.Errorf("%s: expected shape [%d], found %v", path, n, shape)
+	}
+	return t.To(dev, tb.Float32)
+}
+
+// Save writes the category's files (student.pt, autoencoder.pt, mu.pt,
+// sigma.pt, quantile.pt) into dir, each atomically, in the reference's format.
+func (m *EfficientAD) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, mod := range map[string]Module{"student.pt": m.Student, "autoencoder.pt": m.AutoEncoder} {
+		sd, err := StateDict(mod)
+		if err != nil {
+			return err
+		}
+		err = tb.SaveStateDict(filepath.Join(dir, name), sd)
+		sd.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := tb.SaveTensor(filepath.Join(dir, "mu.pt"), m.Mu); err != nil {
+		return err
+	}
+	if err := tb.SaveTensor(filepath.Join(dir, "sigma.pt"), m.Sigma); err != nil {
+		return err
+	}
+	q := tb.NewStateDict()
+	defer func() {
+		// The tensors belong to m; take them back out before q is dropped.
+		for _, k := range QuantileKeys {
+			q.Take(k)
+		}
+	}()
+	for _, k := range QuantileKeys {
+		t, found := m.Quantiles[k]
+		if !found {
+			return fmt.Errorf("save %s: quantile %q not computed", dir, k)
+		}
+		q.Set(k, t)
+	}
+	return tb.SaveStateDict(filepath.Join(dir, "quantile.pt"), q)
+}
