@@ -1,0 +1,136 @@
+package evaluate
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+type e2eExpected struct {
+	DatasetName string `json:"dataset_name"`
+	Category    string `json:"category"`
+	ImgSize     int64  `json:"img_size"`
+	Train       []string
+	Valid       []string
+	Validation  struct {
+		EffMean  float64 `json:"eff_mean"`
+		EffStd   float64 `json:"eff_std"`
+		MahaMean float64 `json:"maha_mean"`
+		MahaStd  float64 `json:"maha_std"`
+	}
+	Test []struct {
+		Path        string
+		Class       string
+		EfficientAD float64 `json:"efficient_ad"`
+		Mahalanobis float64
+		PUAD        float64 `json:"puad"`
+	}
+	EfficientADAUROC float64            `json:"efficient_ad_auroc"`
+	PUADAUROC        float64            `json:"puad_auroc"`
+	PerClass         map[string]float64 `json:"puad_auroc_per_class"`
+}
+
+// TestEndToEndAgainstPyTorch builds a small category and random weights with
+// PyTorch, scores it with the reference's procedure in Python, and checks
+// that Evaluate gives the same numbers for every image.
+func TestEndToEndAgainstPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run takes ~30 s")
+	}
+	dir := t.TempDir()
+	pyref.Run(t, "testdata/e2e_reference.py", dir)
+	var want e2eExpected
+	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	catDir := filepath.Join(dir, "data", want.DatasetName, want.Category)
+	ds, err := datasets.Open(catDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ds.Valid {
+		if rel, _ := filepath.Rel(catDir, p); rel != want.Valid[i] {
+			t.Errorf("validation image %d: %s, want %s", i, rel, want.Valid[i])
+		}
+	}
+	m, err := models.LoadEfficientAD(filepath.Join(dir, "models"), models.Small, want.DatasetName, want.Category, want.ImgSize, tb.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	res, err := Evaluate(context.Background(), ds, m, Options{Extractor: StudentExtractor, BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Test) != len(want.Test) {
+		t.Fatalf("%d test images, want %d", len(res.Test), len(want.Test))
+	}
+	var maxEff, maxMaha, maxPUAD float64
+	for i, w := range want.Test {
+		g := res.Test[i]
+		if g.Path != w.Path || g.Class != w.Class {
+			t.Fatalf("test image %d: %s (%s), want %s (%s)", i, g.Path, g.Class, w.Path, w.Class)
+		}
+		maxEff = math.Max(maxEff, relErr(g.EfficientAD, w.EfficientAD))
+		maxMaha = math.Max(maxMaha, relErr(g.Mahalanobis, w.Mahalanobis))
+		maxPUAD = math.Max(maxPUAD, math.Abs(g.PUAD-w.PUAD)/math.Max(1, math.Abs(w.PUAD)))
+	}
+	t.Logf("max relative error: EfficientAD score %.2e, Mahalanobis %.2e, PUAD %.2e", maxEff, maxMaha, maxPUAD)
+	if maxEff > 1e-5 || maxMaha > 1e-4 || maxPUAD > 1e-4 {
+		t.Errorf("scores differ from the PyTorch reference beyond 1e-4")
+	}
+	v := res.Validation
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"eff mean", v.EfficientAD.Mean, want.Validation.EffMean},
+		{"eff std", v.EfficientAD.Std, want.Validation.EffStd},
+		{"maha mean", v.Mahalanobis.Mean, want.Validation.MahaMean},
+		{"maha std", v.Mahalanobis.Std, want.Validation.MahaStd},
+	} {
+		if relErr(c.got, c.want) > 1e-4 {
+			t.Errorf("validation %s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if res.EfficientADAUROC != want.EfficientADAUROC || res.PUADAUROC != want.PUADAUROC {
+		t.Errorf("AUROC EfficientAD %v PUAD %v, want %v %v", res.EfficientADAUROC, res.PUADAUROC, want.EfficientADAUROC, want.PUADAUROC)
+	}
+	for _, pc := range res.PUADPerClass {
+		if w, ok := want.PerClass[pc.Class]; !ok || w != pc.AUROC {
+			t.Errorf("PUAD AUROC for %s = %v, want %v", pc.Class, pc.AUROC, w)
+		}
+	}
+
+	// Batches of several images: libtorch's convolution may block a batch
+	// differently from a single image, so scores may move in the last bits.
+	paths := make([]string, 0, len(ds.Test))
+	for _, it := range ds.Test {
+		paths = append(paths, it.Path)
+	}
+	sc := &Scorer{Model: m, Extractor: StudentExtractor}
+	batched, err := RunImages(context.Background(), sc, paths, Need{Score: true}, "test", Options{BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maxBatch float64
+	for i, o := range batched {
+		maxBatch = math.Max(maxBatch, relErr(o.Score, res.Test[i].EfficientAD))
+	}
+	t.Logf("batch 4 vs batch 1: max relative difference of EfficientAD scores %.2e", maxBatch)
+	if maxBatch > 1e-6 {
+		t.Errorf("batched scores differ from single-image scores by %.2e", maxBatch)
+	}
+}
