@@ -89,12 +89,12 @@ func AUROC(labels []bool, scores []float64) (float64, error) {
 type ClassAUROC struct {
 	// Class is the anomaly class name (a test-set folder name such as
 	// "broken_large").
-	Class string
+	Class string `json:"class"`
 	// AUROC is the area under the ROC curve of the normal images and this
 	// class's images.
-	AUROC float64
+	AUROC float64 `json:"auroc"`
 	// Count is the number of images of this class.
-	Count int
+	Count int `json:"count"`
 }
 
 // PerClassAUROC returns the AUROC over all images and the AUROC of each

@@ -35,7 +35,8 @@ func MeanStd(xs []float64) (mean, std float64) {
 // of the validation set, the normalisation PUAD applies to both of its
 // scores before adding them.
 type ZScore struct {
-	Mean, Std float64
+	Mean float64 `json:"mean"`
+	Std  float64 `json:"std"`
 }
 
 // FitZScore returns the ZScore of the validation scores xs (MeanStd).
@@ -77,8 +78,8 @@ func (z ZScore) Check() error {
 // standardised by its mean and standard deviation on the validation set,
 // then added.
 type Fusion struct {
-	EfficientAD ZScore
-	Mahalanobis ZScore
+	EfficientAD ZScore `json:"efficient_ad"`
+	Mahalanobis ZScore `json:"mahalanobis"`
 }
 
 // FitFusion fits the two standardisations on the validation set's

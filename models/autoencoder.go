@@ -32,13 +32,24 @@ func NewAutoEncoder(outChannels, imgSize int64, padding bool) *AutoEncoder {
 	a.Enc[2] = NewConv2d(32, 64, 4, 2, 1)
 	a.Enc[3] = NewConv2d(64, 64, 4, 2, 1)
 	a.Enc[4] = NewConv2d(64, 64, 4, 2, 1)
-	a.Enc[5] = NewConv2d(64, 64, 8, 1, 0)
+	a.Enc[5] = NewConv2d(64, 64, EncoderLastKernel(imgSize), 1, 0)
 	for i := 0; i < 6; i++ {
 		a.Dec[i] = NewConv2d(64, 64, 4, 1, 2)
 	}
 	a.Dec[6] = NewConv2d(64, 64, 3, 1, 1)
 	a.Dec[7] = NewConv2d(64, outChannels, 3, 1, 1)
 	return a
+}
+
+// EncoderLastKernel is the kernel of enconv6: 8, as in the reference, for
+// images of 256 pixels and more; for smaller images (quick experiments and
+// the demo) it shrinks to imgSize/32 so that the encoder still ends in a 1×1
+// code. The reference's architecture, and its weights, are for 256.
+func EncoderLastKernel(imgSize int64) int64 {
+	if imgSize >= 256 {
+		return 8
+	}
+	return imgSize / 32
 }
 
 // NamedParams lists encoder.enconvN and decoder.deconvN weights and biases.

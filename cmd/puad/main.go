@@ -1,0 +1,86 @@
+// Command puad evaluates, trains and applies EfficientAD and PUAD
+// (Picturable and Unpicturable Anomaly Detection) on images, with libtorch
+// doing the tensor work on the CPU or a CUDA GPU.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+// extraCommands are added by the files that define them (in init), so each
+// verb lives in its own file.
+var extraCommands []*cli.Command
+
+// version is the module version, set at link time (-ldflags "-X main.version=...").
+var version = "0.1.0-dev"
+
+func main() {
+	app := newApp()
+	if err := app.Run(interspersed(app, os.Args)); err != nil {
+		fmt.Fprintln(os.Stderr, "puad:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "puad",
+		Usage:   "EfficientAD and PUAD anomaly detection on libtorch",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: libtorch's default)", EnvVars: []string{"PUAD_THREADS"}},
+		},
+		Before: func(c *cli.Context) error {
+			if n := c.Int("threads"); n > 0 {
+				tb.SetNumThreads(n)
+			}
+			return nil
+		},
+		Commands: append([]*cli.Command{versionCommand(), evalCommand()}, extraCommands...),
+		ExitErrHandler: func(c *cli.Context, err error) {},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print versions, CUDA availability and thread count",
+		Action: func(c *cli.Context) error {
+			fmt.Printf("puad %s\n", version)
+			fmt.Printf("libtorch %s\n", tb.TorchVersion())
+			fmt.Printf("cuda available: %v (%d devices)\n", tb.CUDAAvailable(), tb.CUDADeviceCount())
+			fmt.Printf("intra-op threads: %d\n", tb.NumThreads())
+			return nil
+		},
+	}
+}
+
+// interrupted returns a channel closed on the first SIGINT/SIGTERM; a second
+// one exits at once.
+func interrupted() <-chan struct{} {
+	done := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		close(done)
+		fmt.Fprintln(os.Stderr, "\npuad: interrupted, finishing cleanly (press Ctrl-C again to abort)")
+		<-sig
+		os.Exit(130)
+	}()
+	return done
+}
+
+// usageError is a mistake on the command line.
+func usageError(c *cli.Context, format string, a ...any) error {
+	_ = cli.ShowSubcommandHelp(c)
+	return errors.New(fmt.Sprintf(format, a...))
+}
