@@ -44,7 +44,7 @@ func newApp() *cli.App {
 			}
 			return nil
 		},
-		Commands: append([]*cli.Command{versionCommand(), evalCommand()}, extraCommands...),
+		Commands:       append([]*cli.Command{versionCommand(), evalCommand()}, extraCommands...),
 		ExitErrHandler: func(c *cli.Context, err error) {},
 	}
 }

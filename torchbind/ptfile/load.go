@@ -220,7 +220,13 @@ type loader struct {
 	bigEndian bool
 }
 
-func (l *loader) unpickle(p []byte) (any, error) {
+func (l *loader) unpickle(p []byte) (v any, err error) {
+	// The unpickler indexes its stacks without checking them everywhere.
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("malformed pickle: %s", clip(fmt.Sprint(r)))
+		}
+	}()
 	n, err := scanPickle(p)
 	if err != nil {
 		return nil, err
@@ -231,7 +237,7 @@ func (l *loader) unpickle(p []byte) (any, error) {
 	u := pickle.NewUnpickler(bytes.NewReader(p))
 	u.FindClass = findClass
 	u.PersistentLoad = l.persistentLoad
-	v, err := u.Load()
+	v, err = u.Load()
 	if err != nil {
 		return nil, fmt.Errorf("pickle: %s", clip(err.Error()))
 	}
