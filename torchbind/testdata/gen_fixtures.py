@@ -388,26 +388,29 @@ def autograd(fx):
 
 
 def adam(fx):
-    # Elementwise: loss_t = sum(p1 * g1_t) + sum(p2 * g2_t), so the gradient
-    # of each step is exactly the stored g_t.
+    # Elementwise: loss_t = sum(p1 * g1_t) + sum(p2 * g2_t) + sum(p3 * g3_t),
+    # so the gradient of each step is exactly the stored g_t (plus weight
+    # decay). g3 is tiny, so that eps and the weight decay term dominate p3's
+    # update and a mistake in either shows.
     p1 = randn(110, 10)
     p2 = randn(111, 3, 4) * 0.5
-    params = [p1.clone().requires_grad_(), p2.clone().requires_grad_()]
+    p3 = randn(112, 6)
+    params = [p1.clone().requires_grad_(), p2.clone().requires_grad_(), p3.clone().requires_grad_()]
     opt = torch.optim.Adam(params, lr=1e-4, weight_decay=1e-5)
     steps, lrs = 6, [1e-4, 1e-4, 1e-4, 3e-4, 3e-4, 3e-4]
-    ins = [("p1", p1), ("p2", p2)]
+    ins = [("p1", p1), ("p2", p2), ("p3", p3)]
     outs = []
     for t in range(steps):
         for group in opt.param_groups:
             group["lr"] = lrs[t]
-        g1 = randn(120 + t, 10) * (0.1 * (t + 1))
-        g2 = randn(130 + t, 3, 4) * 0.01
-        ins += [("g1_%d" % t, g1), ("g2_%d" % t, g2)]
+        gs = [randn(120 + t, 10) * (0.1 * (t + 1)), randn(130 + t, 3, 4) * 0.01, randn(135 + t, 6) * 1e-8]
+        ins += [("g%d_%d" % (i + 1, t), g) for i, g in enumerate(gs)]
         opt.zero_grad()
-        loss = (params[0] * g1).sum() + (params[1] * g2).sum()
+        loss = sum((p * g).sum() for p, g in zip(params, gs))
         loss.backward()
         opt.step()
-        outs += [("p1_%d" % t, params[0]), ("p2_%d" % t, params[1])]
+        # Snapshots: the parameters are updated in place by the next step.
+        outs += [("p%d_%d" % (i + 1, t), p.detach().clone()) for i, p in enumerate(params)]
     fx.case("adam", "adam_elementwise", "adam_elementwise", ins, outs, steps=steps, lrs=lrs, weight_decay=1e-5)
 
     # A small conv net: conv(3->4, k3, p1) relu conv(4->2, k3), MSE to a target.
@@ -431,7 +434,7 @@ def adam(fx):
         loss.backward()
         opt.step()
         outs += [("loss_%d" % t, loss)]
-        outs += [("%s_%d" % (n, t), p) for n, p in zip(("w1", "b1", "w2", "b2"), params)]
+        outs += [("%s_%d" % (n, t), p.detach().clone()) for n, p in zip(("w1", "b1", "w2", "b2"), params)]
     fx.case("adam", "adam_convnet", "adam_convnet", ins, outs, steps=steps, lrs=lrs, weight_decay=1e-5)
 
 
