@@ -5,7 +5,9 @@ package torchbind
 */
 import "C"
 
-// SetRequiresGrad marks a leaf tensor as a parameter whose gradient autograd computes.
+// SetRequiresGrad marks a leaf tensor as a parameter whose gradient autograd
+// computes (requires_grad_). As in PyTorch, only floating-point tensors can
+// require gradients, and clearing the flag of a non-leaf is an error.
 func (t *Tensor) SetRequiresGrad(b bool) error {
 	return check("requires_grad_", C.tb_set_requires_grad(handle(t), cbool(b)))
 }

@@ -93,7 +93,9 @@ char* tb_mse_loss(tb_tensor a, tb_tensor b, int reduction, tb_tensor* out) {
 
 char* tb_set_requires_grad(tb_tensor t, int requires_grad) {
   TB_TRY
-  T(t).set_requires_grad(requires_grad != 0);
+  // requires_grad_ (not set_requires_grad) refuses to clear the flag of a
+  // non-leaf, with PyTorch's message, instead of silently doing nothing.
+  T(t).requires_grad_(requires_grad != 0);
   TB_CATCH
 }
 
