@@ -31,6 +31,23 @@ import (
 	"runtime"
 )
 
+func init() {
+	// One thread count for every OS thread, from the start: libtorch would
+	// otherwise give each new thread its own default, and results of
+	// multi-threaded kernels depend (in the last bits) on the thread count.
+	SetNumThreads(DefaultNumThreads())
+}
+
+// DefaultNumThreads is libtorch's default intra-op thread count, the one
+// PyTorch uses in Python: $OMP_NUM_THREADS (or $MKL_NUM_THREADS) when set,
+// else the number of physical cores. Using the same count as the reference
+// run gives the same floating-point results. Without setting it explicitly,
+// kernels that use OpenMP directly (oneDNN convolutions) would run with
+// OpenMP's own default on threads libtorch has not initialised yet.
+func DefaultNumThreads() int {
+	return int(C.tb_default_num_threads())
+}
+
 // Error is a failure reported by libtorch (or by the shim's argument checks),
 // with the name of the operation that failed.
 type Error struct {

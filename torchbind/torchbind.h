@@ -50,6 +50,8 @@ int tb_cuda_available(void);
 int tb_cuda_device_count(void);
 void tb_set_num_threads(int n);
 int tb_get_num_threads(void);
+/* libtorch's default intra-op thread count (what PyTorch uses in Python). */
+int tb_default_num_threads(void);
 /* Sets the grad mode of the calling OS thread, returns the previous one. */
 int tb_set_grad_enabled(int enabled);
 int tb_is_grad_enabled(void);

@@ -133,7 +133,6 @@ def main():
     ap.add_argument("--n-test", type=int, default=3)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
-    torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     img = args.img_size
 

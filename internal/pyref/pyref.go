@@ -31,7 +31,7 @@ func Run(t testing.TB, script string, args ...string) {
 	t.Helper()
 	Require(t)
 	cmd := exec.Command(Python, append([]string{script}, args...)...)
-	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", script, args, err, out)
 	}

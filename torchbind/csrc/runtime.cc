@@ -117,6 +117,14 @@ int tb_get_num_threads(void) {
   }
 }
 
+int tb_default_num_threads(void) {
+  try {
+    return at::intraop_default_num_threads();
+  } catch (...) {
+    return 1;
+  }
+}
+
 int tb_set_grad_enabled(int enabled) {
   bool prev = c10::GradMode::is_enabled();
   c10::GradMode::set_enabled(enabled != 0);
