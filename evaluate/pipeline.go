@@ -72,6 +72,9 @@ type PUADModel struct {
 	Scorer   *Scorer
 	Gaussian *Gaussian
 	Fusion   Fusion
+	// ValidEfficientAD and ValidMahalanobis are the validation images'
+	// scores (in the order of the dataset's Valid list) that Fusion was fitted on.
+	ValidEfficientAD, ValidMahalanobis []float64
 }
 
 // Fit fits PUAD on a dataset's train and validation images: feature vectors
@@ -106,7 +109,7 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 	if err != nil {
 		return nil, fmt.Errorf("validation statistics of %s: %w", ds.Dir, err)
 	}
-	return &PUADModel{Scorer: sc, Gaussian: g, Fusion: fu}, nil
+	return &PUADModel{Scorer: sc, Gaussian: g, Fusion: fu, ValidEfficientAD: eff, ValidMahalanobis: maha}, nil
 }
 
 // Evaluate runs the reference's main.py on one category: EfficientAD's
