@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/evaluate"
+)
+
+// TestFitAndPredict fits PUAD on a tiny category, then predicts its test
+// images through the command line: the scores must be those of `puad eval`
+// for the same images, bit for bit, unreadable inputs are reported and make
+// the command fail, and every image gets a heatmap.
+func TestFitAndPredict(t *testing.T) {
+	root := t.TempDir()
+	data, modelDir := filepath.Join(root, "data"), filepath.Join(root, "models")
+	cat := tinyCategory(t, data, loco, "pushpins", synth.VariantPins, 7)
+	writeRandomModel(t, modelDir, loco, "pushpins", 7)
+	ctx := context.Background()
+	st := evalSettings{Size: "s", Extractor: "student", Device: "cpu", Quiet: true}
+
+	ps := predictSettings{ModelDir: modelDir, CategoryDir: cat, Inputs: []string{filepath.Join(cat, "test")}, Size: "s", Device: "cpu"}
+	if _, err := runPredict(ctx, ps, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "puad fit DATASET MODELS --size s") {
+		t.Fatalf("predict before fit: %v", err)
+	}
+
+	// 3 validation images and a maximum rate of 0.34: one may be above the threshold.
+	f, path, err := runFit(ctx, cat, modelDir, st, 0.34)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(modelDir, "s_size", loco, "pushpins", evaluate.FitFileName); path != want {
+		t.Errorf("fit written to %s, want %s", path, want)
+	}
+	if f.Threshold.Allowed != 1 || f.NumValidation != 3 || f.NumTrain != 4 || f.Threshold.Value != f.Validation[sortedIndex(f, 1)].PUAD {
+		t.Errorf("fit %+v, threshold %+v", f, f.Threshold)
+	}
+	var printed bytes.Buffer
+	printFit(&printed, f, path)
+	if !strings.Contains(printed.String(), "1 of 3 validation images above the threshold") {
+		t.Errorf("fit output:\n%s", printed.String())
+	}
+
+	res, err := runEval(ctx, cat, modelDir, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Validation != f.Fusion {
+		t.Errorf("fit z-scores %+v, eval's %+v", f.Fusion, res.Validation)
+	}
+
+	broken := filepath.Join(root, "broken.png")
+	if err := os.WriteFile(broken, []byte("not a png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	heat, jsonPath := filepath.Join(root, "heat"), filepath.Join(root, "pred.json")
+	app := newApp()
+	err = app.Run(interspersed(app, []string{"puad", "predict", modelDir, filepath.Join(cat, "test"), broken,
+		"--category", cat, "--device", "cpu", "--heatmaps", heat, "--json", jsonPath}))
+	if err == nil || !strings.Contains(err.Error(), "1 of 5 inputs could not be read") {
+		t.Errorf("predict with an unreadable image: %v", err)
+	}
+	var rep predictReport
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Path != broken {
+		t.Errorf("errors %+v", rep.Errors)
+	}
+	if len(rep.Images) != len(res.Test) {
+		t.Fatalf("%d predictions, eval scored %d test images", len(rep.Images), len(res.Test))
+	}
+	for i, p := range rep.Images {
+		want := res.Test[i]
+		rel, _ := filepath.Rel(cat, p.Path)
+		if filepath.ToSlash(rel) != want.Path {
+			t.Fatalf("prediction %d is %s, eval's image %d is %s", i, rel, i, want.Path)
+		}
+		if p.EfficientAD != want.EfficientAD || p.Mahalanobis != want.Mahalanobis || p.PUAD != want.PUAD {
+			t.Errorf("%s: predict %v %v %v, eval %v %v %v", want.Path, p.EfficientAD, p.Mahalanobis, p.PUAD, want.EfficientAD, want.Mahalanobis, want.PUAD)
+		}
+		if p.Anomalous != (p.PUAD > f.Threshold.Value) {
+			t.Errorf("%s: verdict %v for PUAD %v and threshold %v", want.Path, p.Anomalous, p.PUAD, f.Threshold.Value)
+		}
+		wantHeat := filepath.Join(heat, strings.ReplaceAll(strings.TrimSuffix(want.Path, ".png")[len("test/"):], "/", "_")+".png")
+		if p.Heatmap != wantHeat {
+			t.Errorf("heatmap %s, want %s", p.Heatmap, wantHeat)
+		}
+		checkHeatmap(t, p.Heatmap, 256)
+	}
+
+	for _, c := range []struct {
+		ps   predictSettings
+		want string
+	}{
+		{predictSettings{Size: "m"}, "--size m"},
+		{predictSettings{Extractor: "teacher"}, "made with the student feature extractor, not teacher"},
+	} {
+		c.ps.ModelDir, c.ps.CategoryDir, c.ps.Inputs, c.ps.Device = modelDir, cat, ps.Inputs, "cpu"
+		if c.ps.Size == "" {
+			c.ps.Size = "s"
+		}
+		if _, err := runPredict(ctx, c.ps, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("predict %+v: %v, want %q", c.ps, err, c.want)
+		}
+	}
+}
+
+// sortedIndex returns the index in f.Validation of the (k+1)-th largest PUAD score.
+func sortedIndex(f *evaluate.FitFile, k int) int {
+	idx := make([]int, len(f.Validation))
+	for i := range idx {
+		idx[i] = i
+	}
+	for i := range idx {
+		for j := i + 1; j < len(idx); j++ {
+			if f.Validation[idx[j]].PUAD > f.Validation[idx[i]].PUAD {
+				idx[i], idx[j] = idx[j], idx[i]
+			}
+		}
+	}
+	return idx[k]
+}
+
+// checkHeatmap decodes a heatmap PNG: the image part is size×size, with a
+// colour bar on the right and two lines of text (title, score) below.
+func checkHeatmap(t *testing.T, path string, size int) {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer fh.Close()
+	img, err := png.Decode(fh)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	b := img.Bounds()
+	if b.Dy() != size+2*15+4 || b.Dx() <= size+12 || b.Dx() > size+80 {
+		t.Errorf("%s: %dx%d, want an image of %d pixels with a colour bar and two text lines", path, b.Dx(), b.Dy(), size)
+	}
+}
