@@ -62,26 +62,79 @@ func AUROC(labels []bool, scores []float64) (float64, error) {
 	// the sort need not be stable.
 	slices.SortFunc(sorted, func(a, b sample) int { return cmp.Compare(b.score, a.score) })
 
-	// area = Σ over groups of negatives·(positives above + positives in
-	// group/2), counted in halves to stay in integers.
-	var twiceArea float64
-	var posAbove int
+	// The ROC curve as scikit-learn's roc_curve builds it: cumulative true
+	// and false positives at each distinct threshold (exact integers)...
+	var tps, fps []float64
+	var tp, fp float64
 	for start := 0; start < len(sorted); {
-		s := sorted[start].score
-		var pos, neg int
 		end := start
-		for ; end < len(sorted) && sorted[end].score == s; end++ {
+		for ; end < len(sorted) && sorted[end].score == sorted[start].score; end++ {
 			if sorted[end].anomalous {
-				pos++
+				tp++
 			} else {
-				neg++
+				fp++
 			}
 		}
-		twiceArea += float64(neg) * float64(2*posAbove+pos)
-		posAbove += pos
+		tps = append(tps, tp)
+		fps = append(fps, fp)
 		start = end
 	}
-	return twiceArea / (2 * float64(nPos) * float64(nNeg)), nil
+	// ...without the collinear intermediate points (drop_intermediate=True)...
+	if len(fps) > 2 {
+		keepT, keepF := []float64{tps[0]}, []float64{fps[0]}
+		for i := 1; i < len(fps)-1; i++ {
+			if fps[i+1]-2*fps[i]+fps[i-1] != 0 || tps[i+1]-2*tps[i]+tps[i-1] != 0 {
+				keepT, keepF = append(keepT, tps[i]), append(keepF, fps[i])
+			}
+		}
+		tps = append(keepT, tps[len(tps)-1])
+		fps = append(keepF, fps[len(fps)-1])
+	}
+	// ...starting at (0, 0), normalised, and integrated with np.trapz, whose
+	// floating-point steps (and numpy's pairwise summation) are followed
+	// exactly so that the result equals scikit-learn's to the last bit.
+	tps = append([]float64{0}, tps...)
+	fps = append([]float64{0}, fps...)
+	nT, nF := tps[len(tps)-1], fps[len(fps)-1]
+	terms := make([]float64, len(tps)-1)
+	for i := range terms {
+		dx := fps[i+1]/nF - fps[i]/nF
+		terms[i] = dx * (tps[i+1]/nT + tps[i]/nT) / 2.0
+	}
+	return numpySum(terms), nil
+}
+
+// numpySum adds xs in the order numpy's add.reduce does for a contiguous
+// float64 array (pairwise summation with an 8-way unrolled base case), so
+// that results agree bit for bit with numpy's sums.
+func numpySum(xs []float64) float64 {
+	n := len(xs)
+	switch {
+	case n < 8:
+		var res float64
+		for _, x := range xs {
+			res += x
+		}
+		return res
+	case n <= 128:
+		var r [8]float64
+		copy(r[:], xs[:8])
+		i := 8
+		for ; i < n-n%8; i += 8 {
+			for j := 0; j < 8; j++ {
+				r[j] += xs[i+j]
+			}
+		}
+		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+		for ; i < n; i++ {
+			res += xs[i]
+		}
+		return res
+	default:
+		n2 := n / 2
+		n2 -= n2 % 8
+		return numpySum(xs[:n2]) + numpySum(xs[n2:])
+	}
 }
 
 // ClassAUROC is the AUROC of one anomaly class: the normal images against

@@ -42,11 +42,25 @@ type e2eExpected struct {
 // PyTorch, scores it with the reference's procedure in Python, and checks
 // that Evaluate gives the same numbers for every image.
 func TestEndToEndAgainstPyTorch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end run takes ~30 s")
+	cases := []struct {
+		name      string
+		extractor Extractor
+		args      []string
+		batch     bool
+	}{
+		// The split of train/good (no validation folder), student features.
+		{"split-student", StudentExtractor, []string{"--extractor", "student"}, true},
+		// A validation folder, normalised teacher features.
+		{"validation-teacher", TeacherExtractor, []string{"--extractor", "teacher", "--validation-dir", "--n-train", "6", "--seed", "3"}, false},
 	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { endToEnd(t, c.extractor, c.args, c.batch) })
+	}
+}
+
+func endToEnd(t *testing.T, extractor Extractor, args []string, checkBatch bool) {
 	dir := t.TempDir()
-	pyref.Run(t, "testdata/e2e_reference.py", dir)
+	pyref.Run(t, "testdata/e2e_reference.py", append([]string{dir}, args...)...)
 	var want e2eExpected
 	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	if err != nil {
@@ -70,7 +84,7 @@ func TestEndToEndAgainstPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	res, err := Evaluate(context.Background(), ds, m, Options{Extractor: StudentExtractor, BatchSize: 1})
+	res, err := Evaluate(context.Background(), ds, m, Options{Extractor: extractor, BatchSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +128,16 @@ func TestEndToEndAgainstPyTorch(t *testing.T) {
 		}
 	}
 
+	if !checkBatch {
+		return
+	}
 	// Batches of several images: libtorch's convolution may block a batch
 	// differently from a single image, so scores may move in the last bits.
 	paths := make([]string, 0, len(ds.Test))
 	for _, it := range ds.Test {
 		paths = append(paths, it.Path)
 	}
-	sc := &Scorer{Model: m, Extractor: StudentExtractor}
+	sc := &Scorer{Model: m, Extractor: extractor}
 	batched, err := RunImages(context.Background(), sc, paths, Need{Score: true}, "test", Options{BatchSize: 4})
 	if err != nil {
 		t.Fatal(err)

@@ -39,10 +39,67 @@ type ZScore struct {
 	Std  float64 `json:"std"`
 }
 
-// FitZScore returns the ZScore of the validation scores xs (MeanStd).
+// FitZScore returns the ZScore of the validation scores xs as the
+// reference computes it: the scores are float32 values there (EfficientAD
+// scores and Mahalanobis distances come out of float32 arithmetic), so
+// np.mean and np.std work in float32, with numpy's pairwise summation. The
+// same float32 steps are taken here, so the statistics agree bit for bit
+// when the scores do.
 func FitZScore(xs []float64) ZScore {
-	m, s := MeanStd(xs)
-	return ZScore{Mean: m, Std: s}
+	m, s := meanStd32(xs)
+	return ZScore{Mean: float64(m), Std: float64(s)}
+}
+
+// meanStd32 is np.mean and np.std (ddof 0) of a float32 array.
+func meanStd32(xs []float64) (mean, std float32) {
+	if len(xs) == 0 {
+		return float32(math.NaN()), float32(math.NaN())
+	}
+	v := make([]float32, len(xs))
+	for i, x := range xs {
+		v[i] = float32(x)
+	}
+	n := float32(len(v))
+	mean = numpySum32(v) / n
+	for i := range v {
+		d := v[i] - mean
+		v[i] = d * d
+	}
+	// sqrt of a float32, correctly rounded (double rounding is exact for sqrt).
+	std = float32(math.Sqrt(float64(numpySum32(v) / n)))
+	return mean, std
+}
+
+// numpySum32 is numpySum for float32 arrays (numpy accumulates float32 sums
+// in float32).
+func numpySum32(xs []float32) float32 {
+	n := len(xs)
+	switch {
+	case n < 8:
+		var res float32
+		for _, x := range xs {
+			res += x
+		}
+		return res
+	case n <= 128:
+		var r [8]float32
+		copy(r[:], xs[:8])
+		i := 8
+		for ; i < n-n%8; i += 8 {
+			for j := 0; j < 8; j++ {
+				r[j] += xs[i+j]
+			}
+		}
+		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+		for ; i < n; i++ {
+			res += xs[i]
+		}
+		return res
+	default:
+		n2 := n / 2
+		n2 -= n2 % 8
+		return numpySum32(xs[:n2]) + numpySum32(xs[n2:])
+	}
 }
 
 // Apply returns (x - Mean) / Std.
@@ -53,7 +110,12 @@ func FitZScore(xs []float64) ZScore {
 // fitting to detect (and report) the degenerate case. Such scores make AUROC
 // fail, as they make roc_auc_score raise.
 func (z ZScore) Apply(x float64) float64 {
-	return (x - z.Mean) / z.Std
+	return float64(z.apply32(x))
+}
+
+// apply32 standardises in float32, as the reference's numpy scalars do.
+func (z ZScore) apply32(x float64) float32 {
+	return (float32(x) - float32(z.Mean)) / float32(z.Std)
 }
 
 // ErrZeroStd is returned (wrapped) by ZScore.Check and Fusion.Check when the
@@ -99,8 +161,11 @@ func FitFusion(effScores, mahaDists []float64) (Fusion, error) {
 
 // Score returns the PUAD anomaly score of one image,
 // (eff - eff_mean)/eff_std + (maha - maha_mean)/maha_std.
+//
+// The arithmetic is float32, as in the reference (whose scores are numpy
+// float32 values): ties and orderings, and so AUROCs, come out the same.
 func (f Fusion) Score(eff, maha float64) float64 {
-	return f.EfficientAD.Apply(eff) + f.Mahalanobis.Apply(maha)
+	return float64(f.EfficientAD.apply32(eff) + f.Mahalanobis.apply32(maha))
 }
 
 // Check returns an error naming the score whose standardisation is

@@ -219,7 +219,8 @@ def main():
 
     def maha(f):
         d = f - fmean
-        return float(np.sqrt(max(0, np.dot(np.dot(d, covinv), d))))
+        # float32 throughout, as the reference (features, mean and pinv are float32).
+        return np.sqrt(max(0, np.dot(np.dot(d, covinv), d)))
 
     vs, vm = [], []
     for p in valid:
@@ -237,7 +238,7 @@ def main():
             m = maha(f)
             puad = (s - stats["eff_mean"]) / stats["eff_std"] + (m - stats["maha_mean"]) / stats["maha_std"]
             tests.append({"path": os.path.relpath(p, cat), "class": c, "efficient_ad": float(s),
-                          "mahalanobis": m, "puad": float(puad), "feature_head": [float(v) for v in f[:4]]})
+                          "mahalanobis": float(m), "puad": float(puad), "feature_head": [float(v) for v in f[:4]]})
     y = [0 if t["class"] == "good" else 1 for t in tests]
     per_class = {}
     good = [t for t in tests if t["class"] == "good"]

@@ -258,12 +258,16 @@ def fusion_fixtures():
         "std": float(np.std(xs)),
     } for xs in vectors]
 
-    eff_valid = rng.gamma(2.0, 0.1, size=20)
-    maha_valid = rng.gamma(5.0, 2.0, size=20)
-    eff_test = rng.gamma(2.0, 0.15, size=10)
-    maha_test = rng.gamma(5.0, 2.5, size=10)
-    eff_mean, eff_std = np.mean(eff_valid), np.std(eff_valid)
-    maha_mean, maha_std = np.mean(maha_valid), np.std(maha_valid)
+    # The reference works in float32: EfficientAD scores are 0-d float32
+    # arrays, Mahalanobis distances float32 scalars, so np.mean/np.std and the
+    # standardised sum are float32 too.
+    eff_valid = rng.gamma(2.0, 0.1, size=20).astype(np.float32)
+    maha_valid = rng.gamma(5.0, 2.0, size=20).astype(np.float32)
+    eff_test = rng.gamma(2.0, 0.15, size=10).astype(np.float32)
+    maha_test = rng.gamma(5.0, 2.5, size=10).astype(np.float32)
+    eff_mean, eff_std = np.mean(list(eff_valid)), np.std(list(eff_valid))
+    maha_mean, maha_std = np.mean(list(maha_valid)), np.std(list(maha_valid))
+    assert eff_mean.dtype == np.float32 and maha_std.dtype == np.float32
     puad = [float((e - eff_mean) / eff_std + (m - maha_mean) / maha_std)
             for e, m in zip(eff_test, maha_test)]
     fusion = {
