@@ -1,0 +1,315 @@
+package training
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+// CheckpointFile is the name of a run's checkpoint in its output folder.
+const CheckpointFile = "checkpoint.pt"
+
+// A checkpoint is one .pt file (a state dict that torch.load reads) written
+// atomically, holding everything a run needs to continue exactly where it
+// stopped:
+//
+//	<module>.<key>               the networks being trained (e.g. student.conv1.weight)
+//	adam.<i>.step / .exp_avg / .exp_avg_sq   the optimiser state per parameter
+//	rng.<stream>                 generator states (uint8)
+//	meta.iteration               completed iterations (int64)
+//	meta.log_offset              length of the loss log at that point (int64)
+//	meta.config                  the run's settings as JSON (uint8), checked on resume
+//	extra.<name>                 other tensors (e.g. the category's mu and sigma)
+
+// namedModule is a network stored under a prefix.
+type namedModule struct {
+	prefix string
+	m      models.Module
+}
+
+// checkpointState is what a checkpoint holds besides tensors of modules and
+// the optimiser.
+type checkpointState struct {
+	Iteration int
+	LogOffset int64
+	Config    string
+	RNG       map[string][]byte
+	Extra     map[string]*tb.Tensor // borrowed when saving, owned by the caller after loading
+}
+
+func scalarInt64(v int64) (*tb.Tensor, error) { return tb.FromSlice([]int64{v}, []int64{}...) }
+
+// saveCheckpoint writes the checkpoint atomically to path.
+func saveCheckpoint(path string, st checkpointState, mods []namedModule, opt *tb.Adam) error {
+	sd := tb.NewStateDict()
+	defer sd.Close()
+	fail := func(err error) error { return fmt.Errorf("checkpoint %s: %w", path, err) }
+	for _, nm := range mods {
+		msd, err := models.StateDict(nm.m)
+		if err != nil {
+			return fail(err)
+		}
+		for _, k := range append([]string(nil), msd.Keys...) {
+			t, _ := msd.Take(k)
+			sd.Set(nm.prefix+"."+k, t)
+		}
+	}
+	for i, s := range opt.State() {
+		if s.ExpAvg == nil {
+			continue
+		}
+		step, err := scalarInt64(s.Step)
+		if err != nil {
+			return fail(err)
+		}
+		sd.Set(fmt.Sprintf("adam.%d.step", i), step)
+		for name, t := range map[string]*tb.Tensor{"exp_avg": s.ExpAvg, "exp_avg_sq": s.ExpAvgSq} {
+			r, err := t.Ref() // the optimiser keeps its own handle
+			if err != nil {
+				return fail(err)
+			}
+			sd.Set(fmt.Sprintf("adam.%d.%s", i, name), r)
+		}
+	}
+	for name, state := range st.RNG {
+		t, err := tb.FromSlice(state)
+		if err != nil {
+			return fail(err)
+		}
+		sd.Set("rng."+name, t)
+	}
+	for name, t := range st.Extra {
+		r, err := t.Ref()
+		if err != nil {
+			return fail(err)
+		}
+		sd.Set("extra."+name, r)
+	}
+	it, err := scalarInt64(int64(st.Iteration))
+	if err != nil {
+		return fail(err)
+	}
+	sd.Set("meta.iteration", it)
+	off, err := scalarInt64(st.LogOffset)
+	if err != nil {
+		return fail(err)
+	}
+	sd.Set("meta.log_offset", off)
+	cfg, err := tb.FromSlice([]uint8(st.Config))
+	if err != nil {
+		return fail(err)
+	}
+	sd.Set("meta.config", cfg)
+	return tb.SaveStateDict(path, sd)
+}
+
+// loadCheckpoint reads a checkpoint: it loads the modules' tensors (moved
+// to dev), returns the optimiser state for parameters in the order given
+// (tensors on dev, owned by the caller until handed to Adam.SetState) and the
+// rest.
+func loadCheckpoint(path string, mods []namedModule, nParams int, dev tb.Device) (st checkpointState, adam []tb.AdamState, err error) {
+	sd, err := tb.LoadStateDict(path)
+	if err != nil {
+		return st, nil, err
+	}
+	defer sd.Close()
+	fail := func(err error) (checkpointState, []tb.AdamState, error) {
+		for _, a := range adam {
+			a.ExpAvg.Close()
+			a.ExpAvgSq.Close()
+		}
+		for _, t := range st.Extra {
+			t.Close()
+		}
+		return checkpointState{}, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	intOf := func(key string) (int64, error) {
+		t, ok := sd.Tensors[key]
+		if !ok {
+			return 0, fmt.Errorf("missing %s", key)
+		}
+		v, err := t.Int64s()
+		if err != nil || len(v) != 1 {
+			return 0, fmt.Errorf("%s: not an integer", key)
+		}
+		return v[0], nil
+	}
+	it, err := intOf("meta.iteration")
+	if err != nil {
+		return fail(err)
+	}
+	st.Iteration = int(it)
+	if st.LogOffset, err = intOf("meta.log_offset"); err != nil {
+		return fail(err)
+	}
+	if cfg, ok := sd.Tensors["meta.config"]; ok {
+		b, err := tb.Values[uint8](cfg)
+		if err != nil {
+			return fail(err)
+		}
+		st.Config = string(b)
+	}
+	st.RNG = map[string][]byte{}
+	st.Extra = map[string]*tb.Tensor{}
+	for _, k := range sd.Keys {
+		switch {
+		case strings.HasPrefix(k, "rng."):
+			b, err := tb.Values[uint8](sd.Tensors[k])
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w", k, err))
+			}
+			st.RNG[strings.TrimPrefix(k, "rng.")] = b
+		case strings.HasPrefix(k, "extra."):
+			t, err := sd.Tensors[k].ToDevice(dev)
+			if err != nil {
+				return fail(err)
+			}
+			st.Extra[strings.TrimPrefix(k, "extra.")] = t
+		}
+	}
+	for _, nm := range mods {
+		sub := tb.NewStateDict()
+		for _, k := range sd.Keys {
+			if rest, ok := strings.CutPrefix(k, nm.prefix+"."); ok {
+				sub.Keys = append(sub.Keys, rest)
+				sub.Tensors[rest] = sd.Tensors[k]
+			}
+		}
+		// sub borrows sd's tensors: it is not closed.
+		if err := models.LoadStateDict(nm.m, sub, dev, path); err != nil {
+			return fail(err)
+		}
+	}
+	adam = make([]tb.AdamState, nParams)
+	for i := range adam {
+		prefix := fmt.Sprintf("adam.%d.", i)
+		step, ok := sd.Tensors[prefix+"step"]
+		if !ok {
+			continue
+		}
+		v, err := step.Int64s()
+		if err != nil || len(v) != 1 {
+			return fail(fmt.Errorf("%sstep: not an integer", prefix))
+		}
+		adam[i].Step = v[0]
+		for _, name := range []string{"exp_avg", "exp_avg_sq"} {
+			src, ok := sd.Tensors[prefix+name]
+			if !ok {
+				return fail(fmt.Errorf("missing %s%s", prefix, name))
+			}
+			t, err := src.To(dev, tb.Float32)
+			if err == nil {
+				var c *tb.Tensor
+				c, err = tb.Clone(t)
+				t.Close()
+				t = c
+			}
+			if err != nil {
+				return fail(err)
+			}
+			if name == "exp_avg" {
+				adam[i].ExpAvg = t
+			} else {
+				adam[i].ExpAvgSq = t
+			}
+		}
+	}
+	for k := range sd.Tensors {
+		if rest, ok := strings.CutPrefix(k, "adam."); ok {
+			n, err := strconv.Atoi(rest[:max(0, strings.IndexByte(rest, '.'))])
+			if err != nil || n >= nParams {
+				return fail(fmt.Errorf("optimiser entry %s does not fit %d parameters", k, nParams))
+			}
+		}
+	}
+	return st, adam, nil
+}
+
+// lossLog is a CSV file with one row per iteration. Rows are buffered;
+// Sync flushes them and gives the file's length, which a checkpoint records
+// so that a resumed run cuts the rows written after it.
+type lossLog struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+// openLossLog creates path with header, or, when resumeAt >= 0, opens it
+// and cuts it to resumeAt bytes.
+func openLossLog(path, header string, resumeAt int64) (*lossLog, error) {
+	if resumeAt < 0 {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, err
+		}
+		l := &lossLog{f: f, w: bufio.NewWriter(f)}
+		l.w.WriteString(header + "\n")
+		return l, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("loss log %s is missing: cannot resume its rows", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() < resumeAt {
+		err = fmt.Errorf("loss log %s has %d bytes, the checkpoint expects at least %d", path, fi.Size(), resumeAt)
+	}
+	if err == nil {
+		err = f.Truncate(resumeAt)
+	}
+	if err == nil {
+		_, err = f.Seek(resumeAt, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &lossLog{f: f, w: bufio.NewWriter(f)}, nil
+}
+
+// Row appends one row. Values that are float32 numbers (losses) are
+// written in float32's shortest form, others (the learning rate) in
+// float64's.
+func (l *lossLog) Row(iteration int, values ...float64) {
+	l.w.WriteString(strconv.Itoa(iteration))
+	for _, v := range values {
+		l.w.WriteByte(',')
+		bits := 64
+		if float64(float32(v)) == v {
+			bits = 32
+		}
+		l.w.WriteString(strconv.FormatFloat(v, 'g', -1, bits))
+	}
+	l.w.WriteByte('\n')
+}
+
+// Sync flushes the rows to the file and returns its length.
+func (l *lossLog) Sync() (int64, error) {
+	if err := l.w.Flush(); err != nil {
+		return 0, err
+	}
+	return l.f.Seek(0, io.SeekCurrent)
+}
+
+// Close flushes and closes the file.
+func (l *lossLog) Close() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	_, err := l.Sync()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}

@@ -1,0 +1,23 @@
+// Package training trains EfficientAD's networks as the PUAD reference
+// does, with files that either side can load:
+//
+//   - TrainTeacher distils the teacher PDN from the features of torchvision's
+//     ImageNet WideResNet101-2 (models.WRNExtractor) on an ImageNet-style
+//     folder, after computing the features' mean and standard deviation on
+//     ImageNet samples (teacher/mu.pt, sigma.pt);
+//   - TrainStudent trains a category's student and autoencoder against the
+//     teacher (hard-feature loss, ImageNet penalty, autoencoder losses),
+//     computes the quantiles of the validation maps and evaluates the model
+//     on the test set (results.txt);
+//   - RandomTeacher writes a teacher with default-initialised weights, for
+//     trying the pipeline without ImageNet.
+//
+// Every random decision (initial weights, images drawn, augmentations,
+// grayscale conversions, dropout masks) comes from libtorch generators
+// seeded from the run's seed, so a run is reproducible. A run saves
+// checkpoints (networks, optimiser state, generator states, loss-log length)
+// atomically every CheckpointEvery iterations and when its context is
+// cancelled; resuming from one gives the same weights, bit for bit, as a run
+// that was never stopped. Images are decoded and transformed in goroutines
+// ahead of the training step.
+package training

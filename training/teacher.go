@@ -1,0 +1,804 @@
+package training
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+// Progress receives the progress of a long stage: iter of total steps are
+// done; loss is the last training loss, NaN in stages without one.
+type Progress func(stage string, iter, total int, loss float64)
+
+// Stage names reported through Progress.
+const (
+	StageTeacherMean  = "imagenet mean"
+	StageTeacherStd   = "imagenet std"
+	StageDistill      = "distill"
+	StageCategoryStat = "teacher stats"
+	StageTrain        = "train"
+	StageQuantiles    = "quantiles"
+	StageTest         = "test"
+)
+
+// Defaults of the reference's training runs.
+const (
+	DefaultTeacherIterations = 60000
+	DefaultTeacherBatchSize  = 16
+	DefaultStatSamples       = 10000
+	DefaultStudentIterations = 70000
+	DefaultStudentBatchSize  = 1
+	DefaultImgSize           = 256
+	DefaultCheckpointEvery   = 500
+
+	// statSeed seeds the generator that picks the ImageNet images of the
+	// teacher statistics (torch.randint with a generator seeded with 42).
+	statSeed = 42
+	// teacherGrayscaleP and imagenetGrayscaleP are the probabilities of
+	// RandomGrayscale in teacher distillation and in the student's
+	// ImageNet penalty.
+	teacherGrayscaleP  = 0.1
+	imagenetGrayscaleP = 0.3
+	learningRate       = 1e-4
+	finalLearningRate  = 1e-5
+	weightDecay        = 1e-5
+)
+
+// TeacherConfig configures TrainTeacher. Zero values take the reference's
+// defaults.
+type TeacherConfig struct {
+	// ImageNetDir is an ImageNet-style folder (class folders of images,
+	// read in torchvision ImageFolder order).
+	ImageNetDir string
+	// ModelDir is the model directory; the teacher goes to
+	// <ModelDir>/<size>_size/teacher/.
+	ModelDir string
+	Size     models.Size
+	// WRNWeights is torchvision's wide_resnet101_2 checkpoint
+	// (models.WRN101WeightsFile).
+	WRNWeights string
+	// Iterations (60000), BatchSize (16) and StatSamples (10000, the
+	// ImageNet images of the feature statistics).
+	Iterations, BatchSize, StatSamples int
+	// ImgSize is the teacher's input size (256); the extractor sees images
+	// of twice that size.
+	ImgSize int
+	// Seed selects every random stream of the run.
+	Seed   uint64
+	Device tb.Device
+	// Force overwrites an existing teacher.pt.
+	Force bool
+	// CheckpointEvery saves a checkpoint every that many iterations (0: only
+	// when interrupted); Resume continues from the checkpoint.
+	CheckpointEvery int
+	Resume          bool
+	Progress        Progress
+	// Log receives information and warnings, one line each (nil: discarded).
+	Log io.Writer
+	// Workers decode images in parallel (runtime.NumCPU() when 0).
+	Workers int
+}
+
+func (c *TeacherConfig) fillDefaults() {
+	if c.Iterations == 0 {
+		c.Iterations = DefaultTeacherIterations
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultTeacherBatchSize
+	}
+	if c.StatSamples == 0 {
+		c.StatSamples = DefaultStatSamples
+	}
+	if c.ImgSize == 0 {
+		c.ImgSize = DefaultImgSize
+	}
+	if c.Size == "" {
+		c.Size = models.Small
+	}
+	if c.Progress == nil {
+		c.Progress = func(string, int, int, float64) {}
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// ErrInterrupted is wrapped by the error a training run returns when its
+// context is cancelled: the run saved a checkpoint and can be resumed.
+var ErrInterrupted = errors.New("training interrupted")
+
+// InterruptedError says where an interrupted run stopped.
+type InterruptedError struct {
+	Iteration  int    // completed iterations
+	Checkpoint string // the checkpoint written
+	Cause      error  // the context's error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("training interrupted after %d iterations; checkpoint saved to %s (continue with --resume)", e.Iteration, e.Checkpoint)
+}
+
+// Is makes errors.Is(err, ErrInterrupted) true.
+func (e *InterruptedError) Is(target error) bool { return target == ErrInterrupted }
+
+// Unwrap returns the context's error.
+func (e *InterruptedError) Unwrap() error { return e.Cause }
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// WRNWeightsHelp says where torchvision's WideResNet101-2 weights come from.
+func WRNWeightsHelp() string {
+	return "the teacher is distilled from torchvision's ImageNet WideResNet101-2 weights, the file " + models.WRN101WeightsFile +
+		" (about 500 MB) of torchvision's model zoo (https://download.pytorch.org/models/" + models.WRN101WeightsFile +
+		"; in Python, torchvision.models.wide_resnet101_2(weights=\"IMAGENET1K_V1\") downloads it to ~/.cache/torch/hub/checkpoints/);" +
+		" nothing is downloaded here: copy the file anywhere and pass it with --wrn-weights FILE"
+}
+
+// RandomTeacher writes <modelDir>/<size>_size/teacher/teacher.pt with
+// weights drawn from PyTorch's default Conv2d initialisation (seeded), for
+// trying the pipeline where no distilled teacher is available. It refuses
+// to overwrite an existing teacher unless force. It returns the file's path.
+func RandomTeacher(modelDir string, size models.Size, seed uint64, force bool) (string, error) {
+	dir := models.Layout{Root: modelDir, Size: size}.TeacherDir()
+	path := filepath.Join(dir, "teacher.pt")
+	if exists(path) && !force {
+		return "", fmt.Errorf("teacher %s already exists (use --force to overwrite it)", path)
+	}
+	pdn, err := models.NewPDN(size, models.TeacherChannels, false)
+	if err != nil {
+		return "", err
+	}
+	defer models.Close(pdn)
+	if err := initModules(seed, pdn); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	sd, err := models.StateDict(pdn)
+	if err != nil {
+		return "", err
+	}
+	defer sd.Close()
+	if err := tb.SaveStateDict(path, sd); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// initModules draws the initial weights of ms, in order, from the run's
+// init stream (on the CPU, so that the weights do not depend on the device).
+func initModules(seed uint64, ms ...models.Module) error {
+	g, err := newStream(seed, streamInit, tb.CPU)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	for _, m := range ms {
+		if err := models.InitDefault(m, g, tb.CPU); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// teacherRunConfig is what a teacher checkpoint must agree on to be resumed.
+type teacherRunConfig struct {
+	Size        string `json:"size"`
+	Iterations  int    `json:"iterations"`
+	BatchSize   int    `json:"batch_size"`
+	ImgSize     int    `json:"img_size"`
+	Seed        uint64 `json:"seed"`
+	Images      int    `json:"images"`
+}
+
+// TrainTeacher distils the teacher PDN from the WideResNet101-2 features as
+// the reference's train_teacher does, and writes teacher.pt, mu.pt and
+// sigma.pt to <ModelDir>/<size>_size/teacher/ (mu.pt and sigma.pt, the
+// extractor's feature statistics on ImageNet, are reused when present).
+func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
+	cfg.fillDefaults()
+	if _, err := models.ParseSize(string(cfg.Size)); err != nil {
+		return err
+	}
+	if cfg.Iterations < 0 || cfg.BatchSize < 1 || cfg.StatSamples < 1 || cfg.ImgSize < 32 || cfg.CheckpointEvery < 0 {
+		return fmt.Errorf("train teacher: invalid settings (iterations %d, batch size %d, stat samples %d, image size %d, checkpoint every %d)",
+			cfg.Iterations, cfg.BatchSize, cfg.StatSamples, cfg.ImgSize, cfg.CheckpointEvery)
+	}
+	dir := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.TeacherDir()
+	teacherPath := filepath.Join(dir, "teacher.pt")
+	ckptPath := filepath.Join(dir, CheckpointFile)
+	if exists(teacherPath) && !cfg.Force {
+		return fmt.Errorf("trained teacher model already exists in %s; stopped to avoid overwriting it (use --force)", dir)
+	}
+	resume := cfg.Resume && exists(ckptPath)
+	if cfg.Resume && !resume {
+		fmt.Fprintf(cfg.Log, "no checkpoint in %s: starting from the beginning\n", dir)
+	}
+	if !cfg.Resume && exists(ckptPath) {
+		return fmt.Errorf("an interrupted run left %s: use --resume to continue it, or delete it to start over", ckptPath)
+	}
+	if cfg.WRNWeights == "" {
+		return errors.New("no WideResNet101-2 weights: " + WRNWeightsHelp())
+	}
+	if _, err := os.Stat(cfg.WRNWeights); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("WideResNet101-2 weights %s not found: %s", cfg.WRNWeights, WRNWeightsHelp())
+	}
+	_, items, err := datasets.ImageFolder(cfg.ImageNetDir)
+	if err != nil {
+		return fmt.Errorf("ImageNet folder: %w", err)
+	}
+	paths := make([]string, len(items))
+	for i, it := range items {
+		paths[i] = it.Path
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	fe, err := models.LoadWRNExtractor(cfg.WRNWeights, models.TeacherChannels, cfg.Device)
+	if err != nil {
+		return err
+	}
+	defer models.Close(fe)
+	if fe.Blocks != models.WRN101Blocks {
+		fmt.Fprintf(cfg.Log, "warning: %s has %v blocks in layer1–3, not WideResNet101-2's %v\n", cfg.WRNWeights, fe.Blocks, models.WRN101Blocks)
+	}
+
+	mu, sigma, err := loadOrComputeStats(ctx, cfg, dir, fe, paths)
+	if err != nil {
+		return err
+	}
+	defer mu.Close()
+	defer sigma.Close()
+
+	pdn, err := models.NewPDN(cfg.Size, models.TeacherChannels, true)
+	if err != nil {
+		return err
+	}
+	defer models.Close(pdn)
+	if err := initModules(cfg.Seed, pdn); err != nil {
+		return err
+	}
+	if err := models.To(pdn, cfg.Device); err != nil {
+		return err
+	}
+	dataGen, err := newStream(cfg.Seed, streamData, tb.CPU)
+	if err != nil {
+		return err
+	}
+	defer dataGen.Close()
+	runCfg, _ := json.Marshal(teacherRunConfig{
+		Size: string(cfg.Size), Iterations: cfg.Iterations,
+		BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize, Seed: cfg.Seed, Images: len(paths),
+	})
+	mods := []namedModule{{"teacher", pdn}}
+	start := 0
+	logAt := int64(-1)
+	var adamState []tb.AdamState
+	if resume {
+		st, as, err := loadCheckpoint(ckptPath, mods, len(models.Parameters(pdn)), cfg.Device)
+		if err != nil {
+			return err
+		}
+		for _, t := range st.Extra {
+			t.Close()
+		}
+		adamState = as
+		if st.Config != string(runCfg) {
+			closeAdamState(adamState)
+			return fmt.Errorf("checkpoint %s was written by a run with other settings (%s, now %s)", ckptPath, st.Config, runCfg)
+		}
+		if err := dataGen.SetState(st.RNG[streamData]); err != nil {
+			closeAdamState(adamState)
+			return fmt.Errorf("checkpoint %s: %w", ckptPath, err)
+		}
+		start, logAt = st.Iteration, st.LogOffset
+		fmt.Fprintf(cfg.Log, "resuming from %s at iteration %d\n", ckptPath, start)
+	}
+	if err := models.SetRequiresGrad(pdn, true); err != nil {
+		closeAdamState(adamState)
+		return err
+	}
+	opt := tb.NewAdam(models.Parameters(pdn), learningRate, weightDecay)
+	defer opt.Close()
+	if adamState != nil {
+		if err := opt.SetState(adamState); err != nil {
+			closeAdamState(adamState)
+			return err
+		}
+	}
+	d := &distiller{fe: fe, pdn: pdn, opt: opt}
+	if d.mu, err = tb.View(mu, -1, 1, 1); err != nil {
+		return err
+	}
+	defer d.mu.Close()
+	if d.sigma, err = tb.View(sigma, -1, 1, 1); err != nil {
+		return err
+	}
+	defer d.sigma.Close()
+
+	log, err := openLossLog(filepath.Join(dir, "train_loss.csv"), "iteration,loss,lr", logAt)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+
+	type job struct {
+		idx  []int
+		gray []bool
+		rng  []byte
+	}
+	type batch struct{ fe, pdn []float32 }
+	ctx2, cancel := context.WithCancel(ctx)
+	defer cancel()
+	it := start
+	next := func() (job, bool, error) {
+		if it >= cfg.Iterations {
+			return job{}, false, nil
+		}
+		it++
+		idx, err := sampleDistinct(dataGen, len(paths), cfg.BatchSize)
+		if err != nil {
+			return job{}, false, err
+		}
+		j := job{idx: idx, gray: make([]bool, len(idx))}
+		for i := range idx {
+			u, err := randUniform(dataGen)
+			if err != nil {
+				return job{}, false, err
+			}
+			j.gray[i] = u < teacherGrayscaleP
+		}
+		j.rng, err = dataGen.State()
+		return j, true, err
+	}
+	work := func(j job) (batch, error) {
+		var b batch
+		for i, k := range j.idx {
+			f, p, err := teacherInputs(paths[k], j.gray[i], cfg.ImgSize)
+			if err != nil {
+				return b, err
+			}
+			b.fe = append(b.fe, f...)
+			b.pdn = append(b.pdn, p...)
+		}
+		return b, nil
+	}
+	rngState, err := dataGen.State()
+	if err != nil {
+		return err
+	}
+	save := func(done int) error {
+		off, err := log.Sync()
+		if err != nil {
+			return err
+		}
+		return saveCheckpoint(ckptPath, checkpointState{
+			Iteration: done, LogOffset: off, Config: string(runCfg), RNG: map[string][]byte{streamData: rngState},
+		}, mods, opt)
+	}
+	stream := prefetch(ctx2, cfg.Workers, 2, next, work)
+	for i := start; i < cfg.Iterations; i++ {
+		if ctx.Err() != nil {
+			return interrupted(ctx, i, ckptPath, save)
+		}
+		f, ok := <-stream
+		if !ok {
+			return interrupted(ctx, i, ckptPath, save)
+		}
+		if f.Err != nil {
+			return fmt.Errorf("iteration %d: %w", i+1, f.Err)
+		}
+		n := int64(len(f.Job.idx))
+		s2, s1 := int64(2*cfg.ImgSize), int64(cfg.ImgSize)
+		loss, err := d.stepSlices(f.Out.fe, f.Out.pdn, n, s2, s1, cfg.Device)
+		if err != nil {
+			return fmt.Errorf("iteration %d: %w", i+1, err)
+		}
+		rngState = f.Job.rng
+		log.Row(i+1, loss, opt.LR)
+		cfg.Progress(StageDistill, i+1, cfg.Iterations, loss)
+		if cfg.CheckpointEvery > 0 && (i+1)%cfg.CheckpointEvery == 0 && i+1 < cfg.Iterations {
+			if err := save(i + 1); err != nil {
+				return err
+			}
+		}
+	}
+	sd, err := models.StateDict(pdn)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	if err := tb.SaveStateDict(teacherPath, sd); err != nil {
+		return err
+	}
+	if err := log.Close(); err != nil {
+		return err
+	}
+	if err := os.Remove(ckptPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func closeAdamState(st []tb.AdamState) {
+	for _, s := range st {
+		s.ExpAvg.Close()
+		s.ExpAvgSq.Close()
+	}
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// interrupted saves a checkpoint after done iterations and returns the
+// InterruptedError.
+func interrupted(ctx context.Context, done int, path string, save func(int) error) error {
+	if err := save(done); err != nil {
+		return fmt.Errorf("interrupted, and saving the checkpoint failed: %w", err)
+	}
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.Canceled
+	}
+	return &InterruptedError{Iteration: done, Checkpoint: path, Cause: cause}
+}
+
+// teacherInputs loads one ImageNet image as the reference's teacher
+// transform does: RandomGrayscale on the decoded image, then the extractor's
+// input Resize((2·size, 2·size)) and the PDN's Resize((size, size)), each
+// followed by ToTensor and the ImageNet normalisation.
+func teacherInputs(path string, gray bool, size int) (fe, pdn []float32, err error) {
+	img, err := datasets.DecodeFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if img.W == 0 || img.H == 0 {
+		return nil, nil, fmt.Errorf("decode %s: empty image", path)
+	}
+	if gray {
+		img = Grayscale(img)
+	}
+	fe = datasets.ToNormalizedTensor(datasets.Resize(img, 2*size, 2*size))
+	pdn = datasets.ToNormalizedTensor(datasets.Resize(img, size, size))
+	return fe, pdn, nil
+}
+
+// distiller is one step of teacher distillation.
+type distiller struct {
+	fe        *models.WRNExtractor
+	pdn       *models.PDN
+	mu, sigma *tb.Tensor // [384, 1, 1] on the device
+	opt       *tb.Adam
+}
+
+// backward computes the distillation loss of a batch (the extractor's
+// input xFE and the PDN's input xPDN), zeroes and fills the gradients, and
+// returns the loss.
+func (d *distiller) backward(xFE, xPDN *tb.Tensor) (float64, error) {
+	var loss float64
+	err := tb.WithGrad(func() error {
+		s := tb.NewScope()
+		defer s.Close()
+		if err := d.opt.ZeroGrad(); err != nil {
+			return err
+		}
+		var target *tb.Tensor
+		if err := tb.NoGrad(func() error {
+			f := s.T(d.fe.Forward(xFE))
+			target = s.T(tb.Div(s.T(tb.Sub(f, d.mu)), d.sigma))
+			return s.Err()
+		}); err != nil {
+			return err
+		}
+		out := s.T(d.pdn.Forward(xPDN))
+		l := s.T(tb.MSELoss(target, out, tb.ReduceMean))
+		if err := s.Err(); err != nil {
+			return err
+		}
+		if err := l.Backward(); err != nil {
+			return err
+		}
+		var err error
+		loss, err = l.Item()
+		return err
+	})
+	return loss, err
+}
+
+// stepSlices runs one optimisation step on a batch of n images given as
+// normalised CHW values.
+func (d *distiller) stepSlices(fe, pdn []float32, n, feSize, pdnSize int64, dev tb.Device) (float64, error) {
+	s := tb.NewScope()
+	defer s.Close()
+	xFE := s.T(toDevice(s.T(tb.FromSlice(fe, n, 3, feSize, feSize)), dev))
+	xPDN := s.T(toDevice(s.T(tb.FromSlice(pdn, n, 3, pdnSize, pdnSize)), dev))
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	loss, err := d.backward(xFE, xPDN)
+	if err != nil {
+		return 0, err
+	}
+	return loss, d.opt.Step()
+}
+
+// toDevice returns t on dev (a new handle).
+func toDevice(t *tb.Tensor, dev tb.Device) (*tb.Tensor, error) {
+	if t == nil {
+		return nil, errors.New("no tensor")
+	}
+	return t.ToDevice(dev)
+}
+
+// statSample is one ImageNet image of the feature statistics.
+type statSample struct {
+	Path string
+	Gray bool
+}
+
+// statSamples picks the images of the two statistics passes as the
+// reference does: StatSamples indices from torch.randint(len, (n,)) with a
+// CPU generator seeded with 42, the same for both passes; each pass draws
+// its own RandomGrayscale(0.1) decisions (all drawn up front from the stats
+// stream, so that pass 2 sees the same decisions whether or not pass 1 ran).
+func statSamples(paths []string, n int, seed uint64) (pass1, pass2 []statSample, err error) {
+	g, err := tb.NewGenerator(statSeed, tb.CPU)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer g.Close()
+	t, err := tb.RandInt(g, 0, int64(len(paths)), []int64{int64(n)}, tb.CPU)
+	if err != nil {
+		return nil, nil, err
+	}
+	idx, err := tb.Values[int64](t)
+	t.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	sg, err := newStream(seed, streamStats, tb.CPU)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sg.Close()
+	u, err := tb.Rand(sg, []int64{int64(2 * n)}, tb.Float32, tb.CPU)
+	if err != nil {
+		return nil, nil, err
+	}
+	us, err := tb.Values[float32](u)
+	u.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, k := range idx {
+		pass1 = append(pass1, statSample{Path: paths[k], Gray: us[i] < teacherGrayscaleP})
+		pass2 = append(pass2, statSample{Path: paths[k], Gray: us[n+i] < teacherGrayscaleP})
+	}
+	return pass1, pass2, nil
+}
+
+// loadOrComputeStats returns the teacher folder's mu and sigma (on the
+// CPU), computing and saving each one that is missing.
+func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *models.WRNExtractor, paths []string) (mu, sigma *tb.Tensor, err error) {
+	muPath, sigmaPath := filepath.Join(dir, "mu.pt"), filepath.Join(dir, "sigma.pt")
+	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := featureStats{fe: fe, size: 2 * cfg.ImgSize, dev: cfg.Device, workers: cfg.Workers}
+	if exists(muPath) {
+		if mu, err = loadStat(muPath); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(cfg.Log, "loaded mu from %s\n", muPath)
+	} else {
+		if mu, err = fs.mean(ctx, pass1, func(i, n int) { cfg.Progress(StageTeacherMean, i, n, math.NaN()) }); err != nil {
+			return nil, nil, err
+		}
+		if err := tb.SaveTensor(muPath, mu); err != nil {
+			mu.Close()
+			return nil, nil, err
+		}
+	}
+	if exists(sigmaPath) {
+		if sigma, err = loadStat(sigmaPath); err != nil {
+			mu.Close()
+			return nil, nil, err
+		}
+		fmt.Fprintf(cfg.Log, "loaded sigma from %s\n", sigmaPath)
+	} else {
+		if sigma, err = fs.std(ctx, pass2, mu, func(i, n int) { cfg.Progress(StageTeacherStd, i, n, math.NaN()) }); err != nil {
+			mu.Close()
+			return nil, nil, err
+		}
+		if err := tb.SaveTensor(sigmaPath, sigma); err != nil {
+			mu.Close()
+			sigma.Close()
+			return nil, nil, err
+		}
+	}
+	devMu, err := mu.ToDevice(cfg.Device)
+	mu.Close()
+	if err != nil {
+		sigma.Close()
+		return nil, nil, err
+	}
+	devSigma, err := sigma.ToDevice(cfg.Device)
+	sigma.Close()
+	if err != nil {
+		devMu.Close()
+		return nil, nil, err
+	}
+	return devMu, devSigma, nil
+}
+
+func loadStat(path string) (*tb.Tensor, error) {
+	t, err := tb.LoadTensor(path)
+	if err != nil {
+		return nil, err
+	}
+	if s := t.Shape(); len(s) != 1 || s[0] != models.TeacherChannels {
+		t.Close()
+		return nil, fmt.Errorf("%s: expected shape [%d], found %v", path, models.TeacherChannels, s)
+	}
+	return t, nil
+}
+
+// featureStats computes the extractor's feature statistics on ImageNet
+// samples, as the reference's _load_or_compute_mu_and_sigma: one image at a
+// time, each output moved to the CPU.
+type featureStats struct {
+	fe      *models.WRNExtractor
+	size    int // the extractor's input size
+	dev     tb.Device
+	workers int
+}
+
+// each runs the extractor on every sample, in order, and hands f the
+// output [384, h, w] on the CPU.
+func (s featureStats) each(ctx context.Context, samples []statSample, progress func(i, n int), f func(out *tb.Tensor) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	i := 0
+	next := func() (statSample, bool, error) {
+		if i >= len(samples) {
+			return statSample{}, false, nil
+		}
+		i++
+		return samples[i-1], true, nil
+	}
+	work := func(sm statSample) ([]float32, error) {
+		img, err := datasets.DecodeFile(sm.Path)
+		if err != nil {
+			return nil, err
+		}
+		if sm.Gray {
+			img = Grayscale(img)
+		}
+		return datasets.ToNormalizedTensor(datasets.Resize(img, s.size, s.size)), nil
+	}
+	done := 0
+	for it := range prefetch(ctx, s.workers, 0, next, work) {
+		if it.Err != nil {
+			return it.Err
+		}
+		err := tb.NoGrad(func() error {
+			sc := tb.NewScope()
+			defer sc.Close()
+			x := sc.T(toDevice(sc.T(tb.FromSlice(it.Out, 1, 3, int64(s.size), int64(s.size))), s.dev))
+			out := sc.T(s.fe.Forward(x))
+			out = sc.T(out.ToDevice(tb.CPU))
+			out = sc.T(tb.SqueezeDim(out, 0))
+			if err := sc.Err(); err != nil {
+				return err
+			}
+			return f(out)
+		})
+		if err != nil {
+			return err
+		}
+		done++
+		progress(done, len(samples))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if done != len(samples) {
+		return fmt.Errorf("feature statistics: %d of %d images processed", done, len(samples))
+	}
+	return nil
+}
+
+// mean is mu = mean over samples of each sample's spatial channel mean.
+func (s featureStats) mean(ctx context.Context, samples []statSample, progress func(i, n int)) (*tb.Tensor, error) {
+	var means []*tb.Tensor
+	defer func() {
+		for _, m := range means {
+			m.Close()
+		}
+	}()
+	err := s.each(ctx, samples, progress, func(out *tb.Tensor) error {
+		m, err := tb.Mean(out, []int64{1, 2}, false)
+		if err == nil {
+			means = append(means, m)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var mu *tb.Tensor
+	err = tb.NoGrad(func() error {
+		st, err := tb.Stack(means, 0)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		mu, err = tb.Mean(st, []int64{0}, false)
+		return err
+	})
+	return mu, err
+}
+
+// std is sigma = sqrt(mean over samples of each sample's spatial mean of
+// (x − mu)²).
+func (s featureStats) std(ctx context.Context, samples []statSample, mu *tb.Tensor, progress func(i, n int)) (*tb.Tensor, error) {
+	mu3, err := tb.View(mu, -1, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer mu3.Close()
+	var vars []*tb.Tensor
+	defer func() {
+		for _, v := range vars {
+			v.Close()
+		}
+	}()
+	err = s.each(ctx, samples, progress, func(out *tb.Tensor) error {
+		sc := tb.NewScope()
+		defer sc.Close()
+		d := sc.T(tb.PowScalar(sc.T(tb.Sub(out, mu3)), 2))
+		v := sc.T(tb.Mean(d, []int64{1, 2}, false))
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		vars = append(vars, sc.Keep(v))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var sigma *tb.Tensor
+	err = tb.NoGrad(func() error {
+		sc := tb.NewScope()
+		defer sc.Close()
+		st := sc.T(tb.Stack(vars, 0))
+		v := sc.T(tb.Mean(st, []int64{0}, false))
+		sigma = sc.T(tb.Sqrt(v))
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		sc.Keep(sigma)
+		return nil
+	})
+	return sigma, err
+}
