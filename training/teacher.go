@@ -197,12 +197,12 @@ func initModules(seed uint64, ms ...models.Module) error {
 
 // teacherRunConfig is what a teacher checkpoint must agree on to be resumed.
 type teacherRunConfig struct {
-	Size        string `json:"size"`
-	Iterations  int    `json:"iterations"`
-	BatchSize   int    `json:"batch_size"`
-	ImgSize     int    `json:"img_size"`
-	Seed        uint64 `json:"seed"`
-	Images      int    `json:"images"`
+	Size       string `json:"size"`
+	Iterations int    `json:"iterations"`
+	BatchSize  int    `json:"batch_size"`
+	ImgSize    int    `json:"img_size"`
+	Seed       uint64 `json:"seed"`
+	Images     int    `json:"images"`
 }
 
 // TrainTeacher distils the teacher PDN from the WideResNet101-2 features as
