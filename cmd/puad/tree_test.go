@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
@@ -17,6 +18,13 @@ import (
 var testRoot string
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as the puad program for tests that check exit
+	// statuses and stderr (see runPuad).
+	if args := os.Getenv("PUAD_TEST_MAIN_ARGS"); args != "" {
+		os.Args = append([]string{"puad"}, strings.Split(args, "\x1f")...)
+		main()
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "puad-cmd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

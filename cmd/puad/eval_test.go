@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/puad-go/puad/datasets/synth"
+)
+
+// runPuad runs the puad program (this test binary, see TestMain) with args
+// and returns its stdout, stderr and exit status.
+func runPuad(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PUAD_TEST_MAIN_ARGS="+strings.Join(args, "\x1f"))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestEvalPrintsTheReferenceLines(t *testing.T) {
+	root := filepath.Join(testRoot, "eval-lines")
+	dir := tinyCategory(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 5)
+	writeRandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
+	jsonPath := filepath.Join(root, "out.json")
+	stdout, stderr, code := runPuad(t, "eval", dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := []string{
+		`dataset name : mvtec_loco_anomaly_detection`,
+		`category : tray`,
+		`size : s`,
+		`feature extractor : student`,
+		`efficient_ad auroc : [0-9.e-]+`,
+		`puad auroc : [0-9.e-]+`,
+		`puad auroc for logical_anomalies: [0-9.e-]+`,
+		`puad auroc for structural_anomalies: [0-9.e-]+`,
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), stdout)
+	}
+	for i, w := range want {
+		if !regexp.MustCompile("^" + w + "$").MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want %s", i+1, lines[i], w)
+		}
+	}
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"efficient_ad_auroc"`, `"puad_auroc_per_class"`, `"validation"`, `"path": "test/good/000.png"`, `"mahalanobis_distance"`, `"puad_score"`} {
+		if !bytes.Contains(data, []byte(key)) {
+			t.Errorf("JSON lacks %s", key)
+		}
+	}
+}
+
+func TestEvalErrors(t *testing.T) {
+	root := filepath.Join(testRoot, "eval-errors")
+	models := filepath.Join(root, "models")
+	writeRandomModel(t, models, loco, "tray", 6)
+	fresh := func(name string) string {
+		return tinyCategory(t, filepath.Join(root, name), loco, "tray", synth.VariantTray, 6)
+	}
+	noTrain := fresh("no-train")
+	os.RemoveAll(filepath.Join(noTrain, "train"))
+	noTest := fresh("no-test")
+	os.RemoveAll(filepath.Join(noTest, "test"))
+	badImage := fresh("bad-image")
+	bad := filepath.Join(badImage, "test", "good", "zz_broken.png")
+	os.WriteFile(bad, []byte("not a png"), 0o644)
+	noAnomaly := fresh("no-anomaly")
+	os.RemoveAll(filepath.Join(noAnomaly, "test", "logical_anomalies"))
+	os.RemoveAll(filepath.Join(noAnomaly, "test", "structural_anomalies"))
+	emptyClass := fresh("empty-class")
+	os.MkdirAll(filepath.Join(emptyClass, "test", "broken"), 0o755)
+	otherCategory := tinyCategory(t, filepath.Join(root, "other"), loco, "pins", synth.VariantPins, 6)
+
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no train", []string{noTrain, models}, []string{"train"}},
+		{"no test", []string{noTest, models}, []string{"test"}},
+		{"unreadable image", []string{badImage, models}, []string{"zz_broken.png"}},
+		{"no anomaly class", []string{noAnomaly, models}, []string{"anomal"}},
+		{"empty class folder", []string{emptyClass, models}, []string{"broken"}},
+		{"no model for the category", []string{otherCategory, models}, []string{"pins", "student.pt"}},
+		{"model of another size", []string{fresh("m"), models, "--size", "m"}, []string{"m_size", "teacher.pt"}},
+		{"no such model directory", []string{fresh("nomodels"), filepath.Join(root, "absent")}, []string{"absent"}},
+		{"bad size", []string{fresh("badsize"), models, "--size", "xl"}, []string{"xl"}},
+		{"bad device", []string{fresh("baddev"), models, "--device", "tpu"}, []string{"tpu"}},
+		{"cuda without a GPU", []string{fresh("cuda"), models, "--device", "cuda"}, []string{"CUDA"}},
+		{"too few arguments", []string{fresh("args")}, []string{"DATASET and MODELS"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, code := runPuad(t, append([]string{"eval", "--quiet"}, c.args...)...)
+			if code != 1 {
+				t.Errorf("exit status %d, want 1; stderr:\n%s", code, stderr)
+			}
+			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
+				t.Errorf("stderr has a stack trace:\n%s", stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestInterspersedFlags(t *testing.T) {
+	app := newApp()
+	got := interspersed(app, []string{"puad", "eval", "data", "models", "--json", "x.json", "--quiet", "--size=m"})
+	want := []string{"puad", "eval", "--json", "x.json", "--quiet", "--size=m", "--", "data", "models"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	_ = context.Background
+}
