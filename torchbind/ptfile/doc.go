@@ -17,6 +17,10 @@
 // given sizes, strides and offset and then make the result contiguous, or
 // call Tensor.Contiguous to get a packed copy on the Go side.
 //
+// Loading reads the whole file into memory and does not copy storages out
+// of it: each Storage is a slice of that buffer (capacity limited to its
+// length), so a loaded state dict costs about the size of the file.
+//
 // Writing produces the zip format that torch.save writes, with a pickle that
 // torch.load accepts both with and without weights_only=True.
 package ptfile

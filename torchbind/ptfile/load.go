@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/big"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
@@ -34,19 +35,38 @@ import (
 // an error that names it. Errors name the file and the fault; Load never
 // panics on bad input.
 func Load(path string) (any, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	fail := func(err error) (any, error) {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err
+			err = pe.Err // the message names the path already
 		}
 		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case st.IsDir():
+		return fail(errors.New("is a directory"))
+	case !st.Mode().IsRegular():
+		return fail(errors.New("not a regular file"))
+	}
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return fail(fmt.Errorf("read: %w", err))
 	}
 	return LoadBytes(data, path)
 }
 
 // LoadReader is like Load but reads the file from r, which holds size bytes;
-// name is used in error messages.
+// name is used in error messages. Like Load, it reads the whole file into
+// memory, and the storages of the returned tensors are slices of that copy.
 func LoadReader(r io.ReaderAt, size int64, name string) (any, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("load %s: negative size %d", name, size)
@@ -79,6 +99,7 @@ func LoadReader(r io.ReaderAt, size int64, name string) (any, error) {
 func LoadBytes(data []byte, name string) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			recovered(r)
 			v = nil
 			err = fmt.Errorf("load %s: malformed file: %s", name, clip(fmt.Sprint(r)))
 		}
@@ -88,6 +109,16 @@ func LoadBytes(data []byte, name string) (v any, err error) {
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	return v, nil
+}
+
+// recoverHook, when set (by tests), sees every panic that loading turns
+// into an error, with the stack of the panicking goroutine.
+var recoverHook func(r any, stack []byte)
+
+func recovered(r any) {
+	if recoverHook != nil {
+		recoverHook(r, debug.Stack())
+	}
 }
 
 // LoadStateDict loads a file that holds a dict of tensors (a state dict
@@ -224,6 +255,7 @@ func (l *loader) unpickle(p []byte) (v any, err error) {
 	// The unpickler indexes its stacks without checking them everywhere.
 	defer func() {
 		if r := recover(); r != nil {
+			recovered(r)
 			v, err = nil, fmt.Errorf("malformed pickle: %s", clip(fmt.Sprint(r)))
 		}
 	}()

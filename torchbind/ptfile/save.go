@@ -26,7 +26,9 @@ import (
 // is written too, but torch.load(..., weights_only=True) of PyTorch 1.13
 // rejects it.
 //
-// Every tensor is written with its own contiguous copy of its elements,
+// Every tensor is written through torch._utils._rebuild_tensor_v2 with its
+// RequiresGrad flag (false for tensors made with New and the From
+// functions) and its own contiguous copy of its elements,
 // except that tensors sharing one storage (see Tensor.SharesStorage) with
 // the same dtype are written as views of one shared storage, as torch.save
 // does. The archive's top folder is named after the file name without its
@@ -100,11 +102,10 @@ func SaveWriter(w io.Writer, archiveName string, v any) error {
 	if strings.ContainsAny(archiveName, "/\\") {
 		return fmt.Errorf("save: archive name %q contains a path separator", archiveName)
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	if err := encode(bw, archiveName, v); err != nil {
+	if err := encode(w, archiveName, v); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
-	return bw.Flush()
+	return nil
 }
 
 // archiveName returns the name torch.save gives the top folder of the
