@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
+	"github.com/puad-go/puad/training"
 )
 
 func init() { extraCommands = append(extraCommands, reproduceCommand()) }
@@ -333,7 +336,7 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 			if hooks.prepareSize != nil {
 				sizeErr = hooks.prepareSize(ctx, root, seed, size)
 				if ctx.Err() != nil {
-					return nil, ctx.Err()
+					return nil, interruptedRun(ctx, cfg)
 				}
 			}
 			for _, ref := range refs {
@@ -343,7 +346,7 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 				label := fmt.Sprintf("[%d/%d] %s/%s (%s%s)", n, total, ref.Dataset, ref.Category, size, seedLabel(seed))
 				res, status, reason, kept := reproduceOne(ctx, cfg, hooks, sizeErr, ref, root, seed, size, bar, label)
 				if ctx.Err() != nil {
-					return nil, ctx.Err()
+					return nil, interruptedRun(ctx, cfg)
 				}
 				if res != nil {
 					run = evaluate.RunFromResult(res, seed)
@@ -417,6 +420,12 @@ func reproduceOne(ctx context.Context, cfg reproduceConfig, hooks reproduceHooks
 	return res, evaluate.StatusOK, "", false
 }
 
+// interruptedRun is the error of a cancelled reproduce run.
+func interruptedRun(ctx context.Context, cfg reproduceConfig) error {
+	return fmt.Errorf("%w: rerun the same command to continue (finished categories are kept in %s; training resumes from its checkpoint)",
+		ctx.Err(), filepath.Join(cfg.OutDir, "runs"))
+}
+
 func reasonSuffix(r string) string {
 	if r == "" {
 		return ""
@@ -462,7 +471,105 @@ func writeReport(dir string, rep *evaluate.Report) error {
 	return writeFileAtomic(filepath.Join(dir, "results.md"), b.Bytes())
 }
 
-// trainingHooks is replaced when training is available.
+// trainingHooks returns the steps of --train: the teacher of each size is
+// distilled once (with the first seed) into MODELS/<size>_size/teacher and
+// copied into each seed's folder; a category's student and autoencoder are
+// trained into MODELS/seed<k> unless they are there already (or --force).
+// Interrupted runs resume from their checkpoints. It is a variable so that
+// tests can put a stand-in for training in its place.
 var trainingHooks = func(cfg reproduceConfig, log io.Writer) (reproduceHooks, error) {
-	return reproduceHooks{}, errors.New("--train: training is not available in this build")
+	ts := cfg.Train
+	dev, err := tb.ParseDevice(cfg.Device)
+	if err != nil {
+		return reproduceHooks{}, err
+	}
+	if !isDirPath(ts.ImageNet) {
+		return reproduceHooks{}, fmt.Errorf("--imagenet %s: not a folder", ts.ImageNet)
+	}
+	if _, err := os.Stat(ts.WRNWeights); err != nil {
+		return reproduceHooks{}, fmt.Errorf("--wrn-weights %s: %v; %s", ts.WRNWeights, err, training.WRNWeightsHelp())
+	}
+	bar := newProgressBar(cfg.Quiet)
+	progress := func(label string) training.Progress {
+		return func(stage string, iter, total int, loss float64) {
+			note := ""
+			if !math.IsNaN(loss) {
+				note = fmt.Sprintf("loss %.4f", loss)
+			}
+			bar.Update(label+" "+stage, iter, total, note)
+		}
+	}
+	firstSeed := uint64(0)
+	if len(cfg.Seeds) > 0 {
+		firstSeed = uint64(cfg.Seeds[0])
+	}
+	type teacherState struct {
+		err     error
+		trained bool
+	}
+	teachers := map[models.Size]*teacherState{}
+	return reproduceHooks{
+		prepareSize: func(ctx context.Context, modelRoot string, seed *int, size models.Size) error {
+			shared := models.Layout{Root: cfg.ModelRoot, Size: size}.TeacherDir()
+			st := teachers[size]
+			if st == nil {
+				st = &teacherState{}
+				teachers[size] = st
+				if _, err := os.Stat(filepath.Join(shared, "teacher.pt")); err != nil || cfg.Force {
+					fmt.Fprintf(log, "training the %s teacher into %s\n", size, shared)
+					st.err = training.TrainTeacher(ctx, training.TeacherConfig{
+						ImageNetDir: ts.ImageNet, ModelDir: cfg.ModelRoot, Size: size, WRNWeights: ts.WRNWeights,
+						Iterations: ts.TeacherIterations, Seed: firstSeed, Device: dev, Force: cfg.Force,
+						CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
+						Progress: progress(fmt.Sprintf("teacher (%s)", size)), Log: log,
+					})
+					st.trained = st.err == nil
+				}
+				if st.err != nil {
+					st.err = fmt.Errorf("teacher (%s): %w", size, st.err)
+				}
+			}
+			if st.err != nil {
+				return st.err
+			}
+			dst := models.Layout{Root: modelRoot, Size: size}.TeacherDir()
+			if dst == shared {
+				return nil
+			}
+			for _, f := range []string{"teacher.pt", "mu.pt", "sigma.pt"} {
+				if _, err := os.Stat(filepath.Join(dst, f)); err == nil && !st.trained {
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join(shared, f))
+				if err != nil {
+					if f != "teacher.pt" && errors.Is(err, os.ErrNotExist) {
+						continue
+					}
+					return err
+				}
+				if err := writeFileAtomic(filepath.Join(dst, f), data); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		prepareCategory: func(ctx context.Context, ref categoryRef, modelRoot string, seed *int, size models.Size) (bool, error) {
+			catDir := models.Layout{Root: modelRoot, Size: size}.CategoryDir(ref.Dataset, ref.Category)
+			_, ckptErr := os.Stat(filepath.Join(catDir, training.CheckpointFile))
+			if !cfg.Force && ckptErr != nil && missingModelFiles(modelRoot, size, ref.Dataset, ref.Category) == "" {
+				return false, nil
+			}
+			k := uint64(0)
+			if seed != nil {
+				k = uint64(*seed)
+			}
+			_, err := training.TrainStudent(ctx, training.StudentConfig{
+				ImageNetDir: ts.ImageNet, DatasetDir: ref.Dir, ModelDir: modelRoot, Size: size,
+				Iterations: ts.StudentIterations, Seed: k, Device: dev,
+				CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
+				Progress: progress(fmt.Sprintf("%s/%s (%s%s)", ref.Dataset, ref.Category, size, seedLabel(seed))), Log: log,
+			})
+			return err == nil, err
+		},
+	}, nil
 }

@@ -164,3 +164,30 @@ func TestReproduceSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceFlags checks the command line: --train needs its inputs and
+// fails before any work when they are missing.
+func TestReproduceFlags(t *testing.T) {
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	if err := os.MkdirAll(filepath.Join(data, loco), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--train"}, "--train needs --imagenet PATH and --wrn-weights FILE"},
+		{[]string{"--train", "--imagenet", root, "--wrn-weights", filepath.Join(root, "wrn.pth")}, "wide_resnet101_2"},
+		{[]string{"--size", "s,x"}, `"x"`},
+		{[]string{"--seeds", "0,a"}, `--seeds: "a"`},
+		{[]string{"--data", root}, "neither mvtec_loco_anomaly_detection nor mvtec_anomaly_detection"},
+	} {
+		app := newApp()
+		args := append([]string{"puad", "reproduce", "--data", data, "--models", filepath.Join(root, "models"), "--out", filepath.Join(root, "out"), "-q"}, c.args...)
+		err := app.Run(interspersed(app, args))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+}
