@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/puad-go/puad/models"
+	"github.com/puad-go/puad/training"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+func init() { extraCommands = append(extraCommands, trainCommand()) }
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train EfficientAD as the reference does: the teacher (distilled from WideResNet101-2 on ImageNet) or a category's student and autoencoder",
+		Subcommands: []*cli.Command{
+			trainTeacherCommand(),
+			trainStudentCommand(),
+		},
+	}
+}
+
+// Flags of both training commands.
+func trainFlags(iterations, batch int) []cli.Flag {
+	return []cli.Flag{
+		sizeFlag, deviceFlag, quietFlag,
+		&cli.IntFlag{Name: "iterations", Value: iterations, Usage: "training iterations"},
+		&cli.IntFlag{Name: "batch-size", Value: batch, Usage: "images per iteration"},
+		&cli.IntFlag{Name: "img-size", Value: training.DefaultImgSize, Usage: "input size of the networks"},
+		&cli.Uint64Flag{Name: "seed", Usage: "seed of every random choice (initial weights, images, augmentations, dropout)"},
+		&cli.IntFlag{Name: "checkpoint-every", Value: training.DefaultCheckpointEvery, Usage: "save a checkpoint every `N` iterations (0: only when interrupted)"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue an interrupted run from its checkpoint"},
+	}
+}
+
+// defaultWRNWeights is where torchvision keeps the checkpoint it downloads.
+func defaultWRNWeights() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(home, ".cache", "torch", "hub", "checkpoints", models.WRN101WeightsFile)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+func trainTeacherCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "teacher",
+		Usage:     "distil the teacher PDN from WideResNet101-2 features on ImageNet (the reference's train_teacher)",
+		ArgsUsage: "IMAGENET MODELS",
+		Description: "IMAGENET is an ImageNet-style folder (class folders of images, e.g. ILSVRC2012's train folder);\n" +
+			"MODELS is the model directory: MODELS/<size>_size/teacher/{teacher.pt, mu.pt, sigma.pt, train_loss.csv} are written.\n" +
+			"mu.pt and sigma.pt (WideResNet101-2 feature statistics on --stat-samples ImageNet images) are reused when present.\n" +
+			"--wrn-weights is torchvision's " + models.WRN101WeightsFile + " (default: torchvision's download cache, if there).",
+		Flags: append(trainFlags(training.DefaultTeacherIterations, training.DefaultTeacherBatchSize),
+			&cli.StringFlag{Name: "wrn-weights", Usage: "torchvision's wide_resnet101_2 ImageNet weights `FILE`"},
+			&cli.IntFlag{Name: "stat-samples", Value: training.DefaultStatSamples, Usage: "ImageNet images of the feature statistics"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing teacher.pt"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return usageError(c, "train teacher needs IMAGENET and MODELS, got %d arguments", c.NArg())
+			}
+			size, err := models.ParseSize(c.String("size"))
+			if err != nil {
+				return err
+			}
+			dev, err := tb.ParseDevice(c.String("device"))
+			if err != nil {
+				return err
+			}
+			weights := c.String("wrn-weights")
+			if weights == "" {
+				weights = defaultWRNWeights()
+			}
+			if weights == "" {
+				return errors.New("--wrn-weights FILE is needed: " + training.WRNWeightsHelp())
+			}
+			ctx, stop := trainContext(c.Context)
+			defer stop()
+			bar := newProgressBar(c.Bool("quiet"))
+			cfg := training.TeacherConfig{
+				ImageNetDir: c.Args().Get(0), ModelDir: c.Args().Get(1), Size: size, WRNWeights: weights,
+				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), StatSamples: c.Int("stat-samples"),
+				ImgSize: c.Int("img-size"), Seed: c.Uint64("seed"), Device: dev, Force: c.Bool("force"),
+				CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
+				Progress: trainProgress(bar), Log: logWriter{},
+			}
+			if err := checkPositive(c, "iterations", "batch-size", "img-size", "stat-samples"); err != nil {
+				return err
+			}
+			if err := training.TrainTeacher(ctx, cfg); err != nil {
+				return err
+			}
+			fmt.Printf("teacher saved to %s\n", filepath.Join(models.Layout{Root: cfg.ModelDir, Size: size}.TeacherDir(), "teacher.pt"))
+			return nil
+		},
+	}
+}
+
+func trainStudentCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "student",
+		Usage:     "train a category's student and autoencoder, compute the quantiles and evaluate (the reference's train student)",
+		ArgsUsage: "IMAGENET MODELS --dataset DATASET",
+		Description: "IMAGENET is an ImageNet-style folder for the student's ImageNet penalty (\"none\" trains without it);\n" +
+			"MODELS is the model directory holding MODELS/<size>_size/teacher/teacher.pt; DATASET a category folder\n" +
+			"in the MVTec layout. MODELS/<size>_size/<dataset>/<category>/ receives student.pt, autoencoder.pt, mu.pt,\n" +
+			"sigma.pt, quantile.pt, results.txt (test AUROC, the reference's format) and train_loss.csv.",
+		Flags: append(trainFlags(training.DefaultStudentIterations, training.DefaultStudentBatchSize),
+			&cli.StringFlag{Name: "dataset", Usage: "category folder `DATASET` to train on (required)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return usageError(c, "train student needs IMAGENET and MODELS, got %d arguments", c.NArg())
+			}
+			if c.String("dataset") == "" {
+				return usageError(c, "train student needs --dataset DATASET")
+			}
+			size, err := models.ParseSize(c.String("size"))
+			if err != nil {
+				return err
+			}
+			dev, err := tb.ParseDevice(c.String("device"))
+			if err != nil {
+				return err
+			}
+			if err := checkPositive(c, "iterations", "batch-size", "img-size"); err != nil {
+				return err
+			}
+			imagenet := c.Args().Get(0)
+			if strings.EqualFold(imagenet, "none") {
+				imagenet = ""
+			}
+			ctx, stop := trainContext(c.Context)
+			defer stop()
+			bar := newProgressBar(c.Bool("quiet"))
+			res, err := training.TrainStudent(ctx, training.StudentConfig{
+				ImageNetDir: imagenet, DatasetDir: c.String("dataset"), ModelDir: c.Args().Get(1), Size: size,
+				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), ImgSize: c.Int("img-size"),
+				Seed: c.Uint64("seed"), Device: dev, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
+				Progress: trainProgress(bar), Log: logWriter{},
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("auroc score = %s\n", training.PyFloat(res.AUROC))
+			for _, pc := range res.PerClass {
+				fmt.Printf("%s auroc score = %s\n", pc.Class, training.PyFloat(pc.AUROC))
+			}
+			fmt.Printf("model saved to %s (final loss %s)\n", res.Dir, training.PyFloat(res.FinalLoss))
+			return nil
+		},
+	}
+}
+
+func checkPositive(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if c.Int(n) <= 0 {
+			return usageError(c, "--%s must be positive, got %d", n, c.Int(n))
+		}
+	}
+	if c.Int("checkpoint-every") < 0 {
+		return usageError(c, "--checkpoint-every must not be negative")
+	}
+	return nil
+}
+
+// trainContext is cancelled on SIGINT/SIGTERM: the training saves a
+// checkpoint and returns.
+func trainContext(parent context.Context) (context.Context, func()) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-interrupted():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// trainProgress shows the iteration, the loss and the rate on the bar.
+func trainProgress(bar *progressBar) training.Progress {
+	return func(stage string, iter, total int, loss float64) {
+		note := ""
+		if !math.IsNaN(loss) {
+			note = fmt.Sprintf("loss %.5f", loss)
+		}
+		bar.Update(stage, iter, total, note)
+	}
+}
+
+// logWriter prints the training's information lines on stderr.
+type logWriter struct{}
+
+func (logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		fmt.Fprintln(os.Stderr, "puad:", line)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = logWriter{}
