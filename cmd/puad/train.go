@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/models"
-	"github.com/puad-go/puad/training"
 	tb "github.com/puad-go/puad/torchbind"
+	"github.com/puad-go/puad/training"
 )
 
 func init() { extraCommands = append(extraCommands, trainCommand()) }

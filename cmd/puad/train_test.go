@@ -9,8 +9,8 @@ import (
 
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/models"
-	"github.com/puad-go/puad/training"
 	tb "github.com/puad-go/puad/torchbind"
+	"github.com/puad-go/puad/training"
 )
 
 func TestTrainErrors(t *testing.T) {
