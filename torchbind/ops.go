@@ -84,6 +84,9 @@ func Div(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_DIV, "div", a, b
 // Pow returns a ** b.
 func Pow(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_POW, "pow", a, b) }
 
+// Matmul is torch.matmul (matrix product, batched and broadcast).
+func Matmul(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_MATMUL, "matmul", a, b) }
+
 // Maximum returns the elementwise maximum.
 func Maximum(a, b *Tensor) (*Tensor, error) { return binary(C.TB_OP_MAXIMUM, "maximum", a, b) }
 

@@ -103,7 +103,7 @@ enum {
 char* tb_unary(int op, tb_tensor a, tb_tensor* out);
 enum {
   TB_OP_ADD = 0, TB_OP_SUB, TB_OP_MUL, TB_OP_DIV, TB_OP_POW, TB_OP_GT, TB_OP_GE, TB_OP_LT, TB_OP_LE,
-  TB_OP_EQ, TB_OP_NE, TB_OP_MAXIMUM, TB_OP_MINIMUM, TB_OP_RSUB
+  TB_OP_EQ, TB_OP_NE, TB_OP_MAXIMUM, TB_OP_MINIMUM, TB_OP_RSUB, TB_OP_MATMUL
 };
 char* tb_binary(int op, tb_tensor a, tb_tensor b, tb_tensor* out);
 char* tb_binary_scalar(int op, tb_tensor a, double s, tb_tensor* out);

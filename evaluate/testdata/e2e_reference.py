@@ -131,6 +131,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=14)
     ap.add_argument("--n-test", type=int, default=3)
+    ap.add_argument("--time-reference", action="store_true",
+                    help="also time the reference's own procedure (networks run 1x per train, 2x per validation "
+                         "and 3x per test image) and store reference_seconds")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -256,6 +259,27 @@ def main():
         "puad_auroc": roc_auc_score(y, [t["puad"] for t in tests]),
         "puad_auroc_per_class": per_class,
     }
+    if args.time_reference:
+        import time
+        t0 = time.perf_counter()
+        # The reference's call pattern: PUAD.train runs every network for each
+        # training image; PUAD.valid scores and then runs again for the
+        # Mahalanobis distance; the test set is scored once for EfficientAD's
+        # AUROC and twice more by PUAD.test.
+        def full(p):
+            return run(p, False)  # all three networks, as EfficientADInference.run
+        feats = np.array([full(p)[1] for p in train])
+        fmean = np.mean(feats, axis=0)
+        covinv = np.linalg.pinv(LedoitWolf().fit(feats).covariance_)
+        vs = [full(p)[0] for p in valid]
+        vm = [maha(full(p)[1]) for p in valid]
+        for c in classes:
+            for p in pngs(os.path.join(cat, "test", c)):
+                full(p)
+                maha(full(p)[1])
+                full(p)
+        out["reference_seconds"] = time.perf_counter() - t0
+        out["reference_threads"] = torch.get_num_threads()
     with open(os.path.join(args.out, "expected.json"), "w") as f:
         json.dump(out, f, indent=1)
 

@@ -52,6 +52,7 @@ static at::Tensor Binary(int op, const at::Tensor& x, const at::Tensor& y) {
     case TB_OP_MAXIMUM: return at::maximum(x, y);
     case TB_OP_MINIMUM: return at::minimum(x, y);
     case TB_OP_RSUB: return y.sub(x);
+    case TB_OP_MATMUL: return at::matmul(x, y);
   }
   throw std::invalid_argument("unknown binary op " + std::to_string(op));
 }
