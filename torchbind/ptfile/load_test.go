@@ -3,6 +3,9 @@ package ptfile
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -321,6 +324,198 @@ func TestCompareNodeCatchesDifferences(t *testing.T) {
 	} {
 		if errs := compareNode(tc.got, byFile[tc.want], tc.want, map[string]*Tensor{}); len(errs) == 0 {
 			t.Errorf("%s: no difference found", tc.name)
+		}
+	}
+}
+
+// Files that PyTorch writes on other machines or that other zip writers
+// produce: big-endian data and compressed entries.
+func TestLoadVariants(t *testing.T) {
+	want := []float32{1.5, -2}
+	le := []byte{0, 0, 0xc0, 0x3f, 0, 0, 0, 0xc0}
+	be := []byte{0x3f, 0xc0, 0, 0, 0xc0, 0, 0, 0}
+	pkl := tensorPickle("FloatStorage", 2, 0, []int64{2}, []int64{1})
+
+	deflated := func() []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{"d/data.pkl", pkl}, {"d/data/0", le}, {"d/version", []byte("3\n")}} {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(f.data)
+		}
+		zw.Close()
+		return buf.Bytes()
+	}()
+
+	// tensor_legacy.pt as a big-endian machine would write it: sys_info
+	// says little_endian=False and the element count and the data (one
+	// storage of six floats, at the end) are big-endian.
+	legacy := readTestdata(t, "tensor_legacy.pt")
+	bigLegacy := append([]byte{}, legacy...)
+	i := bytes.Index(bigLegacy, []byte("little_endianq"))
+	j := bytes.IndexByte(bigLegacy[i:], 0x88) // NEWTRUE
+	bigLegacy[i+j] = 0x89                     // NEWFALSE
+	tail := bigLegacy[len(bigLegacy)-32:]
+	for k := 0; k < 4; k++ {
+		tail[k], tail[7-k] = tail[7-k], tail[k]
+	}
+	for e := 8; e < 32; e += 4 {
+		tail[e], tail[e+1], tail[e+2], tail[e+3] = tail[e+3], tail[e+2], tail[e+1], tail[e]
+	}
+	legacyWant, err := mustLoad(t, "tensor_legacy.pt").(*Tensor).Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want []float32
+	}{
+		{"little-endian byteorder record", testArchive(t, "x", map[string][]byte{"data.pkl": pkl, "data/0": le, "byteorder": []byte("little")}), want},
+		{"big-endian byteorder record", testArchive(t, "x", map[string][]byte{"data.pkl": pkl, "data/0": be, "byteorder": []byte("big")}), want},
+		{"deflated entries", deflated, want},
+		{"big-endian legacy", bigLegacy, legacyWant},
+	} {
+		v, err := LoadBytes(tc.data, tc.name)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		got, err := v.(*Tensor).Float32s()
+		if err != nil || !equalSlices(got, tc.want) {
+			t.Errorf("%s: got %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// legacyFile builds a file in the legacy format around main, a pickle
+// (without PROTO and STOP) that pushes the saved object, with the given
+// float32 storages.
+func legacyFile(main func(p *pickler), keys []string, storages [][]float32) []byte {
+	var out bytes.Buffer
+	pick := func(body func(p *pickler)) {
+		p := newTestPickler()
+		body(p)
+		p.op('.')
+		out.Write(p.buf.Bytes())
+	}
+	pick(func(p *pickler) {
+		p.op(0x8a, 10)
+		p.buf.Write([]byte{0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19})
+	})
+	pick(func(p *pickler) { p.int(1001) })
+	pick(func(p *pickler) { p.op('}') })
+	pick(main)
+	pick(func(p *pickler) {
+		p.op(']', '(')
+		for _, k := range keys {
+			p.str(k)
+		}
+		p.op('e')
+	})
+	for _, s := range storages {
+		out.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
+		out.Write(mustTensor(FromFloat32s([]int64{int64(len(s))}, s)).Storage)
+	}
+	return out.Bytes()
+}
+
+// legacyViewTensor pushes a tensor of the given size on a view of storage
+// "root" (six floats) that starts at element off and has n elements.
+func legacyViewTensor(p *pickler, off, n, size int64) {
+	p.global("torch._utils", "_rebuild_tensor_v2")
+	p.op('(', '(')
+	p.str("storage")
+	p.global("torch", "FloatStorage")
+	p.str("root")
+	p.str("cpu")
+	p.int(6)
+	p.str("view")
+	p.int(off)
+	p.int(n)
+	p.op(0x87, 't', 'Q') // TUPLE3 (view metadata), TUPLE, BINPERSID
+	p.int(0)
+	p.intTuple([]int64{size})
+	p.intTuple([]int64{1})
+	p.bool(false)
+	p.emptyOrderedDict()
+	p.op('t', 'R')
+}
+
+// Old PyTorch versions saved storage views in the legacy format.
+func TestLegacyStorageViews(t *testing.T) {
+	root := [][]float32{{0, 1, 2, 3, 4, 5}}
+	ok := legacyFile(func(p *pickler) { legacyViewTensor(p, 2, 3, 3) }, []string{"root"}, root)
+	v, err := LoadBytes(ok, "view.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := v.(*Tensor).Float32s(); !equalSlices(got, []float32{2, 3, 4}) {
+		t.Errorf("view = %v, want [2 3 4]", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"view past its root", legacyFile(func(p *pickler) { legacyViewTensor(p, 4, 3, 3) }, []string{"root"}, root),
+			"storage view view (bytes 16 to 28) runs past the end of storage root (24 bytes)"},
+		{"tensor past its view", legacyFile(func(p *pickler) { legacyViewTensor(p, 0, 2, 3) }, []string{"root"}, root),
+			"needs 3 elements but its storage has 2"},
+		{"storage not listed", legacyFile(func(p *pickler) { legacyViewTensor(p, 0, 2, 2) }, nil, nil),
+			"storage root has no data in the file"},
+		{"unknown storage listed", legacyFile(func(p *pickler) { legacyViewTensor(p, 0, 2, 2) }, []string{"root", "x"}, root),
+			"storage x is listed but not used"},
+		{"wrong element count", legacyFile(func(p *pickler) { legacyViewTensor(p, 0, 2, 2) }, []string{"root"}, [][]float32{{1, 2}}),
+			"storage root has 2 elements in the file but 6 in the pickle"},
+	} {
+		_, err := LoadBytes(tc.data, "view.pt")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestLoadTorchValues(t *testing.T) {
+	floats8 := make([]byte, 8)
+	param := newTestPickler()
+	param.global("torch.nn.parameter", "Parameter")
+	tp := tensorPickle("FloatStorage", 2, 0, []int64{2}, []int64{1})
+	param.buf.Write(tp[2 : len(tp)-1]) // the tensor, without PROTO and STOP
+	param.op(0x85, 0x81, '.')          // TUPLE1, NEWOBJ
+
+	for _, tc := range []struct {
+		name string
+		pkl  []byte
+		want string
+	}{
+		{"dtype, size, device", []byte("\x80\x02(ctorch\nfloat32\nctorch\nSize\nK\x02K\x03\x86\x85Rctorch\ndevice\nX\x04\x00\x00\x00cuda\x85Rctorch\ndevice\nX\x04\x00\x00\x00cudaK\x01\x86Rt."),
+			"[float32 [2 3] cuda cuda:1]"},
+		{"parameter via NEWOBJ", param.buf.Bytes(), "tensor float32 [2] requires_grad=true"},
+		{"big int", []byte("\x80\x02\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01."), "18446744073709551616"},
+	} {
+		v, err := LoadBytes(testArchive(t, "x", map[string][]byte{"data.pkl": tc.pkl, "data/0": floats8}), tc.name)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		got := fmt.Sprintf("%v", v)
+		if tn, ok := v.(*Tensor); ok {
+			got = fmt.Sprintf("tensor %v %v requires_grad=%v", tn.DType, tn.Shape, tn.RequiresGrad)
+		}
+		if b, ok := v.(*big.Int); ok {
+			got = b.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }
