@@ -6,7 +6,9 @@ Run from any directory with Debian's python3-torch (PyTorch 1.13):
 
 It writes *.pt files next to this script and expected.json, which describes
 every saved value (see ptcommon.py). The outputs are committed so that the
-Go tests need no Python.
+Go tests need no Python. The legacy-format files name their storages after
+memory addresses, so they differ from run to run; the zip files and
+expected.json do not.
 """
 
 import collections
