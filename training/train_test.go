@@ -42,8 +42,8 @@ func TestMain(m *testing.M) {
 }
 
 // makeImageNet writes a tiny ImageNet-style folder: classes of PNG images
-// of various sizes.
-func makeImageNet(t *testing.T, root string, classes, perClass int) string {
+// of sizes from lo to hi-1 pixels.
+func makeImageNet(t testing.TB, root string, classes, perClass, lo, hi int) string {
 	t.Helper()
 	dir := filepath.Join(root, "imagenet")
 	r := rand.New(rand.NewPCG(1, 2))
@@ -53,7 +53,7 @@ func makeImageNet(t *testing.T, root string, classes, perClass int) string {
 			t.Fatal(err)
 		}
 		for i := 0; i < perClass; i++ {
-			w, h := 60+r.IntN(80), 60+r.IntN(80)
+			w, h := lo+r.IntN(hi-lo), lo+r.IntN(hi-lo)
 			img := image.NewRGBA(image.Rect(0, 0, w, h))
 			f := [3]float64{r.Float64()*0.2 + 0.05, r.Float64()*0.2 + 0.05, r.Float64()*0.2 + 0.05}
 			for y := 0; y < h; y++ {
@@ -212,7 +212,7 @@ func stopAfter(stage string, k int) (context.Context, Progress) {
 // the first iteration and resumed, and requires the same files bit for bit.
 func TestTrainTeacherResume(t *testing.T) {
 	root := t.TempDir()
-	imagenet := makeImageNet(t, root, 2, 3)
+	imagenet := makeImageNet(t, root, 2, 3, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
 	writeTinyWRN(t, wrn)
 	cfg := TeacherConfig{
@@ -301,7 +301,7 @@ func TestTrainTeacherResume(t *testing.T) {
 // must load them.
 func TestTrainStudentResume(t *testing.T) {
 	root := t.TempDir()
-	imagenet := makeImageNet(t, root, 2, 2)
+	imagenet := makeImageNet(t, root, 2, 2, 60, 140)
 	dataset := makeCategory(t, filepath.Join(root, "data"))
 	cfg := StudentConfig{
 		ImageNetDir: imagenet, DatasetDir: dataset, Size: models.Small,

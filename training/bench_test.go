@@ -1,0 +1,106 @@
+package training
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+// benchImgSize is the image size of BenchmarkStudentStep: 128, so that
+// `make bench` stays short on a small CPU machine (an iteration at the
+// reference's 256 costs about four times as much on both sides), or
+// PUAD_BENCH_IMG_SIZE.
+func benchImgSize() int {
+	if n, err := strconv.Atoi(os.Getenv("PUAD_BENCH_IMG_SIZE")); err == nil && n > 0 {
+		return n
+	}
+	return 128
+}
+
+var pyBench struct {
+	done     bool
+	itPerSec float64
+	threads  int
+}
+
+// BenchmarkStudentStep measures iterations per second of the student and
+// autoencoder training loop (EfficientAD-S, batch 1, ImageNet penalty on,
+// images decoded from 512×512 PNG files) and of the same loop in PyTorch
+// (testdata/bench_step.py: the reference's loop body with its DataLoader
+// and transforms), on the same machine and libtorch, with libtorch's default
+// thread count on both sides. Reported: go-it/s, py-it/s and go/py.
+func BenchmarkStudentStep(b *testing.B) {
+	size := benchImgSize()
+	root := b.TempDir()
+	sum, err := synth.Generate(filepath.Join(root, "data"), synth.Config{
+		Seed: 4, Width: 512, Height: 512, DatasetName: "bench", Category: "tray",
+		TrainGood: 8, WithValidation: true, ValidationGood: 1, TestGood: 1, TestLogical: 1, TestStructural: 1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	imagenet := makeImageNet(b, root, 2, 4, 300, 500)
+	modelDir := filepath.Join(root, "models")
+	if _, err := RandomTeacher(modelDir, models.Small, 1, false); err != nil {
+		b.Fatal(err)
+	}
+
+	// One untimed warm-up iteration, then b.N timed ones.
+	var start time.Time
+	var elapsed time.Duration
+	b.StopTimer()
+	_, err = TrainStudent(context.Background(), StudentConfig{
+		ImageNetDir: imagenet, DatasetDir: sum.Dir, ModelDir: modelDir, Size: models.Small,
+		Iterations: b.N + 1, ImgSize: size, Seed: 1, Device: tb.CPU,
+		Progress: func(stage string, it, total int, loss float64) {
+			if stage != StageTrain {
+				return
+			}
+			if it == 1 {
+				start = time.Now()
+				b.StartTimer()
+			}
+			if it == total {
+				b.StopTimer()
+				elapsed = time.Since(start)
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	goRate := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(goRate, "go-it/s")
+
+	if !pyBench.done {
+		pyref.Require(b)
+		cmd := exec.Command(pyref.Python, "testdata/bench_step.py", sum.Dir, imagenet, strconv.Itoa(size), "3")
+		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("bench_step.py: %v\n%s", err, out)
+		}
+		var r struct {
+			ItPerS  float64 `json:"it_per_s"`
+			Threads int     `json:"threads"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			b.Fatalf("bench_step.py: %v: %s", err, out)
+		}
+		pyBench.done, pyBench.itPerSec, pyBench.threads = true, r.ItPerS, r.Threads
+	}
+	b.ReportMetric(pyBench.itPerSec, "py-it/s")
+	b.ReportMetric(goRate/pyBench.itPerSec, "go/py")
+	b.Logf("image size %d: Go %.3f it/s (%d libtorch threads), PyTorch %.3f it/s (%d threads)",
+		size, goRate, tb.NumThreads(), pyBench.itPerSec, pyBench.threads)
+}
