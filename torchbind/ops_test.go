@@ -119,7 +119,23 @@ var fixtureOps = map[string]opFunc{
 		return one(QuantileDim(in[0], c.f64(t, "q"), c.i64(t, "dim"), c.flag(t, "keepdim")))
 	},
 
+	"kthvalue": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		v, i, err := KthValue(in[0], c.i64(t, "k"), c.i64(t, "dim"), c.flag(t, "keepdim"))
+		return []*Tensor{v, i}, err
+	},
+	"sort": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		v, i, err := Sort(in[0], c.i64(t, "dim"), c.flag(t, "descending"))
+		return []*Tensor{v, i}, err
+	},
+
 	// shape and indexing
+	"gather": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		return one(Gather(in[0], c.i64(t, "dim"), in[1]))
+	},
+	"expand": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		return one(Expand(in[0], c.ints(t, "shape")...))
+	},
+	"flatten": unaryOp(Flatten),
 	"narrow": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
 		return one(Narrow(in[0], c.i64(t, "dim"), c.i64(t, "start"), c.i64(t, "length")))
 	},

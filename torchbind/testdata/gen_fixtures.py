@@ -218,6 +218,16 @@ def reduce(fx):
     for q in [0.0, 0.1, 0.5, 0.9, 0.995, 0.999, 1.0]:
         fx.case("reduce", "quantile_1000_q%g" % q, "quantile", [("a", v)], [("out", torch.quantile(v, q))], q=q)
         fx.case("reduce", "quantile_4097_q%g" % q, "quantile", [("a", w)], [("out", torch.quantile(w, q))], q=q)
+    # Distinct values, so that the indices are unambiguous.
+    k = randn(24, 4, 9)
+    for kk, d, keep in [(3, 1, False), (1, 0, True), (9, -1, False)]:
+        vals, idx = torch.kthvalue(k, kk, dim=d, keepdim=keep)
+        fx.case("reduce", "kthvalue_k%d_d%d%s" % (kk, d, "_keep" if keep else ""), "kthvalue", [("a", k)],
+                [("values", vals), ("indices", idx)], k=kk, dim=d, keepdim=keep)
+    for d, desc in [(1, False), (0, True)]:
+        vals, idx = torch.sort(k, dim=d, descending=desc)
+        fx.case("reduce", "sort_d%d%s" % (d, "_desc" if desc else ""), "sort", [("a", k)],
+                [("values", vals), ("indices", idx)], dim=d, descending=desc)
     m = randn(23, 7, 50)
     for d, keep in [(1, False), (0, True), (-1, True)]:
         fx.case("reduce", "quantile_dim%d%s" % (d, "_keep" if keep else ""), "quantile_dim", [("a", m)],
@@ -242,6 +252,11 @@ def shape(fx):
     fx.case("shape", "transpose", "transpose", [("a", x)], [("out", x.transpose(0, 2))], d0=0, d1=2)
     fx.case("shape", "permute_contiguous", "permute_contiguous", [("a", x)],
             [("out", x.permute(1, 2, 0).contiguous())], dims=[1, 2, 0])
+    gi = torch.randint(0, 3, (2, 5, 4), generator=gen(34))
+    fx.case("shape", "gather", "gather", [("a", x), ("index", gi)], [("out", x.gather(1, gi))], dim=1)
+    e = randn(35, 3, 1)
+    fx.case("shape", "expand", "expand", [("a", e)], [("out", e.expand(2, 3, 4).contiguous())], shape=[2, -1, 4])
+    fx.case("shape", "flatten", "flatten", [("a", x)], [("out", x.flatten())])
     s = randn(33, 1, 3, 1, 2)
     fx.case("shape", "squeeze", "squeeze", [("a", s)], [("out", s.squeeze())])
     fx.case("shape", "squeeze_dim", "squeeze_dim", [("a", s)], [("out", s.squeeze(2))], dim=2)
