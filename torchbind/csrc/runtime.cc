@@ -187,7 +187,8 @@ char* tb_tensor_info(tb_tensor t, int* dtype, int* ndim, int64_t* sizes, int* de
   *ndim = static_cast<int>(x.dim());
   for (int64_t i = 0; i < x.dim(); i++) sizes[i] = x.size(i);
   *device_type = x.is_cuda() ? TB_CUDA : TB_CPU;
-  *device_index = x.is_cuda() ? x.device().index() : -1;
+  // The CPU is device index 0 on the Go side (torchbind.CPU), not -1.
+  *device_index = x.is_cuda() ? x.device().index() : 0;
   *requires_grad = x.requires_grad() ? 1 : 0;
   TB_CATCH
 }
