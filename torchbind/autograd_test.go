@@ -307,3 +307,74 @@ func TestAdamSkipsParamsWithoutGrad(t *testing.T) {
 		t.Errorf("step without gradient changed the parameter: %v, step %d", v, opt.State()[0].Step)
 	}
 }
+
+// Resuming from a saved optimiser state continues exactly where the first
+// optimiser stopped (a checkpoint), and SetState may reuse the tensors it has.
+func TestAdamStateResume(t *testing.T) {
+	m := musts(t)
+	f := fixtures(t)
+	c := findCase(t, f, "adam_elementwise")
+	var lrs []float64
+	c.arg(t, "lrs", &lrs)
+	steps := int(c.i64(t, "steps"))
+	params := make([]*Tensor, 3)
+	for i := range params {
+		params[i] = param(t, f, fmt.Sprintf("adam_elementwise/p%d", i+1))
+	}
+	defer closeAll(params...)
+	run := func(opt *Adam, step int) {
+		t.Helper()
+		opt.LR = lrs[step]
+		if err := opt.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+		s := NewScope()
+		defer s.Close()
+		for i, p := range params {
+			g := s.Own(f.tensor(t, fmt.Sprintf("adam_elementwise/g%d_%d", i+1, step)))
+			if err := s.T(Sum(s.T(Mul(p, g)), nil, false)).Backward(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := opt.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := NewAdam(params, lrs[0], c.f64(t, "weight_decay"))
+	half := steps / 2
+	for step := 0; step < half; step++ {
+		run(first, step)
+	}
+	// Save: copies of the state, as a checkpoint would hold.
+	saved := first.State()
+	for i := range saved {
+		saved[i].ExpAvg = m(Clone(saved[i].ExpAvg))
+		saved[i].ExpAvgSq = m(Clone(saved[i].ExpAvgSq))
+	}
+	first.Close()
+	live := LiveTensors()
+
+	second := NewAdam(params, lrs[0], c.f64(t, "weight_decay"))
+	defer second.Close()
+	if err := second.SetState(saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.SetState(second.State()); err != nil { // reusing its own tensors frees nothing
+		t.Fatal(err)
+	}
+	if LiveTensors() != live {
+		t.Errorf("SetState changed the live tensors: %d -> %d", live, LiveTensors())
+	}
+	if err := second.SetState(saved[:1]); err == nil {
+		t.Error("SetState with too few entries: no error")
+	}
+	for step := half; step < steps; step++ {
+		run(second, step)
+		for i, p := range params {
+			compareNamed(t, f, fmt.Sprintf("adam_elementwise/p%d_%d", i+1, step), p, tolElementwise)
+		}
+	}
+	if st := second.State(); st[0].Step != int64(steps) {
+		t.Errorf("step count %d after resuming, want %d", st[0].Step, steps)
+	}
+}

@@ -93,11 +93,22 @@ func (o *Adam) State() []AdamState {
 }
 
 // SetState replaces the state; the optimiser takes ownership of the tensors.
+// Tensors of the old state that st does not reuse are freed.
 func (o *Adam) SetState(st []AdamState) error {
 	if len(st) != len(o.Params) {
 		return fmt.Errorf("adam state: %d entries for %d parameters", len(st), len(o.Params))
 	}
-	o.Close()
+	keep := map[*Tensor]bool{}
+	for _, s := range st {
+		keep[s.ExpAvg], keep[s.ExpAvgSq] = true, true
+	}
+	for i := range o.expAvg {
+		for _, t := range []*Tensor{o.expAvg[i], o.expSq[i]} {
+			if !keep[t] {
+				t.Close()
+			}
+		}
+	}
 	for i, s := range st {
 		o.steps[i], o.expAvg[i], o.expSq[i] = s.Step, s.ExpAvg, s.ExpAvgSq
 	}
