@@ -135,7 +135,7 @@ func TestWRNExtractorMatchesTorchvision(t *testing.T) {
 // wide_resnet101_2 (a 508 MB state dict): set PUAD_TEST_WRN101=1.
 func TestWRN101MatchesTorchvision(t *testing.T) {
 	if os.Getenv("PUAD_TEST_WRN101") == "" {
-		t.Skip("set PUAD_TEST_WRN101=1 to compare the full WideResNet101-2 with torchvision (≈1.5 GB of memory, half a minute)")
+		t.Skip("set PUAD_TEST_WRN101=1 to compare the full WideResNet101-2 with torchvision (a 508 MB state dict in a temporary folder, ≈1.5 GB of memory, about 15 s)")
 	}
 	checkWRNAgainstTorchvision(t, "wrn101", "64", WRN101Blocks)
 }

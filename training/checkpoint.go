@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ const CheckpointFile = "checkpoint.pt"
 //	rng.<stream>                 generator states (uint8)
 //	meta.iteration               completed iterations (int64)
 //	meta.log_offset              length of the loss log at that point (int64)
+//	meta.last_loss               loss of the last iteration done (float64)
 //	meta.config                  the run's settings as JSON (uint8), checked on resume
 //	extra.<name>                 other tensors (e.g. the category's mu and sigma)
 
@@ -40,6 +42,7 @@ type namedModule struct {
 type checkpointState struct {
 	Iteration int
 	LogOffset int64
+	LastLoss  float64 // the loss of the last iteration done (NaN: none)
 	Config    string
 	RNG       map[string][]byte
 	Extra     map[string]*tb.Tensor // borrowed when saving, owned by the caller after loading
@@ -103,6 +106,11 @@ func saveCheckpoint(path string, st checkpointState, mods []namedModule, opt *tb
 		return fail(err)
 	}
 	sd.Set("meta.log_offset", off)
+	last, err := tb.FromSlice([]float64{st.LastLoss}, []int64{}...)
+	if err != nil {
+		return fail(err)
+	}
+	sd.Set("meta.last_loss", last)
 	cfg, err := tb.FromSlice([]uint8(st.Config))
 	if err != nil {
 		return fail(err)
@@ -149,6 +157,12 @@ func loadCheckpoint(path string, mods []namedModule, nParams int, dev tb.Device)
 	st.Iteration = int(it)
 	if st.LogOffset, err = intOf("meta.log_offset"); err != nil {
 		return fail(err)
+	}
+	st.LastLoss = math.NaN()
+	if t, ok := sd.Tensors["meta.last_loss"]; ok {
+		if st.LastLoss, err = t.Item(); err != nil {
+			return fail(err)
+		}
 	}
 	if cfg, ok := sd.Tensors["meta.config"]; ok {
 		b, err := tb.Values[uint8](cfg)

@@ -200,7 +200,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	})
 	mods := []namedModule{{"student", m.Student}, {"autoencoder", m.AutoEncoder}}
 	nParams := len(models.Parameters(m.AutoEncoder)) + len(models.Parameters(m.Student))
-	start, logAt := 0, int64(-1)
+	start, logAt, lastLoss := 0, int64(-1), math.NaN()
 	var adamState []tb.AdamState
 	if resume {
 		st, as, err := loadCheckpoint(ckptPath, mods, nParams, cfg.Device)
@@ -231,10 +231,13 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 			closeAdamState(adamState)
 			return nil, err
 		}
-		start, logAt = st.Iteration, st.LogOffset
+		start, logAt, lastLoss = st.Iteration, st.LogOffset, st.LastLoss
 		fmt.Fprintf(cfg.Log, "resuming from %s at iteration %d\n", ckptPath, start)
 	} else {
 		if m.Mu, m.Sigma, err = teacherOutputStats(ctx, m.Teacher, ds.Train, cfg); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("interrupted while computing the teacher statistics: %w", err)
+			}
 			return nil, err
 		}
 	}
@@ -270,6 +273,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	if err != nil {
 		return nil, err
 	}
+	res := &StudentResult{Dir: dir, FinalLoss: lastLoss}
 	save := func(done int) error {
 		off, err := log.Sync()
 		if err != nil {
@@ -280,7 +284,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 			return err
 		}
 		return saveCheckpoint(ckptPath, checkpointState{
-			Iteration: done, LogOffset: off, Config: string(runCfg),
+			Iteration: done, LogOffset: off, Config: string(runCfg), LastLoss: res.FinalLoss,
 			RNG:   map[string][]byte{streamData: rngState, streamDropout: dropState},
 			Extra: map[string]*tb.Tensor{"mu": m.Mu, "sigma": m.Sigma},
 		}, mods, opt)
@@ -292,8 +296,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	defer cancel()
 	data.next = start
 	data.total = cfg.Iterations
-	stream := prefetch(ctx2, cfg.Workers, 2, data.draw, data.load)
-	res := &StudentResult{Dir: dir, FinalLoss: math.NaN()}
+	stream := prefetch(ctx2, cfg.Workers, 0, data.draw, data.load)
 	for i := start; i < cfg.Iterations; i++ {
 		if ctx.Err() != nil {
 			return nil, interrupted(ctx, i, ckptPath, save)
@@ -332,16 +335,24 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 			return nil, err
 		}
 	}
+	// An interruption from here on keeps the last checkpoint: resuming
+	// goes straight to these steps.
+	afterTraining := func(err error) error {
+		if ctx.Err() != nil {
+			return &InterruptedError{Iteration: cfg.Iterations, Checkpoint: ckptPath, Cause: ctx.Err()}
+		}
+		return err
+	}
 	q, err := validationQuantiles(ctx, m, ds.Valid, cfg)
 	if err != nil {
-		return nil, err
+		return nil, afterTraining(err)
 	}
 	m.Quantiles = q
 	if err := m.Save(dir); err != nil {
 		return nil, err
 	}
 	if res.AUROC, res.PerClass, err = testAUROC(ctx, m, ds, cfg); err != nil {
-		return nil, err
+		return nil, afterTraining(err)
 	}
 	if err := writeResults(filepath.Join(dir, "results.txt"), res.AUROC, res.PerClass); err != nil {
 		return nil, err

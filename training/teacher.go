@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/models"
@@ -391,7 +392,12 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 			Iteration: done, LogOffset: off, Config: string(runCfg), RNG: map[string][]byte{streamData: rngState},
 		}, mods, opt)
 	}
-	stream := prefetch(ctx2, cfg.Workers, 2, next, work)
+	// Each worker loads whole batches; as many batches as workers are in flight.
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	stream := prefetch(ctx2, workers, workers, next, work)
 	for i := start; i < cfg.Iterations; i++ {
 		if ctx.Err() != nil {
 			return interrupted(ctx, i, ckptPath, save)
@@ -440,13 +446,6 @@ func closeAdamState(st []tb.AdamState) {
 		s.ExpAvg.Close()
 		s.ExpAvgSq.Close()
 	}
-}
-
-func absPath(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
 }
 
 // interrupted saves a checkpoint after done iterations and returns the

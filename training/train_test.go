@@ -371,12 +371,22 @@ func TestTrainStudentResume(t *testing.T) {
 	if !errors.As(err, &ie) || ie.Iteration != 1 {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	b.Resume, b.Progress = true, nil
+	// Resumed, and interrupted again after training, while computing the quantiles.
+	b.Resume = true
+	ctx, b.Progress = stopAfter(StageQuantiles, 1)
+	_, err = TrainStudent(ctx, b)
+	if !errors.As(err, &ie) || ie.Iteration != 2 {
+		t.Fatalf("run interrupted after training: %v", err)
+	}
+	b.Progress = nil
 	resB, err := TrainStudent(context.Background(), b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameFiles(t, resA.Dir, resB.Dir, files...)
+	if resB.FinalLoss != resA.FinalLoss || resB.AUROC != resA.AUROC {
+		t.Errorf("resumed run: final loss %v, AUROC %v; uninterrupted: %v, %v", resB.FinalLoss, resB.AUROC, resA.FinalLoss, resA.AUROC)
+	}
 
 	if testing.Short() {
 		return
