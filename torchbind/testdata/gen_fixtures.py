@@ -20,9 +20,11 @@ Groups and what they check (the tolerances live in the Go tests):
                float keeps the tensor's dtype), pow, sqrt, clamp, unary maps,
                comparisons, where, masked_select
   reduce       sum/mean/std/var over dims with keepdim and (un)biased, max/min,
-               argmax, quantile (linear) over all elements and along a dim
-  shape        narrow, index_select, cat, stack, reshape, view, permute,
-               transpose, contiguous, squeeze, unsqueeze
+               argmax, kthvalue, sort, quantile (linear) over all elements
+               and along a dim
+  shape        narrow, index_select, gather, cat, stack, expand, reshape,
+               view, flatten, permute, transpose, contiguous, squeeze,
+               unsqueeze
   nn           conv2d, relu, avg/max pooling, batch_norm (eval, and train with
                the updated running statistics), bilinear interpolation
                (align_corners=False, non-integer ratios), adaptive average
