@@ -14,36 +14,47 @@ import (
 	"time"
 )
 
+// callsPerOp is the number of calls one iteration of BenchmarkCgoCall
+// makes, so that `make bench`'s -benchtime 3x still times thousands.
+const callsPerOp = 10000
+
 // BenchmarkCgoCall measures the cost of crossing into the shim: a call that
 // does almost nothing (NumThreads), one that reads a tensor's metadata
 // (Info), and the smallest real operation (a 0-d add, created and freed).
+// ns/call is the figure to read; ns/op is for callsPerOp calls.
 func BenchmarkCgoCall(b *testing.B) {
 	x, err := Scalar(1, Float32, CPU)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer x.Close()
-	b.Run("NumThreads", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			NumThreads()
-		}
-	})
-	b.Run("Info", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			if _, err := x.Info(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("AddScalar0d", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"NumThreads", func() error { NumThreads(); return nil }},
+		{"Info", func() error { _, err := x.Info(); return err }},
+		{"AddScalar0d", func() error {
 			y, err := AddScalar(x, 1)
-			if err != nil {
+			y.Close()
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if err := c.call(); err != nil {
 				b.Fatal(err)
 			}
-			y.Close()
-		}
-	})
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := 0; j < callsPerOp; j++ {
+					if err := c.call(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*callsPerOp), "ns/call")
+		})
+	}
 }
 
 // pdnS is the PDN-S-shaped conv stack with random weights: conv 3→128 k4,
