@@ -196,6 +196,21 @@ func initModules(seed uint64, ms ...models.Module) error {
 	return nil
 }
 
+// paddedPDNOutputSize is the output size of a padded PDN (S or M) on
+// size×size images; extractorOutputSize that of the wide ResNet extractor
+// (layer2's). Distillation needs them equal (64 on 256 and 512 pixels).
+func paddedPDNOutputSize(size int) int {
+	a := (size+3)/2 + 1
+	a = (a+3)/2 + 1
+	return a - 3
+}
+
+func extractorOutputSize(size int) int {
+	a := (size-1)/2 + 1 // conv1, 7×7 stride 2 padding 3
+	a = (a-1)/2 + 1     // max pool, 3×3 stride 2 padding 1
+	return (a-1)/2 + 1  // layer2, stride 2
+}
+
 // teacherRunConfig is what a teacher checkpoint must agree on to be resumed.
 type teacherRunConfig struct {
 	Size       string `json:"size"`
@@ -218,6 +233,9 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	if cfg.Iterations < 0 || cfg.BatchSize < 1 || cfg.StatSamples < 1 || cfg.ImgSize < 32 || cfg.CheckpointEvery < 0 {
 		return fmt.Errorf("train teacher: invalid settings (iterations %d, batch size %d, stat samples %d, image size %d, checkpoint every %d)",
 			cfg.Iterations, cfg.BatchSize, cfg.StatSamples, cfg.ImgSize, cfg.CheckpointEvery)
+	}
+	if p, e := paddedPDNOutputSize(cfg.ImgSize), extractorOutputSize(2*cfg.ImgSize); p != e {
+		return fmt.Errorf("train teacher: image size %d: the padded PDN's output (%d×%d) does not match the extractor's on %d-pixel images (%d×%d); the reference uses 256", cfg.ImgSize, p, p, 2*cfg.ImgSize, e, e)
 	}
 	dir := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.TeacherDir()
 	teacherPath := filepath.Join(dir, "teacher.pt")

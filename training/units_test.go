@@ -1,0 +1,158 @@
+package training
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/puad-go/puad/datasets"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+func TestOutputSizes(t *testing.T) {
+	for _, s := range []int{256, 128, 64, 100} {
+		if p, e := paddedPDNOutputSize(s), extractorOutputSize(2*s); p != e {
+			t.Errorf("size %d: padded PDN %d, extractor %d", s, p, e)
+		}
+	}
+	if paddedPDNOutputSize(256) != 64 || pdnOutputSize(256) != 56 || aeOutputSize(256) != 56 || pdnOutputSize(128) != 24 {
+		t.Error("output sizes differ from the reference's (64 padded, 56 unpadded at 256)")
+	}
+}
+
+func TestLearningRateSchedule(t *testing.T) {
+	// The reference lowers the rate after iteration 66500 (counting from 0) of 70000.
+	for _, c := range []struct {
+		it, total int
+		want      float64
+	}{{0, 70000, 1e-4}, {66500, 70000, 1e-4}, {66501, 70000, 1e-5}, {69999, 70000, 1e-5}, {47, 50, 1e-4}, {48, 50, 1e-5}} {
+		if got := lrAt(c.it, c.total); got != c.want {
+			t.Errorf("lrAt(%d, %d) = %g, want %g", c.it, c.total, got, c.want)
+		}
+	}
+}
+
+func TestPyFloat(t *testing.T) {
+	for v, want := range map[float64]string{
+		1: "1.0", 0.75: "0.75", 0.8731428571428571: "0.8731428571428571", 1e-05: "1e-05", 0.0001: "0.0001",
+		1e16: "1e+16", 1234567.0: "1234567.0", 0: "0.0", -2.5e-7: "-2.5e-07", 1.5e300: "1.5e+300",
+	} {
+		if got := PyFloat(v); got != want {
+			t.Errorf("PyFloat(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestCenterCrop(t *testing.T) {
+	img := datasets.NewRGB(5, 4)
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i)
+	}
+	// (5-2)/2 = 1.5 rounds to 2 (half to even), (4-2)/2 = 1.
+	c := CenterCrop(img, 2, 2)
+	if r, _, _ := c.At(0, 0); r != img.Pix[3*(1*5+2)] {
+		t.Errorf("crop starts at the wrong pixel: %v", c.Pix)
+	}
+	// Padding: 3 columns of black on the left, 4 on the right.
+	p := CenterCrop(img, 4, 12)
+	if p.W != 12 || p.H != 4 {
+		t.Fatalf("padded crop %dx%d", p.W, p.H)
+	}
+	if r, _, _ := p.At(3, 0); r != img.Pix[0] {
+		t.Errorf("image not at column 3: %v", p.Pix[:36])
+	}
+	if r, g, b := p.At(2, 0); r|g|b != 0 {
+		t.Error("padding is not black")
+	}
+}
+
+func TestSampleDistinct(t *testing.T) {
+	g, err := tb.NewGenerator(1, tb.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, c := range []struct{ n, k int }{{1000000, 16}, {5, 5}, {3, 16}} {
+		idx, err := sampleDistinct(g, c.n, c.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(idx) != min(c.n, c.k) {
+			t.Fatalf("%d indices, want %d", len(idx), min(c.n, c.k))
+		}
+		seen := map[int]bool{}
+		for _, i := range idx {
+			if i < 0 || i >= c.n || seen[i] {
+				t.Fatalf("bad sample %v of %d", idx, c.n)
+			}
+			seen[i] = true
+		}
+	}
+	// Uniform: every index of 0..9 is drawn first about as often.
+	counts := make([]int, 10)
+	for i := 0; i < 2000; i++ {
+		idx, _ := sampleDistinct(g, 10, 3)
+		counts[idx[0]]++
+	}
+	for i, c := range counts {
+		if math.Abs(float64(c)-200) > 60 {
+			t.Errorf("index %d drawn first %d times of 2000", i, c)
+		}
+	}
+}
+
+func TestPrefetchOrderAndCancel(t *testing.T) {
+	n := 0
+	next := func() (int, bool, error) {
+		if n == 50 {
+			return 0, false, nil
+		}
+		n++
+		return n, true, nil
+	}
+	work := func(j int) (int, error) {
+		time.Sleep(time.Duration(j%3) * time.Millisecond)
+		return j * j, nil
+	}
+	want := 1
+	for f := range prefetch(context.Background(), 4, 3, next, work) {
+		if f.Err != nil || f.Job != want || f.Out != want*want {
+			t.Fatalf("item %+v, want job %d", f, want)
+		}
+		want++
+	}
+	if want != 51 {
+		t.Errorf("%d items", want-1)
+	}
+
+	// An error from next is the last item.
+	boom := errors.New("boom")
+	k := 0
+	items := 0
+	for f := range prefetch(context.Background(), 2, 2, func() (int, bool, error) {
+		k++
+		if k == 3 {
+			return 0, false, boom
+		}
+		return k, true, nil
+	}, work) {
+		items++
+		if items == 3 && !errors.Is(f.Err, boom) {
+			t.Errorf("third item %+v, want the error", f)
+		}
+	}
+	if items != 3 {
+		t.Errorf("%d items, want 3", items)
+	}
+
+	// Cancelling closes the channel.
+	ctx, cancel := context.WithCancel(context.Background())
+	endless := func() (int, bool, error) { return 1, true, nil }
+	ch := prefetch(ctx, 2, 2, endless, work)
+	<-ch
+	cancel()
+	for range ch {
+	}
+}
