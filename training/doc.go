@@ -12,6 +12,10 @@
 //   - RandomTeacher writes a teacher with default-initialised weights, for
 //     trying the pipeline without ImageNet.
 //
+// Outputs follow the reference's model directory (models.Layout), plus a
+// loss log (train_loss.csv, one row per iteration) in the same folder and,
+// while a run is unfinished, its checkpoint (CheckpointFile).
+//
 // Every random decision (initial weights, images drawn, augmentations,
 // grayscale conversions, dropout masks) comes from libtorch generators
 // seeded from the run's seed, so a run is reproducible. A run saves

@@ -401,13 +401,15 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	if err != nil {
 		return err
 	}
+	lastLoss := math.NaN()
 	save := func(done int) error {
 		off, err := log.Sync()
 		if err != nil {
 			return err
 		}
 		return saveCheckpoint(ckptPath, checkpointState{
-			Iteration: done, LogOffset: off, Config: string(runCfg), RNG: map[string][]byte{streamData: rngState},
+			Iteration: done, LogOffset: off, Config: string(runCfg), LastLoss: lastLoss,
+			RNG: map[string][]byte{streamData: rngState},
 		}, mods, opt)
 	}
 	// Each worker loads whole batches; as many batches as workers are in flight.
@@ -433,7 +435,7 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 		if err != nil {
 			return fmt.Errorf("iteration %d: %w", i+1, err)
 		}
-		rngState = f.Job.rng
+		rngState, lastLoss = f.Job.rng, loss
 		log.Row(i+1, loss, opt.LR)
 		cfg.Progress(StageDistill, i+1, cfg.Iterations, loss)
 		if cfg.CheckpointEvery > 0 && (i+1)%cfg.CheckpointEvery == 0 && i+1 < cfg.Iterations {
