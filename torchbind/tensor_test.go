@@ -4,6 +4,7 @@ import (
 	le "encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -206,5 +207,36 @@ func TestRefCloneDetach(t *testing.T) {
 	}
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMatmul(t *testing.T) {
+	a, err := FromSlice([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := FromSlice([]float32{7, 8, 9, 10, 11, 12}, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, err := Matmul(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := Values[float32](c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{58, 64, 139, 154}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Matmul = %v, want %v", got, want)
+		}
+	}
+	if _, err := Matmul(a, a); err == nil || !strings.Contains(err.Error(), "matmul") {
+		t.Errorf("Matmul of mismatched shapes: %v", err)
 	}
 }

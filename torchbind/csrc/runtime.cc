@@ -67,7 +67,9 @@ void ThreadInit() {
   if (seen != gen) {
     seen = gen;
     int n = g_threads.load();
-    if (n > 0) at::set_num_threads(n);
+    // set_num_threads also resizes libtorch's thread pools: skip it when the
+    // thread already has the count.
+    if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
   }
 }
 
