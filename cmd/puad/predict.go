@@ -310,10 +310,15 @@ type heatmapStyle struct {
 	Threshold float64 // on the PUAD score
 }
 
+// heatmapMinSize is the smallest side of a heatmap's image: maps of models
+// with smaller inputs are drawn upsampled over a larger copy of the image.
+const heatmapMinSize = 256
+
 // write renders the overlay of the image at path (resized to the model's
-// input size, as the network saw it) with its map, title and PUAD verdict.
+// square input size, as the network saw it, or to heatmapMinSize if that is
+// larger) with its size×size map, title and PUAD verdict.
 func (h heatmapStyle) write(out, path string, size int, amap []float32, title string, puad float64) error {
-	img, err := datasets.LoadRGB(path, size)
+	img, err := datasets.LoadRGB(path, max(size, heatmapMinSize))
 	if err != nil {
 		return err
 	}
