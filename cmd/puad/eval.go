@@ -175,6 +175,9 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	_, werr := f.Write(data)
 	if werr == nil {
+		werr = f.Chmod(0o644) // CreateTemp makes the file private
+	}
+	if werr == nil {
 		werr = f.Sync()
 	}
 	cerr := f.Close()
