@@ -128,8 +128,11 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 			errs = append(errs, predictError{Path: a, Error: err.Error()})
 			continue
 		}
+		// Heatmap names keep the folder the image is in: <folder>_<name>.
+		abs, _ := filepath.Abs(a)
 		if !info.IsDir() {
-			ins = append(ins, predictInput{path: a, name: strings.TrimSuffix(filepath.Base(a), filepath.Ext(a))})
+			stem := strings.TrimSuffix(filepath.Base(a), filepath.Ext(a))
+			ins = append(ins, predictInput{path: a, name: filepath.Base(filepath.Dir(abs)) + "_" + stem})
 			continue
 		}
 		var found []string
@@ -150,7 +153,7 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 		for _, p := range found {
 			rel, _ := filepath.Rel(a, p)
 			rel = strings.TrimSuffix(rel, filepath.Ext(rel))
-			ins = append(ins, predictInput{path: p, name: strings.ReplaceAll(filepath.ToSlash(rel), "/", "_")})
+			ins = append(ins, predictInput{path: p, name: filepath.Base(abs) + "_" + strings.ReplaceAll(filepath.ToSlash(rel), "/", "_")})
 		}
 	}
 	// Heatmap names must be unique.
@@ -245,7 +248,7 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		p := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
 		if ps.HeatmapDir != "" {
 			p.Heatmap = filepath.Join(ps.HeatmapDir, in.name+".png")
-			if err := hm.write(p.Heatmap, in.path, imgSize, o.Map, filepath.Base(in.path), puad); err != nil {
+			if err := hm.write(p.Heatmap, in.path, imgSize, o.Map, heatmapTitle(in.path), puad); err != nil {
 				return rep, err
 			}
 		}
@@ -270,6 +273,15 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		return rep, errors.New("no image found in the arguments")
 	}
 	return rep, nil
+}
+
+// heatmapTitle is an image's folder and file name, e.g. "good/000.png".
+func heatmapTitle(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Base(path)
+	}
+	return filepath.Base(filepath.Dir(abs)) + "/" + filepath.Base(abs)
 }
 
 func verdict(anomalous bool) string {

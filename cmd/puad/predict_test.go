@@ -94,7 +94,7 @@ func TestFitAndPredict(t *testing.T) {
 		if p.Anomalous != (p.PUAD > f.Threshold.Value) {
 			t.Errorf("%s: verdict %v for PUAD %v and threshold %v", want.Path, p.Anomalous, p.PUAD, f.Threshold.Value)
 		}
-		wantHeat := filepath.Join(heat, strings.ReplaceAll(strings.TrimSuffix(want.Path, ".png")[len("test/"):], "/", "_")+".png")
+		wantHeat := filepath.Join(heat, strings.ReplaceAll(strings.TrimSuffix(want.Path, ".png"), "/", "_")+".png") // test_good_000.png
 		if p.Heatmap != wantHeat {
 			t.Errorf("heatmap %s, want %s", p.Heatmap, wantHeat)
 		}
