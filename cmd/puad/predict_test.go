@@ -45,6 +45,7 @@ func TestFitAndPredict(t *testing.T) {
 	}
 	var printed bytes.Buffer
 	printFit(&printed, f, path)
+	t.Logf("puad fit prints:\n%s", printed.String())
 	if !strings.Contains(printed.String(), "1 of 3 validation images above the threshold") {
 		t.Errorf("fit output:\n%s", printed.String())
 	}
