@@ -23,6 +23,7 @@ var (
 	deviceFlag    = &cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"}
 	batchFlag     = &cli.IntFlag{Name: "batch-size", Usage: "images per forward pass (default: 1 on CPU, bit-exact with the reference; 8 on CUDA)"}
 	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}
+	imgSizeFlag   = &cli.IntFlag{Name: "img-size", Value: 256, Usage: "image size the model was trained at (the reference's is 256)"}
 )
 
 func evalCommand() *cli.Command {
@@ -32,7 +33,7 @@ func evalCommand() *cli.Command {
 		ArgsUsage: "DATASET MODELS",
 		Description: "DATASET is a category folder in the MVTec layout (e.g. .../mvtec_loco_anomaly_detection/breakfast_box);\n" +
 			"MODELS is a model directory in the reference's layout (<size>_size/teacher, <size>_size/<dataset>/<category>).",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag,
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
@@ -61,12 +62,14 @@ type evalSettings struct {
 	Device    string
 	BatchSize int
 	Quiet     bool
+	// ImgSize is the model's image size (0: 256, the reference's).
+	ImgSize int
 }
 
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
-		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"),
+		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"),
 	}
 }
 
@@ -91,7 +94,11 @@ func loadCategory(datasetDir, modelDir string, st evalSettings) (*datasets.Datas
 	if err != nil {
 		return nil, nil, opts, err
 	}
-	m, err := models.LoadEfficientAD(modelDir, size, ds.DatasetName, ds.Category, 256, dev)
+	imgSize := int64(st.ImgSize)
+	if imgSize <= 0 {
+		imgSize = 256
+	}
+	m, err := models.LoadEfficientAD(modelDir, size, ds.DatasetName, ds.Category, imgSize, dev)
 	if err != nil {
 		return nil, nil, opts, err
 	}
