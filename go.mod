@@ -3,12 +3,14 @@ module github.com/puad-go/puad
 go 1.26.8
 
 require (
+	github.com/nlpodyssey/gopickle v0.2.0
+	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/image v0.25.0
+	gonum.org/v1/gonum v0.17.0
+)
+
+require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
-	github.com/disintegration/imaging v1.6.2 // indirect
-	github.com/nlpodyssey/gopickle v0.2.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/urfave/cli/v2 v2.27.7 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	golang.org/x/image v0.25.0 // indirect
-	gonum.org/v1/gonum v0.17.0 // indirect
 )

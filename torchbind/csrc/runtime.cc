@@ -154,7 +154,8 @@ char* tb_generator_new(uint64_t seed, int device_type, int device_index, tb_gene
     g = at::make_generator<at::CPUGeneratorImpl>(seed);
   } else {
     at::Device dev = tb::Device(device_type, device_index);
-    g = at::detail::getCUDAHooks().getDefaultCUDAGenerator(dev.index()).clone();
+    // The device's default generator, cloned (an API present in libtorch 1.13 and 2.x).
+    g = at::globalContext().defaultGenerator(dev).clone();
     g.set_current_seed(seed);
   }
   *out = new tb_generator_s{g};
