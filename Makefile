@@ -17,7 +17,7 @@ setup:
 	  echo "setup: installing$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else echo "setup: Debian packages present ($(APT_PACKAGES))"; fi
-	@if [ ! -x "$(GO)" ]; then echo "setup: Go not found; install Go 1.22+ (https://go.dev/dl) into /usr/local/go"; exit 1; fi
+	@if [ ! -x "$(GO)" ]; then echo "setup: Go not found; install Go 1.24+ (https://go.dev/dl) into /usr/local/go"; exit 1; fi
 	@echo "setup: $$($(GO) version)"
 
 # Builds the C++ shim (build/libtorchbind.so). LIBTORCH=/path selects another libtorch.

@@ -1,6 +1,6 @@
 module github.com/puad-go/puad
 
-go 1.26.8
+go 1.24.0
 
 require (
 	github.com/nlpodyssey/gopickle v0.2.0
