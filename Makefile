@@ -1,9 +1,10 @@
 # puad-go build. `make test` and `make demo` work on a fresh Debian 12 machine as root.
 SHELL := /bin/bash
-GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GO_MIN := 1.24.0
+GO ?= $(shell if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; else command -v go 2>/dev/null || echo /usr/local/go/bin/go; fi)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-APT_PACKAGES := libtorch-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil
+APT_PACKAGES := ca-certificates libtorch-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil
 
 .PHONY: setup native build test bench demo fixtures clean vet
 
@@ -17,8 +18,12 @@ setup:
 	  echo "setup: installing$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else echo "setup: Debian packages present ($(APT_PACKAGES))"; fi
-	@if [ ! -x "$(GO)" ]; then echo "setup: Go not found; install Go 1.24+ (https://go.dev/dl) into /usr/local/go"; exit 1; fi
-	@echo "setup: $$($(GO) version)"
+	@have=$$($(GO) env GOVERSION 2>/dev/null | sed 's/^go//'); \
+	if [ -z "$$have" ] || [ "$$(printf '%s\n%s\n' $(GO_MIN) "$$have" | sort -V | head -n1)" != "$(GO_MIN)" ]; then \
+	  if [ "$(GO)" != /usr/local/go/bin/go ]; then echo "setup: $(GO) is older than Go $(GO_MIN); run make GO=/usr/local/go/bin/go"; fi; \
+	  echo "setup: installing Go $(GO_MIN) into /usr/local/go"; tools/install-go.sh $(GO_MIN) /usr/local/go || exit 1; \
+	fi
+	@echo "setup: $$(/usr/local/go/bin/go version 2>/dev/null || $(GO) version)"
 
 # Builds the C++ shim (build/libtorchbind.so). LIBTORCH=/path selects another libtorch.
 native:
