@@ -105,19 +105,20 @@ func AUROC(labels []bool, scores []float64) (float64, error) {
 }
 
 // numpySum adds xs in the order numpy's add.reduce does for a contiguous
-// float64 array (pairwise summation with an 8-way unrolled base case), so
-// that results agree bit for bit with numpy's sums.
-func numpySum(xs []float64) float64 {
+// array (pairwise summation with an 8-way unrolled base case, accumulating
+// in the array's own type), so that results agree bit for bit with numpy's
+// sums of float64 and of float32 arrays.
+func numpySum[F float32 | float64](xs []F) F {
 	n := len(xs)
 	switch {
 	case n < 8:
-		var res float64
+		var res F
 		for _, x := range xs {
 			res += x
 		}
 		return res
 	case n <= 128:
-		var r [8]float64
+		var r [8]F
 		copy(r[:], xs[:8])
 		i := 8
 		for ; i < n-n%8; i += 8 {

@@ -60,47 +60,16 @@ func meanStd32(xs []float64) (mean, std float32) {
 		v[i] = float32(x)
 	}
 	n := float32(len(v))
-	mean = numpySum32(v) / n
+	mean = numpySum(v) / n
 	for i := range v {
 		d := v[i] - mean
 		v[i] = d * d
 	}
 	// sqrt of a float32, correctly rounded (double rounding is exact for sqrt).
-	std = float32(math.Sqrt(float64(numpySum32(v) / n)))
+	std = float32(math.Sqrt(float64(numpySum(v) / n)))
 	return mean, std
 }
 
-// numpySum32 is numpySum for float32 arrays (numpy accumulates float32 sums
-// in float32).
-func numpySum32(xs []float32) float32 {
-	n := len(xs)
-	switch {
-	case n < 8:
-		var res float32
-		for _, x := range xs {
-			res += x
-		}
-		return res
-	case n <= 128:
-		var r [8]float32
-		copy(r[:], xs[:8])
-		i := 8
-		for ; i < n-n%8; i += 8 {
-			for j := 0; j < 8; j++ {
-				r[j] += xs[i+j]
-			}
-		}
-		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-		for ; i < n; i++ {
-			res += xs[i]
-		}
-		return res
-	default:
-		n2 := n / 2
-		n2 -= n2 % 8
-		return numpySum32(xs[:n2]) + numpySum32(xs[n2:])
-	}
-}
 
 // Apply returns (x - Mean) / Std.
 //
