@@ -70,7 +70,6 @@ func meanStd32(xs []float64) (mean, std float32) {
 	return mean, std
 }
 
-
 // Apply returns (x - Mean) / Std.
 //
 // As in the reference, nothing guards Std == 0: the result is then ±Inf, or
