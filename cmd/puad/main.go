@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -63,20 +64,26 @@ func versionCommand() *cli.Command {
 	}
 }
 
+var (
+	interruptOnce sync.Once
+	interruptDone = make(chan struct{})
+)
+
 // interrupted returns a channel closed on the first SIGINT/SIGTERM; a second
-// one exits at once.
+// one exits at once. The handler is installed once per process.
 func interrupted() <-chan struct{} {
-	done := make(chan struct{})
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		close(done)
-		fmt.Fprintln(os.Stderr, "\npuad: interrupted, finishing cleanly (press Ctrl-C again to abort)")
-		<-sig
-		os.Exit(130)
-	}()
-	return done
+	interruptOnce.Do(func() {
+		sig := make(chan os.Signal, 2)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-sig
+			close(interruptDone)
+			fmt.Fprintln(os.Stderr, "\npuad: interrupted, finishing cleanly (press Ctrl-C again to abort)")
+			<-sig
+			os.Exit(130)
+		}()
+	})
+	return interruptDone
 }
 
 // usageError is a mistake on the command line.
