@@ -63,7 +63,6 @@ type Result struct {
 	NumTrain            int          `json:"num_train"`
 	NumValidation       int          `json:"num_validation"`
 	Test                []ImageScore `json:"test"`
-	Gaussian            *Gaussian    `json:"-"`
 	// Fitted is the fitted PUAD (scorer, Gaussian, validation statistics
 	// and scores), for scoring further images the same way.
 	Fitted *PUADModel `json:"-"`
@@ -137,7 +136,7 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 	}
 	res := &Result{
 		DatasetName: ds.DatasetName, Category: ds.Category, Size: string(m.Size), Extractor: string(opts.Extractor),
-		Validation: pm.Fusion, NumTrain: len(ds.Train), NumValidation: len(ds.Valid), Gaussian: pm.Gaussian, Fitted: pm,
+		Validation: pm.Fusion, NumTrain: len(ds.Train), NumValidation: len(ds.Valid), Fitted: pm,
 	}
 	classes := make([]string, len(ds.Test))
 	effScores := make([]float64, len(ds.Test))
