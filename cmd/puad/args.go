@@ -17,8 +17,13 @@ func interspersed(app *cli.App, argv []string) []string {
 	// Find the subcommand (the first argument naming one, after global flags).
 	idx := -1
 	var cmd *cli.Command
+	globalValue := flagsTakingValues(app.Flags)
 	for i := 1; i < len(argv); i++ {
 		if strings.HasPrefix(argv[i], "-") {
+			name := strings.TrimLeft(argv[i], "-")
+			if !strings.Contains(name, "=") && globalValue[name] {
+				i++ // the global flag's value
+			}
 			continue
 		}
 		cmd = app.Command(argv[i])
@@ -36,13 +41,7 @@ func interspersed(app *cli.App, argv []string) []string {
 		}
 		cmd, idx = sub, idx+1
 	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
+	takesValue := flagsTakingValues(cmd.Flags)
 	var flags, pos []string
 	rest := argv[idx+1:]
 	for i := 0; i < len(rest); i++ {
@@ -72,4 +71,17 @@ func interspersed(app *cli.App, argv []string) []string {
 		out = append(out, pos...)
 	}
 	return out
+}
+
+// flagsTakingValues maps each name of flags to whether it takes a value
+// (every flag but a boolean one).
+func flagsTakingValues(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
 }

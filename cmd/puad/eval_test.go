@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,5 +132,9 @@ func TestInterspersedFlags(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	_ = context.Background
+	got = interspersed(app, []string{"puad", "--threads", "2", "eval", "data", "models", "--quiet"})
+	want = []string{"puad", "--threads", "2", "eval", "--quiet", "--", "data", "models"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("with a global flag: got %q, want %q", got, want)
+	}
 }
