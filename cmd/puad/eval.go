@@ -117,18 +117,8 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 		return nil, err
 	}
 	defer m.Close()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := interruptible(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-interrupted():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	res, err := evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
 		return nil, err

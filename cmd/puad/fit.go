@@ -51,22 +51,6 @@ func fitCommand() *cli.Command {
 	}
 }
 
-// interruptible returns a context cancelled on the first SIGINT/SIGTERM.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-interrupted():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
 // fitPath is where `puad fit` stores a category's fit.
 func fitPath(modelDir string, size models.Size, datasetName, category string) string {
 	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), evaluate.FitFileName)

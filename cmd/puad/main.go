@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -84,6 +85,23 @@ func interrupted() <-chan struct{} {
 		}()
 	})
 	return interruptDone
+}
+
+// interruptible returns a context cancelled on the first SIGINT/SIGTERM
+// (long jobs then stop cleanly: training saves a checkpoint).
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-interrupted():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // usageError is a mistake on the command line.

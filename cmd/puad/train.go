@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +88,7 @@ func trainTeacherCommand() *cli.Command {
 			if weights == "" {
 				return errors.New("--wrn-weights FILE is needed: " + training.WRNWeightsHelp())
 			}
-			ctx, stop := trainContext(c.Context)
+			ctx, stop := interruptible(c.Context)
 			defer stop()
 			bar := newProgressBar(c.Bool("quiet"))
 			cfg := training.TeacherConfig{
@@ -145,7 +144,7 @@ func trainStudentCommand() *cli.Command {
 			if strings.EqualFold(imagenet, "none") {
 				imagenet = ""
 			}
-			ctx, stop := trainContext(c.Context)
+			ctx, stop := interruptible(c.Context)
 			defer stop()
 			bar := newProgressBar(c.Bool("quiet"))
 			res, err := training.TrainStudent(ctx, training.StudentConfig{
@@ -177,23 +176,6 @@ func checkPositive(c *cli.Context, names ...string) error {
 		return usageError(c, "--checkpoint-every must not be negative")
 	}
 	return nil
-}
-
-// trainContext is cancelled on SIGINT/SIGTERM: the training saves a
-// checkpoint and returns.
-func trainContext(parent context.Context) (context.Context, func()) {
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithCancel(parent)
-	go func() {
-		select {
-		case <-interrupted():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
 
 // trainProgress shows the iteration, the loss and the rate on the bar.
