@@ -252,23 +252,11 @@ func fromGeneric(img image.Image) RGB {
 			}
 		}
 	case *image.NRGBA:
-		for y := 0; y < out.H; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			o := out.Pix[3*y*w:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
+		dropAlpha(out, m.Pix, m.Stride)
 	case *image.RGBA:
 		// Go returns RGBA only for opaque data (RGB without tRNS, Adobe RGB
 		// JPEG), where premultiplied and straight values coincide.
-		for y := 0; y < out.H; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			o := out.Pix[3*y*w:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
+		dropAlpha(out, m.Pix, m.Stride)
 	case *image.CMYK:
 		for y := 0; y < out.H; y++ {
 			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
@@ -318,4 +306,17 @@ func decodeJPEG(data []byte) (RGB, error) {
 		return ycbcrToRGB(m), nil
 	}
 	return fromGeneric(img), nil
+}
+
+// dropAlpha copies the RGB bytes of 8-bit RGBA rows (pix with the given
+// stride) into out, leaving alpha out, as Pillow's convert("RGB") does.
+func dropAlpha(out RGB, pix []uint8, stride int) {
+	w := out.W
+	for y := 0; y < out.H; y++ {
+		row := pix[y*stride : y*stride+4*w]
+		o := out.Pix[3*y*w:]
+		for x := 0; x < w; x++ {
+			o[3*x], o[3*x+1], o[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+		}
+	}
 }
