@@ -2,7 +2,8 @@ package datasets
 
 import (
 	"context"
-	"runtime"
+
+	"github.com/puad-go/puad/internal/prefetch"
 )
 
 // Item is one loaded image delivered by Stream.
@@ -37,78 +38,26 @@ func Stream(ctx context.Context, paths []string, size, workers, ahead int) <-cha
 // all items were sent, and every goroutine exits. The consumer should
 // therefore check ctx.Err() after the channel is closed, or drain it.
 func StreamFunc(ctx context.Context, paths []string, workers, ahead int, load LoadFunc) <-chan Item {
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
-	if ahead <= 0 {
-		ahead = 2 * workers
-	}
-	if workers > ahead {
-		workers = ahead
-	}
 	out := make(chan Item)
-
-	type job struct {
-		index  int
-		result chan Item // capacity 1, receives exactly one Item
+	indices := make([]int, len(paths))
+	for i := range indices {
+		indices[i] = i
 	}
-	jobs := make(chan job)
-	// pending carries the result slots in input order. Its capacity bounds
-	// how far production runs ahead of delivery.
-	pending := make(chan chan Item, ahead)
-
-	// Producer: hands out jobs in order, blocking when ahead slots are taken.
-	go func() {
-		defer close(jobs)
-		defer close(pending)
-		for i := range paths {
-			slot := make(chan Item, 1)
-			select {
-			case pending <- slot:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case jobs <- job{index: i, result: slot}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	for w := 0; w < workers; w++ {
-		go func() {
-			for j := range jobs {
-				it := Item{Index: j.index, Path: paths[j.index]}
-				if ctx.Err() != nil {
-					it.Err = ctx.Err()
-				} else {
-					it.Data, it.Err = load(it.Path)
-					if it.Err != nil {
-						it.Data = nil
-					}
-				}
-				j.result <- it // never blocks: capacity 1, one send
-			}
-		}()
-	}
-
-	// Deliverer: waits for each slot in order and forwards it.
+	results := prefetch.Slice(ctx, indices, workers, ahead, func(i int) ([]float32, error) {
+		return load(paths[i])
+	})
 	go func() {
 		defer close(out)
-		for slot := range pending {
-			var it Item
-			select {
-			case it = <-slot:
-			case <-ctx.Done():
-				return
-			}
-			if ctx.Err() != nil {
-				return
+		for r := range results {
+			it := Item{Index: r.Job, Path: paths[r.Job], Data: r.Out, Err: r.Err}
+			if it.Err != nil {
+				it.Data = nil
 			}
 			select {
 			case out <- it:
 			case <-ctx.Done():
+				for range results {
+				}
 				return
 			}
 		}

@@ -10,12 +10,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/internal/atomicfile"
+	"github.com/puad-go/puad/internal/prefetch"
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -296,7 +298,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	defer cancel()
 	data.next = start
 	data.total = cfg.Iterations
-	stream := prefetch(ctx2, cfg.Workers, 0, data.draw, data.load)
+	stream := prefetch.Ordered(ctx2, cfg.Workers, 0, data.draw, data.load)
 	for i := start; i < cfg.Iterations; i++ {
 		if ctx.Err() != nil {
 			return nil, interrupted(ctx, i, ckptPath, save)
@@ -836,61 +838,9 @@ func testAUROC(ctx context.Context, m *models.EfficientAD, ds *datasets.Dataset,
 // writeResults writes results.txt as the reference's inference prints it.
 func writeResults(path string, auroc float64, perClass []evaluate.ClassAUROC) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "auroc score = %s\n", PyFloat(auroc))
+	fmt.Fprintf(&b, "auroc score = %s\n", pyfmt.Float(auroc))
 	for _, pc := range perClass {
-		fmt.Fprintf(&b, "%s auroc score = %s\n", pc.Class, PyFloat(pc.AUROC))
+		fmt.Fprintf(&b, "%s auroc score = %s\n", pc.Class, pyfmt.Float(pc.AUROC))
 	}
-	return writeFileAtomic(path, []byte(b.String()))
-}
-
-// PyFloat formats v as Python's repr(float) does: the shortest digits that
-// read back as v, in positional notation for 1e-4 <= |v| < 1e16 (with at
-// least one decimal, "1.0"), otherwise as d.ddde±XX.
-func PyFloat(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "nan"
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(v, 'e', -1, 64) // d.ddde±XX
-	mant, expStr, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expStr)
-	if exp < -4 || exp >= 16 {
-		sign := "+"
-		if exp < 0 {
-			sign, exp = "-", -exp
-		}
-		return fmt.Sprintf("%se%s%02d", mant, sign, exp)
-	}
-	s := strconv.FormatFloat(v, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return s
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
+	return atomicfile.WriteFile(path, []byte(b.String()), atomicfile.DefaultPerm)
 }

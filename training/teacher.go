@@ -13,6 +13,7 @@ import (
 	"runtime"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/internal/prefetch"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -417,7 +418,7 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	stream := prefetch(ctx2, workers, workers, next, work)
+	stream := prefetch.Ordered(ctx2, workers, workers, next, work)
 	for i := start; i < cfg.Iterations; i++ {
 		if ctx.Err() != nil {
 			return interrupted(ctx, i, ckptPath, save)
@@ -716,7 +717,7 @@ func (s featureStats) each(ctx context.Context, samples []statSample, progress f
 		return datasets.ToNormalizedTensor(datasets.Resize(img, s.size, s.size)), nil
 	}
 	done := 0
-	for it := range prefetch(ctx, s.workers, 0, next, work) {
+	for it := range prefetch.Ordered(ctx, s.workers, 0, next, work) {
 		if it.Err != nil {
 			return it.Err
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -347,7 +348,7 @@ func TestTrainStudentResume(t *testing.T) {
 	}
 	results, _ := os.ReadFile(filepath.Join(resA.Dir, "results.txt"))
 	lines := strings.Split(strings.TrimSpace(string(results)), "\n")
-	if len(lines) != 3 || lines[0] != "auroc score = "+PyFloat(resA.AUROC) ||
+	if len(lines) != 3 || lines[0] != "auroc score = "+pyfmt.Float(resA.AUROC) ||
 		!strings.HasPrefix(lines[1], "logical_anomalies auroc score = ") || !strings.HasPrefix(lines[2], "structural_anomalies auroc score = ") {
 		t.Errorf("results.txt:\n%s", results)
 	}

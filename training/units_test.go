@@ -1,11 +1,8 @@
 package training
 
 import (
-	"context"
-	"errors"
 	"math"
 	"testing"
-	"time"
 
 	"github.com/puad-go/puad/datasets"
 	tb "github.com/puad-go/puad/torchbind"
@@ -30,17 +27,6 @@ func TestLearningRateSchedule(t *testing.T) {
 	}{{0, 70000, 1e-4}, {66500, 70000, 1e-4}, {66501, 70000, 1e-5}, {69999, 70000, 1e-5}, {47, 50, 1e-4}, {48, 50, 1e-5}} {
 		if got := lrAt(c.it, c.total); got != c.want {
 			t.Errorf("lrAt(%d, %d) = %g, want %g", c.it, c.total, got, c.want)
-		}
-	}
-}
-
-func TestPyFloat(t *testing.T) {
-	for v, want := range map[float64]string{
-		1: "1.0", 0.75: "0.75", 0.8731428571428571: "0.8731428571428571", 1e-05: "1e-05", 0.0001: "0.0001",
-		1e16: "1e+16", 1234567.0: "1234567.0", 0: "0.0", -2.5e-7: "-2.5e-07", 1.5e300: "1.5e+300",
-	} {
-		if got := PyFloat(v); got != want {
-			t.Errorf("PyFloat(%v) = %q, want %q", v, got, want)
 		}
 	}
 }
@@ -100,59 +86,5 @@ func TestSampleDistinct(t *testing.T) {
 		if math.Abs(float64(c)-200) > 60 {
 			t.Errorf("index %d drawn first %d times of 2000", i, c)
 		}
-	}
-}
-
-func TestPrefetchOrderAndCancel(t *testing.T) {
-	n := 0
-	next := func() (int, bool, error) {
-		if n == 50 {
-			return 0, false, nil
-		}
-		n++
-		return n, true, nil
-	}
-	work := func(j int) (int, error) {
-		time.Sleep(time.Duration(j%3) * time.Millisecond)
-		return j * j, nil
-	}
-	want := 1
-	for f := range prefetch(context.Background(), 4, 3, next, work) {
-		if f.Err != nil || f.Job != want || f.Out != want*want {
-			t.Fatalf("item %+v, want job %d", f, want)
-		}
-		want++
-	}
-	if want != 51 {
-		t.Errorf("%d items", want-1)
-	}
-
-	// An error from next is the last item.
-	boom := errors.New("boom")
-	k := 0
-	items := 0
-	for f := range prefetch(context.Background(), 2, 2, func() (int, bool, error) {
-		k++
-		if k == 3 {
-			return 0, false, boom
-		}
-		return k, true, nil
-	}, work) {
-		items++
-		if items == 3 && !errors.Is(f.Err, boom) {
-			t.Errorf("third item %+v, want the error", f)
-		}
-	}
-	if items != 3 {
-		t.Errorf("%d items, want 3", items)
-	}
-
-	// Cancelling closes the channel.
-	ctx, cancel := context.WithCancel(context.Background())
-	endless := func() (int, bool, error) { return 1, true, nil }
-	ch := prefetch(ctx, 2, 2, endless, work)
-	<-ch
-	cancel()
-	for range ch {
 	}
 }

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/internal/atomicfile"
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -135,20 +136,11 @@ func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "category : %s\n", r.Category)
 	fmt.Fprintf(w, "size : %s\n", r.Size)
 	fmt.Fprintf(w, "feature extractor : %s\n", r.Extractor)
-	fmt.Fprintf(w, "efficient_ad auroc : %s\n", pyFloat(r.EfficientADAUROC))
-	fmt.Fprintf(w, "puad auroc : %s\n", pyFloat(r.PUADAUROC))
+	fmt.Fprintf(w, "efficient_ad auroc : %s\n", pyfmt.Float(r.EfficientADAUROC))
+	fmt.Fprintf(w, "puad auroc : %s\n", pyfmt.Float(r.PUADAUROC))
 	for _, pc := range r.PUADPerClass {
-		fmt.Fprintf(w, "puad auroc for %s: %s\n", pc.Class, pyFloat(pc.AUROC))
+		fmt.Fprintf(w, "puad auroc for %s: %s\n", pc.Class, pyfmt.Float(pc.AUROC))
 	}
-}
-
-// pyFloat formats a float64 as Python's repr does (shortest round-trip form).
-func pyFloat(v float64) string {
-	s := fmt.Sprintf("%v", v)
-	if v == float64(int64(v)) && len(s) < 16 {
-		return fmt.Sprintf("%.1f", v)
-	}
-	return s
 }
 
 // writeJSON writes v as indented JSON to path atomically.
@@ -157,36 +149,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(0o644) // CreateTemp makes the file private
-	}
-	if werr == nil {
-		werr = f.Sync()
-	}
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
+	return atomicfile.WriteFile(path, append(data, '\n'), atomicfile.DefaultPerm)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 )
 
@@ -91,7 +92,7 @@ func printFit(w io.Writer, f *evaluate.FitFile, path string) {
 	fmt.Fprintf(w, "validation images : %d\n", f.NumValidation)
 	fmt.Fprintf(w, "efficient_ad score on validation : mean %.6g, std %.6g\n", f.Fusion.EfficientAD.Mean, f.Fusion.EfficientAD.Std)
 	fmt.Fprintf(w, "mahalanobis distance on validation : mean %.6g, std %.6g\n", f.Fusion.Mahalanobis.Mean, f.Fusion.Mahalanobis.Std)
-	fmt.Fprintf(w, "threshold : %s (PUAD score; anomalous above it)\n", pyFloat(th.Value))
+	fmt.Fprintf(w, "threshold : %s (PUAD score; anomalous above it)\n", pyfmt.Float(th.Value))
 	fmt.Fprintf(w, "false-positive rate : at most %g asked, %d of %d validation images above the threshold (%.4g), about %.4g expected on new normal images\n",
 		th.MaxFPR, int(math.Round(th.ValidationFPR*float64(th.NumValidation))), th.NumValidation, th.ValidationFPR, th.ExpectedFPR)
 	fmt.Fprintf(w, "written : %s\n", path)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -217,7 +218,7 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 
 	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", datasetName, category, fit.Size, fit.Extractor)
 	fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
-		pyFloat(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
+		pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
 	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 
 	sc := &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)}

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -454,21 +455,21 @@ func writeReport(dir string, rep *evaluate.Report) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "results.json"), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "results.json"), data, atomicfile.DefaultPerm); err != nil {
 		return err
 	}
 	var b bytes.Buffer
 	if err := rep.WriteCSV(&b); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "results.csv"), b.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "results.csv"), b.Bytes(), atomicfile.DefaultPerm); err != nil {
 		return err
 	}
 	b.Reset()
 	if err := rep.WriteMarkdown(&b); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "results.md"), b.Bytes())
+	return atomicfile.WriteFile(filepath.Join(dir, "results.md"), b.Bytes(), atomicfile.DefaultPerm)
 }
 
 // trainingHooks returns the steps of --train: the teacher of each size is
@@ -547,7 +548,7 @@ var trainingHooks = func(cfg reproduceConfig, log io.Writer) (reproduceHooks, er
 					}
 					return err
 				}
-				if err := writeFileAtomic(filepath.Join(dst, f), data); err != nil {
+				if err := atomicfile.WriteFile(filepath.Join(dst, f), data, atomicfile.DefaultPerm); err != nil {
 					return err
 				}
 			}

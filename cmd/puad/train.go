@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -156,11 +157,11 @@ func trainStudentCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("auroc score = %s\n", training.PyFloat(res.AUROC))
+			fmt.Printf("auroc score = %s\n", pyfmt.Float(res.AUROC))
 			for _, pc := range res.PerClass {
-				fmt.Printf("%s auroc score = %s\n", pc.Class, training.PyFloat(pc.AUROC))
+				fmt.Printf("%s auroc score = %s\n", pc.Class, pyfmt.Float(pc.AUROC))
 			}
-			fmt.Printf("model saved to %s (final loss %s)\n", res.Dir, training.PyFloat(res.FinalLoss))
+			fmt.Printf("model saved to %s (final loss %s)\n", res.Dir, pyfmt.Float(res.FinalLoss))
 			return nil
 		},
 	}

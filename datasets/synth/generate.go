@@ -1,14 +1,16 @@
 package synth
 
 import (
-	"bufio"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+
+	"github.com/puad-go/puad/internal/atomicfile"
 )
 
 // Entry describes one image written by Generate.
@@ -132,33 +134,10 @@ func writeEntry(cfg Config, e *Entry) error {
 	return nil
 }
 
-// writePNG encodes img into a temporary file next to path and renames it
-// into place.
-func writePNG(path string, img image.Image) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("synth: write %s: %w", path, err)
+// writePNG encodes img as a PNG file at path, atomically.
+func writePNG(path string, img image.Image) error {
+	if err := atomicfile.Write(path, atomicfile.DefaultPerm, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+		return fmt.Errorf("synth: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("synth: write %s: %w", path, err)
-		}
-	}()
-	w := bufio.NewWriter(f)
-	if err = png.Encode(w, img); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return nil
 }
