@@ -38,29 +38,21 @@ func Stream(ctx context.Context, paths []string, size, workers, ahead int) <-cha
 // all items were sent, and every goroutine exits. The consumer should
 // therefore check ctx.Err() after the channel is closed, or drain it.
 func StreamFunc(ctx context.Context, paths []string, workers, ahead int, load LoadFunc) <-chan Item {
-	out := make(chan Item)
-	indices := make([]int, len(paths))
-	for i := range indices {
-		indices[i] = i
-	}
-	results := prefetch.Slice(ctx, indices, workers, ahead, func(i int) ([]float32, error) {
-		return load(paths[i])
-	})
-	go func() {
-		defer close(out)
-		for r := range results {
-			it := Item{Index: r.Job, Path: paths[r.Job], Data: r.Out, Err: r.Err}
-			if it.Err != nil {
-				it.Data = nil
-			}
-			select {
-			case out <- it:
-			case <-ctx.Done():
-				for range results {
-				}
-				return
-			}
+	i := 0
+	next := func() (int, bool, error) {
+		if i == len(paths) {
+			return 0, false, nil
 		}
-	}()
-	return out
+		i++
+		return i - 1, true, nil
+	}
+	work := func(i int) Item {
+		it := Item{Index: i, Path: paths[i]}
+		if it.Data, it.Err = load(it.Path); it.Err != nil {
+			it.Data = nil
+		}
+		return it
+	}
+	fail := func(i int, err error) Item { return Item{Index: i, Path: paths[i], Err: err} }
+	return prefetch.Map(ctx, workers, ahead, next, work, fail)
 }

@@ -31,6 +31,18 @@ type Result[J, R any] struct {
 // closed. Results should be plain Go values: an undelivered result is
 // dropped.
 func Ordered[J, R any](ctx context.Context, workers, ahead int, next func() (J, bool, error), work func(J) (R, error)) <-chan Result[J, R] {
+	return Map(ctx, workers, ahead, next, func(j J) Result[J, R] {
+		out, err := work(j)
+		return Result[J, R]{Job: j, Out: out, Err: err}
+	}, func(j J, err error) Result[J, R] {
+		return Result[J, R]{Job: j, Err: err}
+	})
+}
+
+// Map is Ordered for work that folds its own errors into its result type
+// T: fail makes the item for a job that failed before work ran (an error
+// from next, or a cancelled ctx). Ordered is Map with T = Result[J, R].
+func Map[J, T any](ctx context.Context, workers, ahead int, next func() (J, bool, error), work func(J) T, fail func(J, error) T) <-chan T {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -40,13 +52,13 @@ func Ordered[J, R any](ctx context.Context, workers, ahead int, next func() (J, 
 	workers = min(workers, ahead)
 	type job struct {
 		j    J
-		slot chan Result[J, R]
+		slot chan T
 	}
-	out := make(chan Result[J, R])
+	out := make(chan T)
 	jobs := make(chan job)
 	// pending carries the result slots in job order; its capacity bounds
 	// how far production runs ahead of delivery.
-	pending := make(chan chan Result[J, R], ahead)
+	pending := make(chan chan T, ahead)
 
 	go func() {
 		defer close(jobs)
@@ -56,9 +68,9 @@ func Ordered[J, R any](ctx context.Context, workers, ahead int, next func() (J, 
 			if !ok && err == nil {
 				return
 			}
-			slot := make(chan Result[J, R], 1)
+			slot := make(chan T, 1)
 			if err != nil {
-				slot <- Result[J, R]{Job: j, Err: err}
+				slot <- fail(j, err)
 			}
 			select {
 			case pending <- slot:
@@ -79,13 +91,11 @@ func Ordered[J, R any](ctx context.Context, workers, ahead int, next func() (J, 
 	for w := 0; w < workers; w++ {
 		go func() {
 			for jb := range jobs {
-				f := Result[J, R]{Job: jb.j}
 				if err := ctx.Err(); err != nil {
-					f.Err = err
+					jb.slot <- fail(jb.j, err)
 				} else {
-					f.Out, f.Err = work(jb.j)
+					jb.slot <- work(jb.j) // capacity 1, one send: never blocks
 				}
-				jb.slot <- f // capacity 1, one send: never blocks
 			}
 		}()
 	}
@@ -93,7 +103,7 @@ func Ordered[J, R any](ctx context.Context, workers, ahead int, next func() (J, 
 	go func() {
 		defer close(out)
 		for slot := range pending {
-			var f Result[J, R]
+			var f T
 			select {
 			case f = <-slot:
 			case <-ctx.Done():
