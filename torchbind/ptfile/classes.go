@@ -2,6 +2,7 @@ package ptfile
 
 import (
 	"fmt"
+	"math/big"
 
 	"github.com/nlpodyssey/gopickle/types"
 )
@@ -18,22 +19,22 @@ type pyClass struct {
 
 func (c *pyClass) Call(args ...any) (any, error) {
 	if c.call == nil {
-		return nil, fmt.Errorf("%s cannot be called", c.name)
+		return nil, own(fmt.Errorf("%s cannot be called", c.name))
 	}
 	v, err := c.call(args)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.name, err)
+		return nil, own(fmt.Errorf("%s: %w", c.name, err))
 	}
 	return v, nil
 }
 
 func (c *pyClass) PyNew(args ...any) (any, error) {
 	if c.newObj == nil {
-		return nil, fmt.Errorf("%s cannot be instantiated", c.name)
+		return nil, own(fmt.Errorf("%s cannot be instantiated", c.name))
 	}
 	v, err := c.newObj(args)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.name, err)
+		return nil, own(fmt.Errorf("%s: %w", c.name, err))
 	}
 	return v, nil
 }
@@ -81,13 +82,19 @@ func intArg(v any, what string) (int64, error) {
 	switch x := v.(type) {
 	case int:
 		return int64(x), nil
+	case *big.Int:
+		n, err := checkedInt(x)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
+		return n, nil
 	case bool:
 		if x {
 			return 1, nil
 		}
 		return 0, nil
 	}
-	return 0, fmt.Errorf("%s is %s, want an int", what, clip(fmt.Sprint(v)))
+	return 0, fmt.Errorf("%s is %s, want an int", what, show(v))
 }
 
 func intTuple(v any, what string) ([]int64, error) {
@@ -98,7 +105,7 @@ func intTuple(v any, what string) ([]int64, error) {
 	case *types.List:
 		items = *x
 	default:
-		return nil, fmt.Errorf("%s is %s, want a tuple of ints", what, clip(fmt.Sprint(v)))
+		return nil, fmt.Errorf("%s is %s, want a tuple of ints", what, show(v))
 	}
 	if len(items) > maxDims {
 		return nil, fmt.Errorf("%s has %d dimensions, at most %d are supported", what, len(items), maxDims)
@@ -126,7 +133,7 @@ func rebuildTensorV2(args []any) (any, error) {
 	}
 	rg, ok := args[4].(bool)
 	if !ok {
-		return nil, fmt.Errorf("requires_grad is %s, want a bool", clip(fmt.Sprint(args[4])))
+		return nil, fmt.Errorf("requires_grad is %s, want a bool", show(args[4]))
 	}
 	p.(*pendingTensor).t.RequiresGrad = rg
 	return p, nil
@@ -139,7 +146,7 @@ func rebuildTensor(args []any) (any, error) {
 	}
 	s, ok := args[0].(*storageRec)
 	if !ok {
-		return nil, fmt.Errorf("first argument is %s, want a storage", clip(fmt.Sprint(args[0])))
+		return nil, fmt.Errorf("first argument is %s, want a storage", show(args[0]))
 	}
 	off, err := intArg(args[1], "storage offset")
 	if err != nil {
@@ -180,11 +187,11 @@ func newParameter(args []any) (any, error) {
 func parameter(data, requiresGrad any) (any, error) {
 	p, ok := data.(*pendingTensor)
 	if !ok {
-		return nil, fmt.Errorf("data is %s, want a tensor", clip(fmt.Sprint(data)))
+		return nil, fmt.Errorf("data is %s, want a tensor", show(data))
 	}
 	rg, ok := requiresGrad.(bool)
 	if !ok {
-		return nil, fmt.Errorf("requires_grad is %s, want a bool", clip(fmt.Sprint(requiresGrad)))
+		return nil, fmt.Errorf("requires_grad is %s, want a bool", show(requiresGrad))
 	}
 	q := *p
 	q.t.RequiresGrad = rg
@@ -212,7 +219,7 @@ func torchDevice(args []any) (any, error) {
 	}
 	s, ok := args[0].(string)
 	if !ok {
-		return nil, fmt.Errorf("device type is %s, want a str", clip(fmt.Sprint(args[0])))
+		return nil, fmt.Errorf("device type is %s, want a str", show(args[0]))
 	}
 	if len(args) == 2 && args[1] != nil {
 		i, err := intArg(args[1], "device index")

@@ -2,6 +2,7 @@ package ptfile
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -11,15 +12,25 @@ import (
 
 // finish converts the unpickled object graph to the values Load returns,
 // attaching storage bytes to tensors and checking every view.
+// It fails with a *LimitError when the tensors, made contiguous, would take
+// more than l.maxBytes.
 func (l *loader) finish(v any) (any, error) {
 	c := &converter{l: l, done: map[any]any{}, swapped: map[*storageRec][]byte{}}
-	return c.convert(v, 0)
+	out, err := c.convert(v, 0)
+	if err != nil {
+		return nil, err
+	}
+	if c.contiguous > l.maxBytes {
+		return nil, &LimitError{What: "the tensors made contiguous", Size: c.contiguous, Limit: l.maxBytes}
+	}
+	return out, nil
 }
 
 type converter struct {
-	l       *loader
-	done    map[any]any            // converted containers and tensors by identity
-	swapped map[*storageRec][]byte // little-endian copies of big-endian storages
+	l          *loader
+	done       map[any]any            // converted containers and tensors by identity
+	swapped    map[*storageRec][]byte // little-endian copies of big-endian storages
+	contiguous int64                  // bytes of all tensors made contiguous (saturated)
 }
 
 type inProgress struct{}
@@ -110,7 +121,7 @@ func (c *converter) convertSlice(items []any, depth int) ([]any, error) {
 func (c *converter) setItem(d *OrderedDict, k, v any, depth int) error {
 	key, ok := k.(string)
 	if !ok {
-		return fmt.Errorf("dict key %s is %s; only str keys are supported", clip(fmt.Sprint(k)), pythonType(k))
+		return fmt.Errorf("dict key %s is %s; only str keys are supported", show(k), pythonType(k))
 	}
 	cv, err := c.convert(v, depth+1)
 	if err != nil {
@@ -121,6 +132,9 @@ func (c *converter) setItem(d *OrderedDict, k, v any, depth int) error {
 }
 
 func (c *converter) tensor(p *pendingTensor) (*Tensor, error) {
+	if err := c.l.ctx.Err(); err != nil {
+		return nil, err
+	}
 	b, err := p.storage.bytes()
 	if err != nil {
 		return nil, err
@@ -137,6 +151,11 @@ func (c *converter) tensor(p *pendingTensor) (*Tensor, error) {
 	t.Storage = b
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("tensor on storage %s: %w", p.storage.key, err)
+	}
+	n, _ := t.Numel() // valid, and its bytes fit in an int64
+	var ok bool
+	if c.contiguous, ok = addCheck(c.contiguous, n*int64(t.DType.Size())); !ok {
+		c.contiguous = math.MaxInt64
 	}
 	return &t, nil
 }
@@ -186,6 +205,10 @@ func pythonType(v any) string {
 		return "collections.OrderedDict class"
 	case *pendingTensor:
 		return "tensor"
+	case *types.ObjectClass:
+		return "builtins.object class"
+	case *types.Reconstructor:
+		return "copyreg._reconstructor"
 	}
-	return fmt.Sprintf("%T", v)
+	return "unsupported Python object"
 }

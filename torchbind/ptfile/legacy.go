@@ -11,8 +11,8 @@ import (
 
 // The legacy stream format of torch.save(..., _use_new_zipfile_serialization=False).
 
-func loadLegacy(data []byte) (any, error) {
-	l := &loader{storages: map[string]*storageRec{}, legacy: true}
+func (l *loader) loadLegacy(data []byte) (any, error) {
+	l.legacy = true
 	pos := 0
 	next := func(what string) (any, error) {
 		n, err := scanPickle(data[pos:])
@@ -28,17 +28,17 @@ func loadLegacy(data []byte) (any, error) {
 	}
 	magic, err := next("magic number")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errNotPTFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotPTFile, err)
 	}
 	if m, ok := magic.(*big.Int); !ok || m.Cmp(legacyMagic) != 0 {
-		return nil, fmt.Errorf("%w: a pickle, but without the magic number of torch.save", errNotPTFile)
+		return nil, fmt.Errorf("%w: a pickle, but without the magic number of torch.save", ErrNotPTFile)
 	}
 	proto, err := next("protocol version")
 	if err != nil {
 		return nil, err
 	}
 	if p, ok := proto.(int); !ok || int64(p) != legacyProto {
-		return nil, fmt.Errorf("unsupported legacy format version %v (want %d)", proto, legacyProto)
+		return nil, fmt.Errorf("unsupported legacy format version %s (want %d)", show(proto), legacyProto)
 	}
 	sysInfo, err := next("system info")
 	if err != nil {
@@ -62,9 +62,12 @@ func loadLegacy(data []byte) (any, error) {
 		return nil, fmt.Errorf("storage key list is not a list")
 	}
 	for _, k := range *keys {
+		if err := l.ctx.Err(); err != nil {
+			return nil, err
+		}
 		key, ok := k.(string)
 		if !ok {
-			return nil, fmt.Errorf("storage key %v is not a string", clip(fmt.Sprint(k)))
+			return nil, fmt.Errorf("storage key %v is not a string", show(k))
 		}
 		s, ok := l.storages[key]
 		if !ok || s.root != nil {

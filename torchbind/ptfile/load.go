@@ -2,15 +2,16 @@ package ptfile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/big"
 	"os"
 	"runtime/debug"
-
-	"github.com/nlpodyssey/gopickle/pickle"
+	"slices"
 )
 
 // Load reads the PyTorch file at path (written by torch.save, in the zip or
@@ -26,9 +27,71 @@ import (
 //     a torch.Size as []any of int64, a bare storage as a 1-d *Tensor.
 //
 // Anything else, in particular any other Python class, makes Load fail with
-// an error that names it. Errors name the file and the fault; Load never
-// panics on bad input.
+// a *FormatError that names it.
+// Errors name the file and the fault; Load never panics on bad input. Load
+// uses the default LoadOptions and cannot be interrupted; see LoadContext.
 func Load(path string) (any, error) {
+	return LoadOptions{}.Load(context.Background(), path)
+}
+
+// LoadContext is Load with a context: when ctx is cancelled, loading stops
+// between two steps (a chunk of the file read, an opcode of the pickle, a
+// storage) and returns an error that wraps ctx.Err().
+func LoadContext(ctx context.Context, path string) (any, error) {
+	return LoadOptions{}.Load(ctx, path)
+}
+
+// LoadReader is like Load but reads the file from r, which holds size bytes;
+// name is used in error messages. Like Load, it reads the whole file into
+// memory, and the storages of the returned tensors are slices of that copy.
+func LoadReader(r io.ReaderAt, size int64, name string) (any, error) {
+	return LoadOptions{}.LoadReader(context.Background(), r, size, name)
+}
+
+// LoadBytes is like Load but decodes the file content data; name is used in
+// error messages. The storages of the returned tensors may share memory with
+// data, so data must not be modified afterwards.
+func LoadBytes(data []byte, name string) (any, error) {
+	return LoadOptions{}.LoadBytes(context.Background(), data, name)
+}
+
+// DefaultMaxExpansion is the bound LoadOptions.MaxExpansion stands for when
+// it is zero: 1 GiB.
+const DefaultMaxExpansion int64 = 1 << 30
+
+// LoadOptions bounds what loading a file may cost. The zero value gives the
+// defaults.
+type LoadOptions struct {
+	// MaxExpansion bounds by how many bytes the tensors of a file, each made
+	// contiguous (as a consumer that copies them into native tensors does),
+	// may take more than the file itself. A file whose tensors are disjoint
+	// parts of its storages never exceeds it, whatever its size; a tensor
+	// with zero strides (torch.expand) or overlapping views can exceed it
+	// from a few bytes of storage. Loading a file beyond the bound fails with
+	// a *LimitError. Zero means DefaultMaxExpansion; a negative value means
+	// no bound.
+	MaxExpansion int64
+}
+
+// materializeLimit returns the bound on the contiguous bytes of all tensors
+// of a file of fileSize bytes.
+func (o LoadOptions) materializeLimit(fileSize int64) int64 {
+	extra := o.MaxExpansion
+	switch {
+	case extra < 0:
+		return math.MaxInt64
+	case extra == 0:
+		extra = DefaultMaxExpansion
+	}
+	if limit, ok := addCheck(fileSize, extra); ok {
+		return limit
+	}
+	return math.MaxInt64
+}
+
+// Load is the function Load with these options and a context (see
+// LoadContext).
+func (o LoadOptions) Load(ctx context.Context, path string) (any, error) {
 	fail := func(err error) (any, error) {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -51,55 +114,72 @@ func Load(path string) (any, error) {
 	case !st.Mode().IsRegular():
 		return fail(errors.New("not a regular file"))
 	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return fail(fmt.Errorf("read: %w", err))
+	data, err := readAll(ctx, f, st.Size())
+	if err != nil {
+		return fail(err)
 	}
-	return LoadBytes(data, path)
+	return o.LoadBytes(ctx, data, path)
 }
 
-// LoadReader is like Load but reads the file from r, which holds size bytes;
-// name is used in error messages. Like Load, it reads the whole file into
-// memory, and the storages of the returned tensors are slices of that copy.
-func LoadReader(r io.ReaderAt, size int64, name string) (any, error) {
+// LoadReader is the function LoadReader with these options and a context.
+func (o LoadOptions) LoadReader(ctx context.Context, r io.ReaderAt, size int64, name string) (any, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("load %s: negative size %d", name, size)
 	}
-	var data []byte
-	var err error
-	if size <= 1<<28 {
-		data = make([]byte, size)
-		var n int
-		n, err = r.ReadAt(data, 0)
-		if n == len(data) {
-			err = nil
-		}
-	} else {
-		// Do not trust a large size before the bytes are really there.
-		data, err = io.ReadAll(io.NewSectionReader(r, 0, size))
-		if err == nil && int64(len(data)) != size {
-			err = io.ErrUnexpectedEOF
-		}
-	}
+	data, err := readAll(ctx, r, size)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: read: %w", name, err)
+		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
-	return LoadBytes(data, name)
+	return o.LoadBytes(ctx, data, name)
 }
 
-// LoadBytes is like Load but decodes the file content data; name is used in
-// error messages. The storages of the returned tensors may share memory with
-// data, so data must not be modified afterwards.
-func LoadBytes(data []byte, name string) (v any, err error) {
+// readChunk is how many bytes readAll reads between two looks at its
+// context.
+const readChunk = 8 << 20
+
+// readAll reads the size bytes of r in chunks, stopping when ctx is done.
+// It allocates at most 256 MiB ahead of the bytes really read, so that a
+// wrong size does not allocate gigabytes.
+func readAll(ctx context.Context, r io.ReaderAt, size int64) ([]byte, error) {
+	data := make([]byte, min(size, 1<<28))
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(readChunk, size-off)
+		if int64(len(data)) < off+n {
+			data = slices.Grow(data, int(off+n)-len(data))[:off+n]
+		}
+		got, err := r.ReadAt(data[off:off+n], off)
+		if int64(got) == n {
+			err = nil
+		} else if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read: %w", err)
+		}
+		off += n
+	}
+	return data, nil
+}
+
+// LoadBytes is the function LoadBytes with these options and a context.
+// Errors wrap ctx.Err() when loading was interrupted, a *LimitError when the
+// file exceeds a bound, and a *FormatError for anything else.
+func (o LoadOptions) LoadBytes(ctx context.Context, data []byte, name string) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			recovered(r)
-			v = nil
-			err = fmt.Errorf("load %s: malformed file: %s", name, clip(fmt.Sprint(r)))
+			v, err = nil, fmt.Errorf("load %s: %w", name, &FormatError{errors.New("malformed file")})
 		}
 	}()
-	v, err = decode(data)
+	v, err = o.decode(ctx, data)
 	if err != nil {
+		var le *LimitError
+		if !errors.As(err, &le) && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) {
+			err = &FormatError{Err: err}
+		}
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	return v, nil
@@ -129,143 +209,49 @@ func LoadStateDict(path string) (*OrderedDict, error) {
 func asStateDict(v any, name string) (*OrderedDict, error) {
 	d, ok := v.(*OrderedDict)
 	if !ok {
-		return nil, fmt.Errorf("load %s: not a state dict: the file holds %s, want a dict of tensors", name, describe(v))
+		return nil, fmt.Errorf("load %s: %w", name, &FormatError{fmt.Errorf("not a state dict: the file holds %s, want a dict of tensors", Describe(v))})
 	}
 	for _, k := range d.Keys {
 		if _, ok := d.Values[k].(*Tensor); !ok {
-			return nil, fmt.Errorf("load %s: not a state dict: value of key %q is %s, want a tensor", name, k, describe(d.Values[k]))
+			return nil, fmt.Errorf("load %s: %w", name, &FormatError{fmt.Errorf("not a state dict: value of key %q is %s, want a tensor", k, Describe(d.Values[k]))})
 		}
 	}
 	return d, nil
 }
 
-// describe names the Python-side kind of a loaded value for error messages.
-func describe(v any) string {
-	switch v.(type) {
-	case nil:
-		return "None"
-	case *Tensor:
-		return "a tensor"
-	case *OrderedDict:
-		return "a dict"
-	case []any:
-		return "a list"
-	case int64, *big.Int:
-		return "an int"
-	case float64:
-		return "a float"
-	case string:
-		return "a str"
-	case bool:
-		return "a bool"
-	}
-	return fmt.Sprintf("a %T", v)
-}
-
-// clip shortens long messages (the unpickler may print whole values).
-func clip(s string) string {
-	const max = 300
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
-}
-
 var (
-	zipMagic     = []byte("PK\x03\x04")
-	zipEmptyDir  = []byte("PK\x05\x06")
-	legacyMagic  = new(big.Int).SetBytes([]byte{0x19, 0x50, 0xa8, 0x6a, 0x20, 0xf9, 0x46, 0x9c, 0xfc, 0x6c})
-	legacyProto  = int64(1001)
-	maxNesting   = 1000
-	errNotPTFile = errors.New("not a PyTorch file")
+	zipMagic    = []byte("PK\x03\x04")
+	zipEmptyDir = []byte("PK\x05\x06")
+	legacyMagic = new(big.Int).SetBytes([]byte{0x19, 0x50, 0xa8, 0x6a, 0x20, 0xf9, 0x46, 0x9c, 0xfc, 0x6c})
+	legacyProto = int64(1001)
+	maxNesting  = 1000
 )
 
-func decode(data []byte) (any, error) {
+func (o LoadOptions) decode(ctx context.Context, data []byte) (any, error) {
+	l := &loader{ctx: ctx, storages: map[string]*storageRec{}, maxBytes: o.materializeLimit(int64(len(data)))}
 	switch {
 	case len(data) == 0:
-		return nil, fmt.Errorf("%w: the file is empty", errNotPTFile)
+		return nil, fmt.Errorf("%w: the file is empty", ErrNotPTFile)
 	case bytes.HasPrefix(data, zipMagic) || bytes.HasPrefix(data, zipEmptyDir):
-		return loadZip(data)
+		return l.loadZip(data)
 	case len(data) >= 262 && string(data[257:262]) == "ustar":
 		return nil, fmt.Errorf("the tar format of PyTorch before 0.4 is not supported; load and save the file again with a newer PyTorch")
 	case data[0] == 0x80:
-		return loadLegacy(data)
+		return l.loadLegacy(data)
 	}
 	head := data
 	if len(head) > 8 {
 		head = head[:8]
 	}
-	return nil, fmt.Errorf("%w: neither a zip archive nor a pickle (it starts with %q)", errNotPTFile, head)
+	return nil, fmt.Errorf("%w: neither a zip archive nor a pickle (it starts with %q)", ErrNotPTFile, head)
 }
 
-// storageRec is a storage referenced by the pickle.
-type storageRec struct {
-	key    string
-	dtype  DType
-	nbytes int64
-	data   []byte // nil until known
-	filled bool
-
-	// For legacy storage views: a byte range of a root storage.
-	root       *storageRec
-	viewOffset int64
-}
-
-// bytes returns the storage bytes, resolving legacy views.
-func (s *storageRec) bytes() ([]byte, error) {
-	if s.root != nil {
-		rb, err := s.root.bytes()
-		if err != nil {
-			return nil, err
-		}
-		end, ok := addCheck(s.viewOffset, s.nbytes)
-		if !ok || end > int64(len(rb)) {
-			return nil, fmt.Errorf("storage view %s (bytes %d to %d) runs past the end of storage %s (%d bytes)",
-				s.key, s.viewOffset, end, s.root.key, len(rb))
-		}
-		return rb[s.viewOffset:end:end], nil
-	}
-	if !s.filled {
-		return nil, fmt.Errorf("storage %s has no data in the file", s.key)
-	}
-	return s.data, nil
-}
-
-// pendingTensor is a tensor built by the unpickler whose storage bytes may
-// not be known yet (the legacy format stores them after the pickle).
-type pendingTensor struct {
-	t       Tensor
-	storage *storageRec
-}
-
+// loader holds the state of loading one file.
 type loader struct {
+	ctx       context.Context
 	storages  map[string]*storageRec
 	zip       *zipArchive // nil for the legacy format
 	legacy    bool
 	bigEndian bool
-}
-
-func (l *loader) unpickle(p []byte) (v any, err error) {
-	// The unpickler indexes its stacks without checking them everywhere.
-	defer func() {
-		if r := recover(); r != nil {
-			recovered(r)
-			v, err = nil, fmt.Errorf("malformed pickle: %s", clip(fmt.Sprint(r)))
-		}
-	}()
-	n, err := scanPickle(p)
-	if err != nil {
-		return nil, err
-	}
-	if n != len(p) {
-		return nil, fmt.Errorf("unexpected %d bytes after the pickle's end", len(p)-n)
-	}
-	u := pickle.NewUnpickler(bytes.NewReader(p))
-	u.FindClass = findClass
-	u.PersistentLoad = l.persistentLoad
-	v, err = u.Load()
-	if err != nil {
-		return nil, fmt.Errorf("pickle: %s", clip(err.Error()))
-	}
-	return v, nil
+	maxBytes  int64 // bound on the contiguous bytes of all tensors
 }

@@ -6,12 +6,52 @@ import (
 	"github.com/nlpodyssey/gopickle/types"
 )
 
+// storageRec is a storage referenced by the pickle.
+type storageRec struct {
+	key    string
+	dtype  DType
+	nbytes int64
+	data   []byte // nil until known
+	filled bool
+
+	// For legacy storage views: a byte range of a root storage.
+	root       *storageRec
+	viewOffset int64
+}
+
+// bytes returns the storage bytes, resolving legacy views.
+func (s *storageRec) bytes() ([]byte, error) {
+	if s.root != nil {
+		rb, err := s.root.bytes()
+		if err != nil {
+			return nil, err
+		}
+		end, ok := addCheck(s.viewOffset, s.nbytes)
+		if !ok || end > int64(len(rb)) {
+			return nil, fmt.Errorf("storage view %s (bytes %d to %d) runs past the end of storage %s (%d bytes)",
+				s.key, s.viewOffset, end, s.root.key, len(rb))
+		}
+		return rb[s.viewOffset:end:end], nil
+	}
+	if !s.filled {
+		return nil, fmt.Errorf("storage %s has no data in the file", s.key)
+	}
+	return s.data, nil
+}
+
+// pendingTensor is a tensor built by the unpickler whose storage bytes may
+// not be known yet (the legacy format stores them after the pickle).
+type pendingTensor struct {
+	t       Tensor
+	storage *storageRec
+}
+
 // Persistent ids: the storages a pickle refers to.
 
 func (l *loader) persistentLoad(pid any) (any, error) {
 	t, ok := pid.(*types.Tuple)
 	if !ok || t.Len() == 0 {
-		return nil, fmt.Errorf("unsupported persistent id %s", clip(fmt.Sprint(pid)))
+		return nil, fmt.Errorf("unsupported persistent id %s", show(pid))
 	}
 	kind, _ := t.Get(0).(string)
 	switch kind {
@@ -25,7 +65,7 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 		}
 		return nil, fmt.Errorf("the file holds a pickled nn.Module (%s); only state dicts can be loaded", name)
 	default:
-		return nil, fmt.Errorf("unsupported persistent id of kind %q", clip(fmt.Sprint(t.Get(0))))
+		return nil, fmt.Errorf("unsupported persistent id of kind %s", show(t.Get(0)))
 	}
 	want := 5
 	if l.legacy {
@@ -36,18 +76,18 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 	}
 	sc, ok := t.Get(1).(*storageClass)
 	if !ok {
-		return nil, fmt.Errorf("storage persistent id names %s, not a storage class", clip(fmt.Sprint(t.Get(1))))
+		return nil, fmt.Errorf("storage persistent id names %s, not a storage class", show(t.Get(1)))
 	}
 	key, ok := t.Get(2).(string)
 	if !ok {
-		return nil, fmt.Errorf("storage key %s is not a string", clip(fmt.Sprint(t.Get(2))))
+		return nil, fmt.Errorf("storage key %s is not a string", show(t.Get(2)))
 	}
 	if _, ok := t.Get(3).(string); !ok {
-		return nil, fmt.Errorf("storage location %s is not a string", clip(fmt.Sprint(t.Get(3))))
+		return nil, fmt.Errorf("storage location %s is not a string", show(t.Get(3)))
 	}
 	numel, ok := t.Get(4).(int)
 	if !ok || numel < 0 {
-		return nil, fmt.Errorf("storage %s: bad element count %s", key, clip(fmt.Sprint(t.Get(4))))
+		return nil, fmt.Errorf("storage %s: bad element count %s", key, show(t.Get(4)))
 	}
 	nbytes, ok := mulCheck(int64(numel), int64(sc.dtype.Size()))
 	if !ok {
@@ -92,13 +132,13 @@ func (l *loader) storage(key string, dtype DType, nbytes int64) (*storageRec, er
 func (l *loader) legacyView(root *storageRec, meta any) (any, error) {
 	t, ok := meta.(*types.Tuple)
 	if !ok || t.Len() != 3 {
-		return nil, fmt.Errorf("storage %s: bad view metadata %s", root.key, clip(fmt.Sprint(meta)))
+		return nil, fmt.Errorf("storage %s: bad view metadata %s", root.key, show(meta))
 	}
 	key, ok1 := t.Get(0).(string)
 	off, ok2 := t.Get(1).(int)
 	size, ok3 := t.Get(2).(int)
 	if !ok1 || !ok2 || !ok3 || off < 0 || size < 0 {
-		return nil, fmt.Errorf("storage %s: bad view metadata %s", root.key, clip(fmt.Sprint(meta)))
+		return nil, fmt.Errorf("storage %s: bad view metadata %s", root.key, show(meta))
 	}
 	if v, ok := l.storages[key]; ok {
 		if v.root != root {
