@@ -121,7 +121,10 @@ func (c *converter) convertSlice(items []any, depth int) ([]any, error) {
 func (c *converter) setItem(d *OrderedDict, k, v any, depth int) error {
 	key, ok := k.(string)
 	if !ok {
-		return fmt.Errorf("dict key %s is %s; only str keys are supported", show(k), pythonType(k))
+		if what := show(k); what != "a "+pythonType(k) {
+			return fmt.Errorf("dict key %s is %s; only str keys are supported", what, pythonType(k))
+		}
+		return fmt.Errorf("dict key is %s; only str keys are supported", show(k))
 	}
 	cv, err := c.convert(v, depth+1)
 	if err != nil {

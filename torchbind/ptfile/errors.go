@@ -114,6 +114,8 @@ func show(v any) string {
 		return strconv.Quote(x)
 	case *big.Int:
 		return "an int of " + strconv.Itoa(x.BitLen()) + " bits"
+	case []byte:
+		return "a bytes object"
 	}
 	return "a " + pythonType(v)
 }
