@@ -3,6 +3,7 @@ package ptfile
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -13,8 +14,10 @@ import (
 )
 
 // FuzzLoad feeds arbitrary bytes to LoadReader. Loading must never panic,
-// hang or allocate far more than the input; what loads must be made of valid
-// views and survive a Save and Load round trip.
+// hang or allocate far more than the input; its errors must be typed and
+// free of Go internals; what loads must be made of valid views and survive
+// a Save and Load round trip. Plain go test runs the seed corpus under
+// testdata/fuzz/FuzzLoad (which TestGenerateFuzzCorpus writes).
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.pt"))
 	for _, name := range files {
@@ -81,6 +84,15 @@ func checkLoad(t *testing.T, data []byte) {
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "load fuzz.pt: ") {
 			t.Fatalf("error does not name the file: %v", err)
+		}
+		var fe *FormatError
+		if !errors.As(err, &fe) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("error is neither a *FormatError nor ErrTooLarge: %v", err)
+		}
+		for _, bad := range goInternals {
+			if strings.Contains(err.Error(), bad) {
+				t.Fatalf("error shows %q: %v", bad, err)
+			}
 		}
 		return
 	}
@@ -256,6 +268,23 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		}
 		top := strings.TrimSuffix(name, ".pt")
 		write("pkl-"+top, readZipFile(t, zr, top+"/data.pkl"))
+	}
+	// Inputs that once cost quadratic time or inflated memory; see
+	// crafted_test.go. Each is small enough to commit.
+	crafted := map[string][]byte{
+		"zip-long4-8k":        testArchiveBytes(map[string][]byte{"data.pkl": long4Pickle(8 << 10)}),
+		"pkl-long4-8k":        long4Pickle(8 << 10),
+		"pkl-long4-65":        long4Pickle(65),
+		"pkl-long-text-8k":    longTextPickle(8 << 10),
+		"pkl-nested-frames":   nestedFramesPickle(200),
+		"pkl-deep-marks":      deepMarksPickle(5000),
+		"expanded-mu":         expandedMu(),
+		"deflated-zeros-4m":   deflatedZeros(t, 4<<20),
+		"overlapping-records": overlappingArchive(1 << 10),
+		"pkl-big-int-offset":  bigOffsetPickle(),
+	}
+	for name, data := range crafted {
+		write(name, data)
 	}
 	write("legacy-big-count", func() []byte {
 		m := append([]byte{}, legacy...)
