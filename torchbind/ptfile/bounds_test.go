@@ -200,7 +200,7 @@ func TestErrorKinds(t *testing.T) {
 }
 
 // goInternals are fragments that show a Go value or type in a message.
-var goInternals = []string{"*types.", "types.", "&{", "&[", "0xc0", "[]interface", "map[", "*big.Int", "*ptfile", "runtime error", "%!", "nlpodyssey", "<nil>", "Callable", "PyNewable", "DictSetter", "ListAppender"}
+var goInternals = []string{"*types.", "types.", "&{", "&[", "0xc000", "[]interface", "map[", "*big.Int", "*ptfile", "runtime error", "%!", "nlpodyssey", "<nil>", "Callable", "PyNewable", "DictSetter", "ListAppender"}
 
 // No error of the loader prints Go internals, whatever the input.
 func TestErrorsShowNoGoInternals(t *testing.T) {

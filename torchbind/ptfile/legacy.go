@@ -28,6 +28,9 @@ func (l *loader) loadLegacy(data []byte) (any, error) {
 	}
 	magic, err := next("magic number")
 	if err != nil {
+		if cerr := l.ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("%w: %w", ErrNotPTFile, err)
 	}
 	if m, ok := magic.(*big.Int); !ok || m.Cmp(legacyMagic) != 0 {
