@@ -200,7 +200,7 @@ func TestErrorKinds(t *testing.T) {
 }
 
 // goInternals are fragments that show a Go value or type in a message.
-var goInternals = []string{"*types.", "types.", "&{", "&[", "0xc000", "[]interface", "map[", "*big.Int", "*ptfile", "runtime error", "%!", "nlpodyssey", "<nil>", "Callable", "PyNewable", "DictSetter", "ListAppender"}
+var goInternals = []string{"*types.", "types.", "&{", "&[", "0xc000", "[]interface", "map[", "*big.Int", "*ptfile", "runtime error", "%!", "nlpodyssey", "<nil>", "Callable", "PyNewable", "DictSetter", "ListAppender", "Class.", "PyDictSet", "Reconstructor"}
 
 // No error of the loader prints Go internals, whatever the input.
 func TestErrorsShowNoGoInternals(t *testing.T) {
@@ -231,6 +231,11 @@ func TestErrorsShowNoGoInternals(t *testing.T) {
 		"big int offset":      bigOffsetPickle(),
 		"list as key":         []byte("\x80\x02}]K\x01s."),
 		"object class":        []byte("\x80\x02c__builtin__\nobject\n."),
+		"obj of a tuple":      []byte("\x80\x02(X\x07\x00\x00\x00storage\x85o."),
+		"object.__new__":      []byte("\x80\x02c__builtin__\nobject\nK\x01\x85\x81."),
+		"reconstructor":       []byte("\x80\x02ccopy_reg\n_reconstructor\nK\x01K\x02\x86R."),
+		"OrderedDict(1)":      []byte("\x80\x02ccollections\nOrderedDict\nK\x01\x85R."),
+		"OrderedDict BUILD":   []byte("\x80\x02ccollections\nOrderedDict\n)R}K\x01K\x02sb."),
 		"bytes storage key":   []byte("\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nC\x010X\x03\x00\x00\x00cpuK\x02tQ."),
 	} {
 		check(name, p)

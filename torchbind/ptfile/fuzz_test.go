@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes to LoadReader. Loading must never panic,
@@ -37,8 +38,12 @@ func FuzzLoad(f *testing.F) {
 		// As a whole file, and as the pickle of a well-formed archive (so
 		// that mutations of the pickle are not all stopped by the
 		// archive's checksums).
+		start := time.Now()
 		checkLoad(t, data)
 		checkLoad(t, fuzzArchive(data))
+		if took := time.Since(start); took > 5*time.Second && len(data) < 1<<20 {
+			t.Fatalf("%d bytes took %v", len(data), took)
+		}
 	})
 }
 

@@ -65,7 +65,17 @@ func own(err error) error {
 	return ownError{err}
 }
 
-// goWords rewrites the Go type names in the unpickler's messages.
+// pickleFaults rewrites the unpickler's messages that name its Go types,
+// by prefix.
+var pickleFaults = []struct{ prefix, msg string }{
+	{"cannot instantiate", "OBJ of a value that is not a class"},
+	{"OrderedDictClass.Call", "collections.OrderedDict called with arguments"},
+	{"OrderedDict.PyDictSet", "BUILD of an OrderedDict with an attribute name that is not a str"},
+	{"ObjectClass.PyNew", "object.__new__ called with bad arguments"},
+	{"Reconstructor", "copyreg._reconstructor called with bad arguments"},
+}
+
+// goWords rewrites the Go type names in the unpickler's other messages.
 var goWords = strings.NewReplacer(
 	"*Tuple", "a tuple",
 	"a PyNewable object", "a class",
@@ -79,9 +89,15 @@ var goWords = strings.NewReplacer(
 )
 
 // pickleFault turns an error of the unpickler into a message without Go
-// internals: the unpickler appends Go dumps of values after a colon.
+// internals: the unpickler names its Go types and appends Go dumps of
+// values, mostly after a colon.
 func pickleFault(err error) string {
 	msg := err.Error()
+	for _, f := range pickleFaults {
+		if strings.HasPrefix(msg, f.prefix) {
+			return f.msg
+		}
+	}
 	if i := strings.Index(msg, ": "); i >= 0 {
 		msg = msg[:i]
 	}
@@ -89,7 +105,11 @@ func pickleFault(err error) string {
 	case "EOF", "unexpected EOF":
 		return "truncated pickle"
 	}
-	return goWords.Replace(msg)
+	msg = goWords.Replace(msg)
+	if i := strings.IndexAny(msg, "&{[%"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i])
+	}
+	return msg
 }
 
 // ctxReader gives the unpickler its input and stops it when ctx is done:
