@@ -274,20 +274,7 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		top := strings.TrimSuffix(name, ".pt")
 		write("pkl-"+top, readZipFile(t, zr, top+"/data.pkl"))
 	}
-	// Inputs that once cost quadratic time or inflated memory; see
-	// crafted_test.go. Each is small enough to commit.
-	crafted := map[string][]byte{
-		"zip-long4-8k":        testArchiveBytes(map[string][]byte{"data.pkl": long4Pickle(8 << 10)}),
-		"pkl-long4-8k":        long4Pickle(8 << 10),
-		"pkl-long4-65":        long4Pickle(65),
-		"pkl-long-text-8k":    longTextPickle(8 << 10),
-		"pkl-nested-frames":   nestedFramesPickle(200),
-		"pkl-deep-marks":      deepMarksPickle(5000),
-		"expanded-mu":         expandedMu(),
-		"deflated-zeros-4m":   deflatedZeros(t, 4<<20),
-		"overlapping-records": overlappingArchive(1 << 10),
-		"pkl-big-int-offset":  bigOffsetPickle(),
-	}
+	crafted := craftedSeeds(t)
 	for name, data := range crafted {
 		write(name, data)
 	}
@@ -303,4 +290,21 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 func testArchiveBytes(files map[string][]byte) []byte {
 	var t testing.T
 	return testArchive(&t, "x", files)
+}
+
+// craftedSeeds returns the inputs that once cost quadratic time or inflated
+// memory (see crafted_test.go), each small enough to commit.
+func craftedSeeds(t testing.TB) map[string][]byte {
+	return map[string][]byte{
+		"zip-long4-8k":        testArchiveBytes(map[string][]byte{"data.pkl": long4Pickle(8 << 10)}),
+		"pkl-long4-8k":        long4Pickle(8 << 10),
+		"pkl-long4-65":        long4Pickle(65),
+		"pkl-long-text-8k":    longTextPickle(8 << 10),
+		"pkl-nested-frames":   nestedFramesPickle(200),
+		"pkl-deep-marks":      deepMarksPickle(5000),
+		"expanded-mu":         expandedMu(),
+		"deflated-zeros-4m":   deflatedZeros(t, 4<<20),
+		"overlapping-records": overlappingArchive(1 << 10),
+		"pkl-big-int-offset":  bigOffsetPickle(),
+	}
 }

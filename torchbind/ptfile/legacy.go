@@ -64,23 +64,34 @@ func (l *loader) loadLegacy(data []byte) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("storage key list is not a list")
 	}
-	for _, k := range *keys {
+	if err := l.legacyStorages(data[pos:], *keys); err != nil {
+		return nil, err
+	}
+	return l.finish(v)
+}
+
+// legacyStorages attaches the storages that follow the pickles of a legacy
+// file, in data, in the order of keys: each is an element count and the
+// elements.
+func (l *loader) legacyStorages(data []byte, keys []any) error {
+	pos := 0
+	for _, k := range keys {
 		if err := l.ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		key, ok := k.(string)
 		if !ok {
-			return nil, fmt.Errorf("storage key %v is not a string", show(k))
+			return fmt.Errorf("storage key %v is not a string", show(k))
 		}
 		s, ok := l.storages[key]
 		if !ok || s.root != nil {
-			return nil, fmt.Errorf("storage %s is listed but not used by the pickle", key)
+			return fmt.Errorf("storage %s is listed but not used by the pickle", key)
 		}
 		if s.filled {
-			return nil, fmt.Errorf("storage %s is listed twice", key)
+			return fmt.Errorf("storage %s is listed twice", key)
 		}
 		if len(data)-pos < 8 {
-			return nil, fmt.Errorf("truncated file: storage %s is missing", key)
+			return fmt.Errorf("truncated file: storage %s is missing", key)
 		}
 		count := binary.LittleEndian.Uint64(data[pos:])
 		if l.bigEndian {
@@ -89,15 +100,15 @@ func (l *loader) loadLegacy(data []byte) (any, error) {
 		pos += 8
 		es := uint64(s.dtype.Size())
 		if count > math.MaxInt64/es || int64(count*es) != s.nbytes {
-			return nil, fmt.Errorf("storage %s has %d elements in the file but %d in the pickle", key, count, s.nbytes/int64(es))
+			return fmt.Errorf("storage %s has %d elements in the file but %d in the pickle", key, count, s.nbytes/int64(es))
 		}
 		if int64(len(data)-pos) < s.nbytes {
-			return nil, fmt.Errorf("truncated file: storage %s needs %d bytes, %d left", key, s.nbytes, len(data)-pos)
+			return fmt.Errorf("truncated file: storage %s needs %d bytes, %d left", key, s.nbytes, len(data)-pos)
 		}
 		end := pos + int(s.nbytes)
 		s.data = data[pos:end:end]
 		s.filled = true
 		pos = end
 	}
-	return l.finish(v)
+	return nil
 }
