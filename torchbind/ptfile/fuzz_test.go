@@ -3,6 +3,7 @@ package ptfile
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -10,11 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes to LoadReader. Loading must never panic,
-// hang or allocate far more than the input; what loads must be made of valid
-// views and survive a Save and Load round trip.
+// hang or allocate far more than the input; its errors must be typed and
+// free of Go internals; what loads must be made of valid views and survive
+// a Save and Load round trip. Plain go test runs the seed corpus under
+// testdata/fuzz/FuzzLoad (which TestGenerateFuzzCorpus writes).
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.pt"))
 	for _, name := range files {
@@ -34,8 +38,12 @@ func FuzzLoad(f *testing.F) {
 		// As a whole file, and as the pickle of a well-formed archive (so
 		// that mutations of the pickle are not all stopped by the
 		// archive's checksums).
+		start := time.Now()
 		checkLoad(t, data)
 		checkLoad(t, fuzzArchive(data))
+		if took := time.Since(start); took > 5*time.Second && len(data) < 1<<20 {
+			t.Fatalf("%d bytes took %v", len(data), took)
+		}
 	})
 }
 
@@ -81,6 +89,15 @@ func checkLoad(t *testing.T, data []byte) {
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "load fuzz.pt: ") {
 			t.Fatalf("error does not name the file: %v", err)
+		}
+		var fe *FormatError
+		if !errors.As(err, &fe) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("error is neither a *FormatError nor ErrTooLarge: %v", err)
+		}
+		for _, bad := range goInternals {
+			if strings.Contains(err.Error(), bad) {
+				t.Fatalf("error shows %q: %v", bad, err)
+			}
 		}
 		return
 	}
@@ -257,6 +274,10 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		top := strings.TrimSuffix(name, ".pt")
 		write("pkl-"+top, readZipFile(t, zr, top+"/data.pkl"))
 	}
+	crafted := craftedSeeds(t)
+	for name, data := range crafted {
+		write(name, data)
+	}
 	write("legacy-big-count", func() []byte {
 		m := append([]byte{}, legacy...)
 		// The last storage's element count sits 8 bytes before its data.
@@ -269,4 +290,21 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 func testArchiveBytes(files map[string][]byte) []byte {
 	var t testing.T
 	return testArchive(&t, "x", files)
+}
+
+// craftedSeeds returns the inputs that once cost quadratic time or inflated
+// memory (see crafted_test.go), each small enough to commit.
+func craftedSeeds(t testing.TB) map[string][]byte {
+	return map[string][]byte{
+		"zip-long4-8k":        testArchiveBytes(map[string][]byte{"data.pkl": long4Pickle(8 << 10)}),
+		"pkl-long4-8k":        long4Pickle(8 << 10),
+		"pkl-long4-65":        long4Pickle(65),
+		"pkl-long-text-8k":    longTextPickle(8 << 10),
+		"pkl-nested-frames":   nestedFramesPickle(200),
+		"pkl-deep-marks":      deepMarksPickle(5000),
+		"expanded-mu":         expandedMu(),
+		"deflated-zeros-4m":   deflatedZeros(t, 4<<20),
+		"overlapping-records": overlappingArchive(1 << 10),
+		"pkl-big-int-offset":  bigOffsetPickle(),
+	}
 }

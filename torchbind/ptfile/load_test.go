@@ -116,11 +116,18 @@ func equalSlices[T comparable](a, b []T) bool {
 // tensorPickle returns a pickle of one tensor on storage "0".
 func tensorPickle(storageClass string, numel, offset int64, shape, stride []int64) []byte {
 	p := newTestPickler()
+	tensorOn(p, storageClass, "0", numel, offset, shape, stride)
+	p.op('.')
+	return p.buf.Bytes()
+}
+
+// tensorOn pushes a tensor on storage key of numel elements.
+func tensorOn(p *pickler, storageClass, key string, numel, offset int64, shape, stride []int64) {
 	p.global("torch._utils", "_rebuild_tensor_v2")
 	p.op('(', '(')
 	p.str("storage")
 	p.global("torch", storageClass)
-	p.str("0")
+	p.str(key)
 	p.str("cpu")
 	p.int(numel)
 	p.op('t', 'Q')
@@ -129,8 +136,7 @@ func tensorPickle(storageClass string, numel, offset int64, shape, stride []int6
 	p.intTuple(stride)
 	p.bool(false)
 	p.emptyOrderedDict()
-	p.op('t', 'R', '.')
-	return p.buf.Bytes()
+	p.op('t', 'R')
 }
 
 func newTestPickler() *pickler {
