@@ -40,7 +40,7 @@ type ImageTooLargeError struct {
 
 func (e *ImageTooLargeError) Error() string {
 	return fmt.Sprintf("image of %dx%d = %d pixels is over the limit of %d pixels",
-		e.Width, e.Height, int64(e.Width)*int64(e.Height), e.Limit)
+		e.Width, e.Height, uint64(e.Width)*uint64(e.Height), e.Limit)
 }
 
 // FileTooLargeError reports a file longer than the byte limit in force. Its
@@ -57,7 +57,8 @@ func (e *FileTooLargeError) Error() string {
 // checkPixels returns an *ImageTooLargeError when w×h exceeds limit
 // (limit <= 0: no limit).
 func checkPixels(w, h int, limit int64) error {
-	if limit > 0 && int64(w)*int64(h) > limit {
+	// w·h > limit, without overflowing: for h > 0 it is w > limit/h.
+	if limit > 0 && w > 0 && h > 0 && int64(w) > limit/int64(h) {
 		return &ImageTooLargeError{Width: w, Height: h, Limit: limit}
 	}
 	return nil

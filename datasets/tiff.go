@@ -18,11 +18,14 @@ const (
 	tiffTagSamples       = 277
 	tiffTagPlanarConfig  = 284
 
-	tiffPhotometricPalette  = 3
-	tiffPlanarSeparate      = 2
-	tiffFillOrderReversed   = 2
-	tiffCompressionCCITTRLE = 2
-	tiffCompressionGroup4   = 4
+	tiffPhotometricWhiteIsZero = 0
+	tiffPhotometricBlackIsZero = 1
+	tiffPhotometricPalette     = 3
+	tiffPlanarSeparate         = 2
+	tiffFillOrderReversed      = 2
+	tiffCompressionCCITTRLE    = 2
+	tiffCompressionGroup3      = 3
+	tiffCompressionGroup4      = 4
 )
 
 // tiffSize returns the dimensions of the first page and refuses the layouts
@@ -32,17 +35,17 @@ func tiffSize(data []byte) (w, h int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := checkTIFFLayout(data); err != nil {
+	if err := checkTIFFLayout(tiffShortTags(data)); err != nil {
 		return 0, 0, err
 	}
 	return c.Width, c.Height, nil
 }
 
-// checkTIFFLayout refuses what golang.org/x/image/tiff ignores: separate
-// sample planes, reversed bit order outside CCITT data, and 16-bit palette
-// indices (which it would truncate to 8 bits).
-func checkTIFFLayout(data []byte) error {
-	tags := tiffShortTags(data)
+// checkTIFFLayout refuses, from the first IFD's inline values (see
+// tiffShortTags), what golang.org/x/image/tiff ignores: separate sample
+// planes, reversed bit order outside CCITT data, and 16-bit palette indices
+// (which it would truncate to 8 bits).
+func checkTIFFLayout(tags map[uint16]uint32) error {
 	switch {
 	case tags[tiffTagPlanarConfig] == tiffPlanarSeparate && tags[tiffTagSamples] > 1:
 		return fmt.Errorf("%w (TIFF): separate sample planes", ErrUnsupportedFeature)
@@ -95,8 +98,23 @@ func decodeTIFF(data []byte, o DecodeOptions) (RGB, error) {
 	if err != nil {
 		return RGB{}, err
 	}
+	tags := tiffShortTags(data)
 	switch m := img.(type) {
+	case *image.Gray:
+		if c := tags[tiffTagCompression]; tags[tiffTagPhotometric] == tiffPhotometricBlackIsZero &&
+			(c == tiffCompressionGroup3 || c == tiffCompressionGroup4) {
+			// libtiff hands over CCITT data as coded (white runs are 0
+			// bits) and Pillow applies the photometric interpretation to
+			// those bits; Go's decoder makes white runs white instead.
+			invertGrey(m.Pix)
+		}
+		return fromGeneric(m), nil
 	case *image.Gray16:
+		if tags[tiffTagPhotometric] == tiffPhotometricWhiteIsZero {
+			// Pillow opens 16-bit "white is zero" grey as plain "I;16",
+			// without inverting it; Go's decoder inverted it.
+			invertGrey(m.Pix)
+		}
 		return grey16ToRGB(m, o.Grey16), nil
 	case *image.Paletted:
 		return palettedToRGB(m, len(m.Palette)), nil
@@ -110,4 +128,12 @@ func decodeTIFF(data []byte, o DecodeOptions) (RGB, error) {
 		return nrgba64ToRGB(m), nil
 	}
 	return fromGeneric(img), nil
+}
+
+// invertGrey inverts every bit of pix: v becomes 255 - v for 8-bit
+// samples, 65535 - v for 16-bit ones.
+func invertGrey(pix []uint8) {
+	for i := range pix {
+		pix[i] = ^pix[i]
+	}
 }

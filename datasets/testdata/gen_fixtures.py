@@ -195,6 +195,8 @@ def decode_sources():
         cases.append({"file": "decode/" + name, "exact": False})
 
     cases += bmp_sources(d) + tiff_sources(d)
+    # Grey16Scale of every 16-bit value, as numpy rounds it.
+    wgz(d / "grey16_scale_table.gz", np.rint(np.arange(65536) * 255 / 65535).astype(np.uint8).tobytes())
 
     for c in cases:
         im = Image.open(HERE / c["file"])
@@ -325,6 +327,8 @@ def tiff_sources(d):
     save(Image.fromarray(rgb[..., 2]), "tiff_grey8.tif")
     save(im.convert("P", palette=Image.ADAPTIVE, colors=50), "tiff_palette8.tif")
     save(Image.fromarray(rgb[..., 0] > 128), "tiff_bilevel1.tif")
+    save(Image.fromarray(rgb[..., 1] > 100), "tiff_bilevel1_group3.tif", compression="group3")
+    save(Image.fromarray(rgb[..., 1] > 100), "tiff_bilevel1_group4.tif", compression="group4")
     g16 = rs.randint(0, 600, size=(h, w)).astype(np.uint16)
     g16[::3] = rs.randint(0, 65536, size=g16[::3].shape)
     g16.flat[:8] = [0, 1, 254, 255, 256, 300, 65535, 255]
@@ -343,6 +347,8 @@ def tiff_sources(d):
         ("tiff_rgb8_be.tif", rgb, 8, 2, {"big_endian": True}),
         ("tiff_grey16_be.tif", g16[..., None], 16, 1, {"big_endian": True}),
         ("tiff_grey8_miniswhite.tif", rgb[..., :1], 8, 0, {}),
+        # Pillow reads 16-bit "white is zero" grey without inverting it.
+        ("tiff_grey16_miniswhite.tif", g16[..., None], 16, 0, {}),
     ]
     for name, arr, bits, photometric, kw in hand:
         write_tiff(d / name, arr, bits, photometric, **kw)
