@@ -356,6 +356,71 @@ def tiff_sources(d):
     return [{"file": "decode/" + n, "exact": True} for n in names]
 
 
+def go_bytes_literal(data):
+    """data as the Go expression []byte("...")."""
+    out = []
+    for b in data:
+        c = chr(b)
+        out.append(c if 0x20 <= b < 0x7F and c not in '"\\' else "\\x%02x" % b)
+    return '[]byte("' + "".join(out) + '")'
+
+
+def fuzz_seeds():
+    """Small images of every kind each decoder reads, written as the seed
+    corpora of the Fuzz tests (testdata/fuzz/<target>/<name>)."""
+    rs = np.random.RandomState(31)
+    w, h = 9, 7
+    rgb = rs.randint(0, 256, (h, w, 3)).astype(np.uint8)
+    rgba = np.concatenate([rgb, rs.randint(0, 256, (h, w, 1)).astype(np.uint8)], 2)
+    im = Image.fromarray(rgb)
+    tmp = Path(tempfile.mkdtemp())
+    seeds = {"FuzzDecodePNG": [], "FuzzDecodeJPEG": [], "FuzzDecodeBMP": [], "FuzzDecodeTIFF": []}
+
+    def pil(target, name, img, **kw):
+        img.save(tmp / name, **kw)
+        seeds[target].append((name, (tmp / name).read_bytes()))
+
+    def hand(target, name, writer, *args, **kw):
+        writer(tmp / name, *args, **kw)
+        seeds[target].append((name, (tmp / name).read_bytes()))
+
+    try:
+        pil("FuzzDecodePNG", "rgb.png", im)
+        pil("FuzzDecodePNG", "rgba.png", Image.fromarray(rgba, "RGBA"))
+        hand("FuzzDecodePNG", "grey16_trns.png", write_png, rs.randint(0, 65536, (h, w, 1)), 0, 16,
+             trns=struct.pack(">H", 7))
+        hand("FuzzDecodePNG", "rgba16_interlaced.png", write_png, rs.randint(0, 65536, (h, w, 4)), 6, 16,
+             interlace=True)
+        hand("FuzzDecodePNG", "palette2_short.png", write_png, rs.randint(0, 4, (h, w, 1)), 3, 2,
+             plte=rgb[0, :3], trns=b"\x80")
+        pil("FuzzDecodeJPEG", "420.jpg", im, quality=90)
+        pil("FuzzDecodeJPEG", "444_progressive.jpg", im, quality=90, subsampling=0, progressive=True)
+        pil("FuzzDecodeJPEG", "grey.jpg", im.convert("L"))
+        pil("FuzzDecodeJPEG", "cmyk.jpg", im.convert("CMYK"))
+        pil("FuzzDecodeBMP", "rgb24.bmp", im)
+        pil("FuzzDecodeBMP", "palette8.bmp", im.convert("P", palette=Image.ADAPTIVE, colors=7))
+        pil("FuzzDecodeBMP", "bilevel1.bmp", im.convert("1"))
+        hand("FuzzDecodeBMP", "palette4_topdown.bmp", write_bmp, rs.randint(0, 16, (h, w)), 4,
+             rgb[0, :5], top_down=True)
+        hand("FuzzDecodeBMP", "rgba32_v5.bmp", write_bmp, rgba, 32, header=124)
+        pil("FuzzDecodeTIFF", "rgb_lzw.tif", im, compression="tiff_lzw")
+        pil("FuzzDecodeTIFF", "rgba_deflate.tif", Image.fromarray(rgba, "RGBA"), compression="tiff_adobe_deflate")
+        pil("FuzzDecodeTIFF", "palette_packbits.tif", im.convert("P", palette=Image.ADAPTIVE, colors=7),
+            compression="packbits")
+        pil("FuzzDecodeTIFF", "bilevel_group4.tif", im.convert("1"), compression="group4")
+        pil("FuzzDecodeTIFF", "grey16.tif", Image.fromarray(rs.randint(0, 65536, (h, w)).astype(np.uint16)))
+        hand("FuzzDecodeTIFF", "rgba16_assoc_be.tif", write_tiff, rs.randint(0, 65536, (h, w, 4)), 16, 2,
+             extra=1, big_endian=True)
+    finally:
+        shutil.rmtree(tmp)
+    root = HERE / "fuzz"
+    shutil.rmtree(root, ignore_errors=True)
+    for target, files in seeds.items():
+        (root / target).mkdir(parents=True)
+        for name, data in files:
+            (root / target / name).write_text("go test fuzz v1\n" + go_bytes_literal(data) + "\n")
+
+
 def resize_cases():
     r = HERE / "resize"
     srcs = {
@@ -571,6 +636,7 @@ def main():
         "tensor": tensor_cases(),
         "mvtec": mvtec_tree(),
     }
+    fuzz_seeds()
     with open(HERE / "fixtures.json", "w") as f:
         json.dump(fixtures, f, indent=1, ensure_ascii=True)
         f.write("\n")
