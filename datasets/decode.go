@@ -147,11 +147,6 @@ func isTIFF(data []byte) bool {
 	return bytes.HasPrefix(data, []byte("II*\x00")) || bytes.HasPrefix(data, []byte("MM\x00*"))
 }
 
-func bmpSize(data []byte) (w, h int, err error) {
-	c, err := bmp.DecodeConfig(bytes.NewReader(data))
-	return c.Width, c.Height, err
-}
-
 // wrap turns an error of a decoder into ErrUnsupportedFeature or
 // ErrCorruptImage, naming the format, with the decoder's own package
 // prefixes left out of the message. Errors already classified pass through.

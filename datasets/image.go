@@ -67,15 +67,18 @@ func DecodeFile(path string) (RGB, error) {
 // BITMAPV4HEADER or BITMAPV5HEADER. RLE compression, 16-bit pixels, other
 // bit-field masks and OS/2 headers are refused with ErrUnsupportedFeature.
 //
-// TIFF (exact, first page only): uncompressed, LZW, Deflate, PackBits and
-// (bilevel) CCITT group 3/4 data, in strips or tiles, either byte order,
-// with the horizontal predictor; 1-bit bilevel, 8 and 16-bit grey (black or
-// white is zero), 8-bit paletted, and 8 and 16-bit RGB and RGBA. Unassociated
-// alpha is dropped; associated (premultiplied) alpha is divided out first,
-// as Pillow does (v·255/a, truncated; 0 where a is 0). 16-bit colour keeps
-// the high byte, 16-bit grey is clipped as for PNG. Planar (separate)
-// sample planes, JPEG or other compressions, CMYK, YCbCr, Lab, floating
-// point samples and grey with alpha are refused with ErrUnsupportedFeature.
+// TIFF (exact, first page only): 1-bit bilevel, 8 and 16-bit grey (black
+// or white is zero), 8-bit paletted, 8 and 16-bit RGB and RGBA, in either
+// byte order, uncompressed or LZW, Deflate or PackBits-compressed, and
+// bilevel CCITT group 3/4 data; all of these are compared with Pillow in the
+// tests. Tiles and the horizontal predictor are read too (by
+// golang.org/x/image/tiff, without a Pillow comparison). Unassociated alpha
+// is dropped; associated (premultiplied) alpha is divided out first, as
+// Pillow does (v·255/a truncated, 0 where a is 0). 16-bit colour keeps the
+// high byte; 16-bit grey is clipped as for PNG (and, like Pillow, not
+// inverted when white is zero). Separate sample planes, JPEG and other
+// compressions, CMYK, YCbCr, Lab, floating-point samples, 2 and 4-bit
+// samples and grey with alpha are refused with ErrUnsupportedFeature.
 //
 // JPEG (close, not exact): the coefficients are decoded by Go's image/jpeg,
 // then chroma is upsampled with libjpeg's "fancy" triangular filter (h2v1,

@@ -24,6 +24,9 @@ type pngInfo struct {
 // readPNGInfo reads IHDR and the length of PLTE.
 func readPNGInfo(data []byte) (pngInfo, error) {
 	info := pngInfo{paletteLen: -1}
+	if !isPNG(data) {
+		return info, errors.New("no PNG signature")
+	}
 	p := data[len(pngSignature):]
 	first := true
 	for len(p) >= 8 {

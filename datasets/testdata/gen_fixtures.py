@@ -215,15 +215,18 @@ def decode_sources():
     return cases
 
 
-def write_bmp(path, arr, bpp, palette=None, header=40, top_down=False):
+def write_bmp(path, arr, bpp, palette=None, header=40, top_down=False, masks=None):
     """Writes an uncompressed BMP by hand: arr is (h, w) palette indices for
-    bpp <= 8, (h, w, 3) RGB for 24 and (h, w, 4) RGBA for 32 bits. A 108 or
-    124-byte header on 32 bits declares the alpha channel with bit fields."""
+    bpp <= 8, (h, w) raw pixel values for 16, (h, w, 3) RGB for 24 and
+    (h, w, 4) RGBA for 32 bits. A 108 or 124-byte header on 32 bits declares
+    the alpha channel with bit fields; masks gives 16-bit bit fields."""
     h, w = arr.shape[:2]
     rows = []
     for row in arr:
         if bpp <= 8:
             raw = pack_row(row.reshape(-1), bpp)
+        elif bpp == 16:
+            raw = row.astype("<u2").tobytes()
         elif bpp == 24:
             raw = row[:, ::-1].astype(np.uint8).tobytes()
         else:
@@ -235,11 +238,17 @@ def write_bmp(path, arr, bpp, palette=None, header=40, top_down=False):
     pal = b""
     if palette is not None:
         pal = b"".join(bytes([b, g, r, 0]) for r, g, b in np.asarray(palette, np.uint8))
-    compression = 3 if header > 40 else 0
+    compression = 3 if header > 40 or masks else 0
     info = struct.pack("<IiiHHIIiiII", header, w, -h if top_down else h, 1, bpp, compression,
                        len(pixels), 2835, 2835, len(palette) if palette is not None else 0, 0)
-    if header > 40:
+    if masks:
+        # After a 40-byte header, or at the start of the longer ones' masks.
+        info += struct.pack("<III", *masks)
+        if header > 40:
+            info += struct.pack("<I", 0)
+    elif header > 40:
         info += struct.pack("<IIII", 0xFF0000, 0xFF00, 0xFF, 0xFF000000)
+    if header > 40:
         info += b"sRGB" + b"\0" * (header - len(info) - 4)
     offset = 14 + len(info) + len(pal)
     head = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
@@ -264,7 +273,12 @@ def bmp_sources(d):
     write_bmp(d / "bmp_rgb24_topdown.bmp", rgb, 24, top_down=True)
     write_bmp(d / "bmp_rgba32_v4.bmp", rgba, 32, header=108)
     write_bmp(d / "bmp_rgba32_v5.bmp", rgba, 32, header=124, top_down=True)
-    names = ["bmp_rgb24.bmp", "bmp_rgba32.Bmp", "bmp_grey8.bmp", "bmp_palette8.BMP", "bmp_bilevel1.bmp",
+    rgb16 = rs.randint(0, 65536, (h, w))
+    rgb16.flat[:4] = [0, 0xFFFF, 0x7FFF, 0x8000]
+    write_bmp(d / "bmp_rgb555.bmp", rgb16 & 0x7FFF, 16)
+    write_bmp(d / "bmp_rgb565.bmp", rgb16, 16, masks=(0xF800, 0x7E0, 0x1F))
+    write_bmp(d / "bmp_rgb555_v5.bmp", rgb16, 16, header=124, top_down=True, masks=(0x7C00, 0x3E0, 0x1F))
+    names = ["bmp_rgb555.bmp", "bmp_rgb565.bmp", "bmp_rgb555_v5.bmp", "bmp_rgb24.bmp", "bmp_rgba32.Bmp", "bmp_grey8.bmp", "bmp_palette8.BMP", "bmp_bilevel1.bmp",
              "bmp_palette4.bmp", "bmp_palette4_short.bmp", "bmp_rgb24_topdown.bmp",
              "bmp_rgba32_v4.bmp", "bmp_rgba32_v5.bmp"]
     return [{"file": "decode/" + n, "exact": True} for n in names]
@@ -403,6 +417,9 @@ def fuzz_seeds():
         hand("FuzzDecodeBMP", "palette4_topdown.bmp", write_bmp, rs.randint(0, 16, (h, w)), 4,
              rgb[0, :5], top_down=True)
         hand("FuzzDecodeBMP", "rgba32_v5.bmp", write_bmp, rgba, 32, header=124)
+        hand("FuzzDecodeBMP", "rgb565.bmp", write_bmp, rs.randint(0, 65536, (h, w)), 16,
+             masks=(0xF800, 0x7E0, 0x1F))
+        hand("FuzzDecodeBMP", "rgb555_topdown.bmp", write_bmp, rs.randint(0, 32768, (h, w)), 16, top_down=True)
         pil("FuzzDecodeTIFF", "rgb_lzw.tif", im, compression="tiff_lzw")
         pil("FuzzDecodeTIFF", "rgba_deflate.tif", Image.fromarray(rgba, "RGBA"), compression="tiff_adobe_deflate")
         pil("FuzzDecodeTIFF", "palette_packbits.tif", im.convert("P", palette=Image.ADAPTIVE, colors=7),
@@ -416,6 +433,7 @@ def fuzz_seeds():
     root = HERE / "fuzz"
     shutil.rmtree(root, ignore_errors=True)
     for target, files in seeds.items():
+        files.append(("empty", b""))
         (root / target).mkdir(parents=True)
         for name, data in files:
             (root / target / name).write_text("go test fuzz v1\n" + go_bytes_literal(data) + "\n")
