@@ -62,10 +62,12 @@ func DecodeFile(path string) (RGB, error) {
 //     grey ramp Pillow initialises its palettes with.
 //
 // BMP (exact, uncompressed): 1, 4 and 8-bit paletted (indices past the
-// palette map to (i, i, i) as for PNG), 24-bit RGB and 32-bit RGB or RGBA
-// (alpha dropped), bottom-up or top-down, with a BITMAPINFOHEADER,
-// BITMAPV4HEADER or BITMAPV5HEADER. RLE compression, 16-bit pixels, other
-// bit-field masks and OS/2 headers are refused with ErrUnsupportedFeature.
+// palette map to (i, i, i) as for PNG), 16-bit 5-5-5 or 5-6-5 RGB (each
+// field f scaled to f·255/31 or f·255/63, truncated), 24-bit RGB and 32-bit
+// RGB or RGBA (alpha dropped), bottom-up or top-down, with a
+// BITMAPINFOHEADER, BITMAPV4HEADER or BITMAPV5HEADER. RLE compression,
+// other bit-field masks and OS/2 headers are refused with
+// ErrUnsupportedFeature.
 //
 // TIFF (exact, first page only): 1-bit bilevel, 8 and 16-bit grey (black
 // or white is zero), 8-bit paletted, 8 and 16-bit RGB and RGBA, in either
