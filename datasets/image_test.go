@@ -265,9 +265,12 @@ func TestCheckTIFFLayout(t *testing.T) {
 		{map[uint16]uint32{tiffTagPhotometric: 3, tiffTagBitsPerSample: 16}, false},
 		{map[uint16]uint32{tiffTagPhotometric: 3, tiffTagBitsPerSample: 8}, true},
 		{map[uint16]uint32{}, true},
+		{map[uint16]uint32{tiffTagTileWidth: 1024, tiffTagTileLength: 16}, true},
+		{map[uint16]uint32{tiffTagTileWidth: 1040, tiffTagTileLength: 16}, false},
+		{map[uint16]uint32{tiffTagTileWidth: 16, tiffTagTileLength: 1 << 31}, false},
 	}
 	for _, tc := range tests {
-		err := checkTIFFLayout(tc.tags)
+		err := checkTIFFLayout(tc.tags, 100, 100)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrUnsupportedFeature)) {
 			t.Errorf("%v: %v", tc.tags, err)
 		}
