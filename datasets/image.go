@@ -80,7 +80,11 @@ func DecodeFile(path string) (RGB, error) {
 // high byte; 16-bit grey is clipped as for PNG (and, like Pillow, not
 // inverted when white is zero). Separate sample planes, JPEG and other
 // compressions, CMYK, YCbCr, Lab, floating-point samples, 2 and 4-bit
-// samples and grey with alpha are refused with ErrUnsupportedFeature.
+// samples, grey with alpha and tiles much larger than the image are refused
+// with ErrUnsupportedFeature. A compressed strip or tile is inflated to at
+// most 8 bytes per pixel of its extent (strips no taller than the image,
+// tiles no larger than the image's sides rounded up to 16, or 1024), and a
+// PackBits one to at most 64 times its size.
 //
 // JPEG (close, not exact): the coefficients are decoded by Go's image/jpeg,
 // then chroma is upsampled with libjpeg's "fancy" triangular filter (h2v1,
