@@ -5,7 +5,7 @@ go 1.24.0
 require (
 	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/urfave/cli/v2 v2.27.7
-	golang.org/x/image v0.25.0
+	golang.org/x/image v0.36.0
 	gonum.org/v1/gonum v0.17.0
 )
 

@@ -1,6 +1,34 @@
 package datasets
 
-import "image"
+import (
+	"bytes"
+	"image"
+	"image/jpeg"
+)
+
+// isJPEG reports whether data starts with a JPEG SOI marker and another
+// marker.
+func isJPEG(data []byte) bool {
+	return len(data) >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff
+}
+
+// jpegSize returns the dimensions the frame header (SOF) announces.
+func jpegSize(data []byte) (w, h int, err error) {
+	c, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	return c.Width, c.Height, err
+}
+
+// decodeJPEG decodes a JPEG as described in Decode.
+func decodeJPEG(data []byte, _ DecodeOptions) (RGB, error) {
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		return RGB{}, err
+	}
+	if m, ok := img.(*image.YCbCr); ok {
+		return ycbcrToRGB(m), nil
+	}
+	return fromGeneric(img), nil
+}
 
 // libjpeg's YCbCr→RGB conversion (jdcolor.c) in 16-bit fixed point.
 var (

@@ -194,14 +194,249 @@ def decode_sources():
                  "jpeg_grey.jpg", "jpeg_cmyk.jpg"):
         cases.append({"file": "decode/" + name, "exact": False})
 
+    cases += bmp_sources(d) + tiff_sources(d)
+    # Grey16Scale of every 16-bit value, as numpy rounds it.
+    wgz(d / "grey16_scale_table.gz", np.rint(np.arange(65536) * 255 / 65535).astype(np.uint8).tobytes())
+
     for c in cases:
         im = Image.open(HERE / c["file"])
         c["pillow_mode"] = im.mode
+        stem = c["file"].rsplit(".", 1)[0]
+        if c["pillow_mode"] in ("I", "I;16", "I;16B"):
+            # The Grey16Scale option: round(v * 255 / 65535), computed by numpy.
+            v = np.asarray(im).astype(np.float64)
+            grey = np.rint(v * 255 / 65535).astype(np.uint8)
+            c["expect_scaled"] = stem + ".scaled.gz"
+            wgz(HERE / c["expect_scaled"], np.repeat(grey[..., None], 3, axis=2).tobytes())
         rgb = np.asarray(im.convert("RGB"))
         c["w"], c["h"] = rgb.shape[1], rgb.shape[0]
-        c["expect"] = c["file"].rsplit(".", 1)[0] + ".rgb.gz"
+        c["expect"] = stem + ".rgb.gz"
         wgz(HERE / c["expect"], rgb.tobytes())
     return cases
+
+
+def write_bmp(path, arr, bpp, palette=None, header=40, top_down=False, masks=None):
+    """Writes an uncompressed BMP by hand: arr is (h, w) palette indices for
+    bpp <= 8, (h, w) raw pixel values for 16, (h, w, 3) RGB for 24 and
+    (h, w, 4) RGBA for 32 bits. A 108 or 124-byte header on 32 bits declares
+    the alpha channel with bit fields; masks gives 16-bit bit fields."""
+    h, w = arr.shape[:2]
+    rows = []
+    for row in arr:
+        if bpp <= 8:
+            raw = pack_row(row.reshape(-1), bpp)
+        elif bpp == 16:
+            raw = row.astype("<u2").tobytes()
+        elif bpp == 24:
+            raw = row[:, ::-1].astype(np.uint8).tobytes()
+        else:
+            raw = row[:, [2, 1, 0, 3]].astype(np.uint8).tobytes()
+        rows.append(raw + b"\0" * (-len(raw) % 4))
+    if not top_down:
+        rows.reverse()
+    pixels = b"".join(rows)
+    pal = b""
+    if palette is not None:
+        pal = b"".join(bytes([b, g, r, 0]) for r, g, b in np.asarray(palette, np.uint8))
+    compression = 3 if header > 40 or masks else 0
+    info = struct.pack("<IiiHHIIiiII", header, w, -h if top_down else h, 1, bpp, compression,
+                       len(pixels), 2835, 2835, len(palette) if palette is not None else 0, 0)
+    if masks:
+        # After a 40-byte header, or at the start of the longer ones' masks.
+        info += struct.pack("<III", *masks)
+        if header > 40:
+            info += struct.pack("<I", 0)
+    elif header > 40:
+        info += struct.pack("<IIII", 0xFF0000, 0xFF00, 0xFF, 0xFF000000)
+    if header > 40:
+        info += b"sRGB" + b"\0" * (header - len(info) - 4)
+    offset = 14 + len(info) + len(pal)
+    head = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    path.write_bytes(head + info + pal + pixels)
+
+
+def bmp_sources(d):
+    """BMPs written by Pillow and by hand. Returns case dicts."""
+    rs = np.random.RandomState(21)
+    w, h = 37, 23
+    rgb = pattern_rgb(w, h, 4, 0.5)
+    rgba = np.concatenate([rgb, rs.randint(0, 256, (h, w, 1)).astype(np.uint8)], 2)
+    Image.fromarray(rgb).save(d / "bmp_rgb24.bmp")
+    Image.fromarray(rgba, "RGBA").save(d / "bmp_rgba32.Bmp")
+    Image.fromarray(rgb[..., 1]).save(d / "bmp_grey8.bmp")
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=50).save(d / "bmp_palette8.BMP")
+    Image.fromarray(rgb[..., 0] > 128).save(d / "bmp_bilevel1.bmp")
+    pal = rs.randint(0, 256, size=(16, 3))
+    write_bmp(d / "bmp_palette4.bmp", rs.randint(0, 16, (h, w)), 4, pal)
+    # Only 10 palette entries: indices 10..15 point past them.
+    write_bmp(d / "bmp_palette4_short.bmp", rs.randint(0, 16, (h, w)), 4, pal[:10], top_down=True)
+    write_bmp(d / "bmp_rgb24_topdown.bmp", rgb, 24, top_down=True)
+    write_bmp(d / "bmp_rgba32_v4.bmp", rgba, 32, header=108)
+    write_bmp(d / "bmp_rgba32_v5.bmp", rgba, 32, header=124, top_down=True)
+    rgb16 = rs.randint(0, 65536, (h, w))
+    rgb16.flat[:4] = [0, 0xFFFF, 0x7FFF, 0x8000]
+    write_bmp(d / "bmp_rgb555.bmp", rgb16 & 0x7FFF, 16)
+    write_bmp(d / "bmp_rgb565.bmp", rgb16, 16, masks=(0xF800, 0x7E0, 0x1F))
+    write_bmp(d / "bmp_rgb555_v5.bmp", rgb16, 16, header=124, top_down=True, masks=(0x7C00, 0x3E0, 0x1F))
+    names = ["bmp_rgb555.bmp", "bmp_rgb565.bmp", "bmp_rgb555_v5.bmp", "bmp_rgb24.bmp", "bmp_rgba32.Bmp", "bmp_grey8.bmp", "bmp_palette8.BMP", "bmp_bilevel1.bmp",
+             "bmp_palette4.bmp", "bmp_palette4_short.bmp", "bmp_rgb24_topdown.bmp",
+             "bmp_rgba32_v4.bmp", "bmp_rgba32_v5.bmp"]
+    return [{"file": "decode/" + n, "exact": True} for n in names]
+
+
+def write_tiff(path, arr, bits, photometric, extra=None, big_endian=False, palette=None):
+    """Writes an uncompressed single-strip TIFF by hand: arr is (h, w, samples)."""
+    e = ">" if big_endian else "<"
+    h, w, spp = arr.shape
+    pix = arr.astype(np.dtype(e + ("u2" if bits == 16 else "u1"))).tobytes()
+    entries = [(256, 4, [w]), (257, 4, [h]), (258, 3, [bits] * spp), (259, 3, [1]),
+               (262, 3, [photometric]), (273, 4, [0]), (277, 3, [spp]), (278, 4, [h]),
+               (279, 4, [len(pix)]), (284, 3, [1])]
+    if palette is not None:
+        entries.append((320, 3, [int(v) for v in np.asarray(palette).T.reshape(-1)]))
+    if extra is not None:
+        entries.append((338, 3, [extra]))
+    entries.sort()
+    ool_start = 8 + 2 + 12 * len(entries) + 4
+    ool = bytearray()
+    values = []
+    for tag, typ, vals in entries:
+        raw = struct.pack(e + ("H" if typ == 3 else "I") * len(vals), *vals)
+        if len(raw) > 4:
+            values.append(struct.pack(e + "I", ool_start + len(ool)))
+            ool += raw + b"\0" * (len(raw) % 2)
+        else:
+            values.append(raw.ljust(4, b"\0"))
+    pix_off = ool_start + len(ool)
+    ifd = struct.pack(e + "H", len(entries))
+    for (tag, typ, vals), val in zip(entries, values):
+        if tag == 273:
+            val = struct.pack(e + "I", pix_off)
+        ifd += struct.pack(e + "HHI", tag, typ, len(vals)) + val
+    ifd += b"\0\0\0\0"
+    head = (b"MM\0*" if big_endian else b"II*\0") + struct.pack(e + "I", 8)
+    path.write_bytes(head + ifd + bytes(ool) + pix)
+
+
+def tiff_sources(d):
+    """TIFFs written by Pillow (every compression it offers) and by hand
+    (16-bit colour, associated alpha, big-endian). Returns case dicts."""
+    rs = np.random.RandomState(22)
+    w, h = 37, 23
+    rgb = pattern_rgb(w, h, 5, 0.5)
+    rgba = np.concatenate([rgb, rs.randint(0, 256, (h, w, 1)).astype(np.uint8)], 2)
+    im = Image.fromarray(rgb)
+    names = []
+
+    def save(img, name, **kw):
+        img.save(d / name, **kw)
+        names.append(name)
+
+    save(im, "tiff_rgb8.tif")
+    save(im, "tiff_rgb8_lzw.TIF", compression="tiff_lzw")
+    save(im, "tiff_rgb8_deflate.tiff", compression="tiff_adobe_deflate")
+    save(im, "tiff_rgb8_packbits.tif", compression="packbits")
+    save(Image.fromarray(rgba, "RGBA"), "tiff_rgba8.tif")
+    save(Image.fromarray(rgba, "RGBA"), "tiff_rgba8_lzw.tif", compression="tiff_lzw")
+    save(Image.fromarray(rgb[..., 2]), "tiff_grey8.tif")
+    save(im.convert("P", palette=Image.ADAPTIVE, colors=50), "tiff_palette8.tif")
+    save(Image.fromarray(rgb[..., 0] > 128), "tiff_bilevel1.tif")
+    save(Image.fromarray(rgb[..., 1] > 100), "tiff_bilevel1_group3.tif", compression="group3")
+    save(Image.fromarray(rgb[..., 1] > 100), "tiff_bilevel1_group4.tif", compression="group4")
+    g16 = rs.randint(0, 600, size=(h, w)).astype(np.uint16)
+    g16[::3] = rs.randint(0, 65536, size=g16[::3].shape)
+    g16.flat[:8] = [0, 1, 254, 255, 256, 300, 65535, 255]
+    save(Image.fromarray(g16), "tiff_grey16.TIFF")
+    save(Image.fromarray(g16), "tiff_grey16_lzw.tif", compression="tiff_lzw")
+
+    def u16(shape):
+        return rs.randint(0, 65536, size=shape)
+
+    hand = [
+        ("tiff_rgb16.tif", u16((h, w, 3)), 16, 2, {}),
+        ("tiff_rgb16_be.tif", u16((h, w, 3)), 16, 2, {"big_endian": True}),
+        ("tiff_rgba16.tif", u16((h, w, 4)), 16, 2, {"extra": 2}),
+        ("tiff_rgba16_assoc.tif", u16((h, w, 4)), 16, 2, {"extra": 1}),
+        ("tiff_rgba8_assoc.tif", rgba, 8, 2, {"extra": 1}),
+        ("tiff_rgb8_be.tif", rgb, 8, 2, {"big_endian": True}),
+        ("tiff_grey16_be.tif", g16[..., None], 16, 1, {"big_endian": True}),
+        ("tiff_grey8_miniswhite.tif", rgb[..., :1], 8, 0, {}),
+        # Pillow reads 16-bit "white is zero" grey without inverting it.
+        ("tiff_grey16_miniswhite.tif", g16[..., None], 16, 0, {}),
+    ]
+    for name, arr, bits, photometric, kw in hand:
+        write_tiff(d / name, arr, bits, photometric, **kw)
+        names.append(name)
+    return [{"file": "decode/" + n, "exact": True} for n in names]
+
+
+def go_bytes_literal(data):
+    """data as the Go expression []byte("...")."""
+    out = []
+    for b in data:
+        c = chr(b)
+        out.append(c if 0x20 <= b < 0x7F and c not in '"\\' else "\\x%02x" % b)
+    return '[]byte("' + "".join(out) + '")'
+
+
+def fuzz_seeds():
+    """Small images of every kind each decoder reads, written as the seed
+    corpora of the Fuzz tests (testdata/fuzz/<target>/<name>)."""
+    rs = np.random.RandomState(31)
+    w, h = 9, 7
+    rgb = rs.randint(0, 256, (h, w, 3)).astype(np.uint8)
+    rgba = np.concatenate([rgb, rs.randint(0, 256, (h, w, 1)).astype(np.uint8)], 2)
+    im = Image.fromarray(rgb)
+    tmp = Path(tempfile.mkdtemp())
+    seeds = {"FuzzDecodePNG": [], "FuzzDecodeJPEG": [], "FuzzDecodeBMP": [], "FuzzDecodeTIFF": []}
+
+    def pil(target, name, img, **kw):
+        img.save(tmp / name, **kw)
+        seeds[target].append((name, (tmp / name).read_bytes()))
+
+    def hand(target, name, writer, *args, **kw):
+        writer(tmp / name, *args, **kw)
+        seeds[target].append((name, (tmp / name).read_bytes()))
+
+    try:
+        pil("FuzzDecodePNG", "rgb.png", im)
+        pil("FuzzDecodePNG", "rgba.png", Image.fromarray(rgba, "RGBA"))
+        hand("FuzzDecodePNG", "grey16_trns.png", write_png, rs.randint(0, 65536, (h, w, 1)), 0, 16,
+             trns=struct.pack(">H", 7))
+        hand("FuzzDecodePNG", "rgba16_interlaced.png", write_png, rs.randint(0, 65536, (h, w, 4)), 6, 16,
+             interlace=True)
+        hand("FuzzDecodePNG", "palette2_short.png", write_png, rs.randint(0, 4, (h, w, 1)), 3, 2,
+             plte=rgb[0, :3], trns=b"\x80")
+        pil("FuzzDecodeJPEG", "420.jpg", im, quality=90)
+        pil("FuzzDecodeJPEG", "444_progressive.jpg", im, quality=90, subsampling=0, progressive=True)
+        pil("FuzzDecodeJPEG", "grey.jpg", im.convert("L"))
+        pil("FuzzDecodeJPEG", "cmyk.jpg", im.convert("CMYK"))
+        pil("FuzzDecodeBMP", "rgb24.bmp", im)
+        pil("FuzzDecodeBMP", "palette8.bmp", im.convert("P", palette=Image.ADAPTIVE, colors=7))
+        pil("FuzzDecodeBMP", "bilevel1.bmp", im.convert("1"))
+        hand("FuzzDecodeBMP", "palette4_topdown.bmp", write_bmp, rs.randint(0, 16, (h, w)), 4,
+             rgb[0, :5], top_down=True)
+        hand("FuzzDecodeBMP", "rgba32_v5.bmp", write_bmp, rgba, 32, header=124)
+        hand("FuzzDecodeBMP", "rgb565.bmp", write_bmp, rs.randint(0, 65536, (h, w)), 16,
+             masks=(0xF800, 0x7E0, 0x1F))
+        hand("FuzzDecodeBMP", "rgb555_topdown.bmp", write_bmp, rs.randint(0, 32768, (h, w)), 16, top_down=True)
+        pil("FuzzDecodeTIFF", "rgb_lzw.tif", im, compression="tiff_lzw")
+        pil("FuzzDecodeTIFF", "rgba_deflate.tif", Image.fromarray(rgba, "RGBA"), compression="tiff_adobe_deflate")
+        pil("FuzzDecodeTIFF", "palette_packbits.tif", im.convert("P", palette=Image.ADAPTIVE, colors=7),
+            compression="packbits")
+        pil("FuzzDecodeTIFF", "bilevel_group4.tif", im.convert("1"), compression="group4")
+        pil("FuzzDecodeTIFF", "grey16.tif", Image.fromarray(rs.randint(0, 65536, (h, w)).astype(np.uint16)))
+        hand("FuzzDecodeTIFF", "rgba16_assoc_be.tif", write_tiff, rs.randint(0, 65536, (h, w, 4)), 16, 2,
+             extra=1, big_endian=True)
+    finally:
+        shutil.rmtree(tmp)
+    root = HERE / "fuzz"
+    shutil.rmtree(root, ignore_errors=True)
+    for target, files in seeds.items():
+        files.append(("empty", b""))
+        (root / target).mkdir(parents=True)
+        for name, data in files:
+            (root / target / name).write_text("go test fuzz v1\n" + go_bytes_literal(data) + "\n")
 
 
 def resize_cases():
@@ -419,6 +654,7 @@ def main():
         "tensor": tensor_cases(),
         "mvtec": mvtec_tree(),
     }
+    fuzz_seeds()
     with open(HERE / "fixtures.json", "w") as f:
         json.dump(fixtures, f, indent=1, ensure_ascii=True)
         f.write("\n")
