@@ -5,6 +5,8 @@ package torchbind
 */
 import "C"
 
+import "fmt"
+
 func unary(op C.int, name string, a *Tensor) (*Tensor, error) {
 	var c call
 	var out C.tb_tensor
@@ -206,64 +208,74 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-// Sum reduces over dims (all dims when none are given).
+// Sum adds over dims, or over every element when dims is nil.
 func Sum(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_SUM, "sum", a, dims, keepdim, false)
 }
 
-// Mean averages over dims (all when none).
+// Mean averages over dims, or over every element when dims is nil.
 func Mean(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_MEAN, "mean", a, dims, keepdim, false)
 }
 
-// Std is the standard deviation over dims; unbiased divides by n-1.
+// Std is the standard deviation over dims (nil: every element); unbiased
+// divides by n-1.
 func Std(a *Tensor, dims []int64, unbiased, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_STD, "std", a, dims, keepdim, unbiased)
 }
 
-// Var is the variance over dims; unbiased divides by n-1.
+// Var is the variance over dims (nil: every element); unbiased divides by
+// n-1.
 func Var(a *Tensor, dims []int64, unbiased, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_VAR, "var", a, dims, keepdim, unbiased)
 }
 
-// Max is the maximum over dims (amax), or over everything.
+// Max is the maximum over dims (amax), or over every element when dims is nil.
 func Max(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_MAX, "max", a, dims, keepdim, false)
 }
 
-// Min is the minimum over dims (amin), or over everything.
+// Min is the minimum over dims (amin), or over every element when dims is nil.
 func Min(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_MIN, "min", a, dims, keepdim, false)
 }
 
-// Argmax is the index of the maximum along dim, or in the flattened tensor when dim is nil.
-func Argmax(a *Tensor, dim *int64, keepdim bool) (*Tensor, error) {
-	var dims []int64
-	if dim != nil {
-		dims = []int64{*dim}
-	}
+// Argmax is the index of the maximum along the one dimension in dims, or
+// in the flattened tensor when dims is nil.
+func Argmax(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_ARGMAX, "argmax", a, dims, keepdim, false)
 }
 
-// Any reports whether any element is true (over everything).
-func Any(a *Tensor) (*Tensor, error) { return reduce(C.TB_RED_ANY, "any", a, nil, false, false) }
-
-// Quantile is torch.quantile(a, q) with linear interpolation over all
-// elements. Unlike torch.quantile it also works above 2^24 elements, exactly:
-// it then finds the two order statistics around rank q·(n−1) with kthvalue
-// and interpolates between them as torch does.
-func Quantile(a *Tensor, q float64) (*Tensor, error) {
-	var c call
-	var out C.tb_tensor
-	msg := C.tb_quantile(c.arg(a), C.double(q), 0, 0, 0, &out)
-	return c.tensor("quantile", msg, out)
+// Any reports whether any element is true along the one dimension in dims,
+// or over everything when dims is nil.
+func Any(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_ANY, "any", a, dims, keepdim, false)
 }
 
-// QuantileDim is torch.quantile(a, q, dim, keepdim).
-func QuantileDim(a *Tensor, q float64, dim int64, keepdim bool) (*Tensor, error) {
+// oneDim reads the dims of an operation that takes one dimension or none.
+func oneDim(op string, dims []int64) (dim C.int64_t, has C.int, err error) {
+	switch len(dims) {
+	case 0:
+		return 0, 0, nil
+	case 1:
+		return C.int64_t(dims[0]), 1, nil
+	}
+	return 0, 0, &Error{Op: op, Msg: fmt.Sprintf("takes one dimension or none, got %v", dims)}
+}
+
+// Quantile is torch.quantile(a, q, dim, keepdim) with linear interpolation,
+// along the one dimension in dims, or over all elements when dims is nil.
+// Over all elements it also works above 2^24 elements, unlike torch.quantile,
+// and exactly: it then finds the two order statistics around rank q·(n−1)
+// with kthvalue and interpolates between them as torch does.
+func Quantile(a *Tensor, q float64, dims []int64, keepdim bool) (*Tensor, error) {
+	dim, has, err := oneDim("quantile", dims)
+	if err != nil {
+		return nil, err
+	}
 	var c call
 	var out C.tb_tensor
-	msg := C.tb_quantile(c.arg(a), C.double(q), C.int64_t(dim), 1, cbool(keepdim), &out)
+	msg := C.tb_quantile(c.arg(a), C.double(q), dim, has, cbool(keepdim), &out)
 	return c.tensor("quantile", msg, out)
 }
 
@@ -321,19 +333,16 @@ func Transpose(a *Tensor, d0, d1 int64) (*Tensor, error) {
 	return c.tensor("transpose", msg, out)
 }
 
-// Squeeze removes every dimension of size one.
-func Squeeze(a *Tensor) (*Tensor, error) {
+// Squeeze removes the one dimension in dims if its size is one, or every
+// dimension of size one when dims is nil.
+func Squeeze(a *Tensor, dims []int64) (*Tensor, error) {
+	dim, has, err := oneDim("squeeze", dims)
+	if err != nil {
+		return nil, err
+	}
 	var c call
 	var out C.tb_tensor
-	msg := C.tb_squeeze(c.arg(a), 0, 0, &out)
-	return c.tensor("squeeze", msg, out)
-}
-
-// SqueezeDim removes dimension dim if its size is one.
-func SqueezeDim(a *Tensor, dim int64) (*Tensor, error) {
-	var c call
-	var out C.tb_tensor
-	msg := C.tb_squeeze(c.arg(a), C.int64_t(dim), 1, &out)
+	msg := C.tb_squeeze(c.arg(a), dim, has, &out)
 	return c.tensor("squeeze", msg, out)
 }
 
