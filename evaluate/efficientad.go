@@ -152,7 +152,7 @@ func (sc *Scorer) anomalyMap(s *tb.Scope, tNorm, sST, sAE, ae *tb.Tensor) *tb.Te
 		d := s.T(tb.PowScalar(s.T(tb.Sub(a, b)), 2))
 		mp := s.T(tb.Mean(d, []int64{1}, true))
 		mp = s.T(tb.UpsampleBilinear(mp, size, size, false))
-		mp = s.T(tb.Squeeze(mp))
+		mp = s.T(tb.Squeeze(mp, nil))
 		mp = s.T(tb.MulScalar(s.T(tb.Sub(mp, q[qa])), 0.1))
 		return s.T(tb.Div(mp, s.T(tb.Sub(q[qb], q[qa]))))
 	}

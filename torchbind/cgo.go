@@ -1,21 +1,3 @@
-// Package torchbind is the Go binding of libtorch used by puad-go.
-//
-// It has three layers: a C header of opaque handles and error strings
-// (torchbind.h, implemented by the C++ shim in csrc/ and built by CMake into
-// build/libtorchbind.so); thin Go files that turn those calls into methods,
-// functions and errors (tensor, ops, nn, autograd, optim, serialize); and
-// everything above the package speaks only Go.
-//
-// Memory: tensors live in C++ memory that Go's collector does not see. Every
-// *Tensor has an owner that frees it with Close, or a Scope that frees all it
-// tracks except what it returns. A finalizer frees a forgotten tensor and
-// counts it (LeakedTensors), so leaks show up in tests.
-//
-// Threads: libtorch keeps grad mode, inference mode and its thread count per
-// OS thread, while goroutines move between OS threads. Grad and inference
-// modes are therefore only set inside NoGrad / InferenceMode, which lock the
-// goroutine to its thread for the region; the intra-op thread count set by
-// SetNumThreads is applied by the shim to whichever thread a call lands on.
 package torchbind
 
 /*

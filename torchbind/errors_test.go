@@ -53,6 +53,17 @@ func TestErrors(t *testing.T) {
 			t.Errorf("Values[int64]: %v %v", v, err)
 		}
 	})
+	t.Run("one dimension or none", func(t *testing.T) {
+		two := []int64{2, 3}
+		_, err := Quantile(x, 0.5, two, false)
+		wantError(t, err, "quantile", "one dimension or none", "[2 3]")
+		_, err = Squeeze(x, two)
+		wantError(t, err, "squeeze", "one dimension or none", "[2 3]")
+		_, err = Argmax(x, two, false)
+		wantError(t, err, "argmax", "one dimension or none")
+		_, err = Any(x, two, false)
+		wantError(t, err, "any", "one dimension or none")
+	})
 	t.Run("nil tensor", func(t *testing.T) {
 		_, err := Add(nil, x)
 		wantError(t, err, "add", "nil tensor")

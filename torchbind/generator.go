@@ -39,17 +39,12 @@ func (g *Generator) Close() {
 // Device is where the generator draws numbers for.
 func (g *Generator) Device() Device { return g.dev }
 
-func genHandle(g *Generator) C.tb_generator {
-	if g == nil {
-		return nil
-	}
-	return g.h
-}
-
 // State returns a copy of the generator state (a uint8 tensor), for checkpoints.
 func (g *Generator) State() ([]byte, error) {
+	var c call
 	var out C.tb_tensor
-	t, err := wrap("generator_state", C.tb_generator_get_state(genHandle(g), &out), out)
+	msg := C.tb_generator_get_state(c.gen(g), &out)
+	t, err := c.tensor("generator_state", msg, out)
 	if err != nil {
 		return nil, err
 	}
@@ -64,41 +59,49 @@ func (g *Generator) SetState(state []byte) error {
 		return err
 	}
 	defer t.Close()
-	return check("generator_set_state", C.tb_generator_set_state(genHandle(g), t.h))
+	var c call
+	msg := C.tb_generator_set_state(c.gen(g), c.arg(t))
+	return c.err("generator_set_state", msg)
 }
 
 // Rand returns uniform samples in [0, 1) drawn from g (nil: the default generator).
 func Rand(g *Generator, shape []int64, dt DType, dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_random(0, genHandle(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
-	return wrap("rand", msg, out)
+	msg := C.tb_random(0, c.gen(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
+	return c.tensor("rand", msg, out)
 }
 
 // Randn returns standard normal samples drawn from g.
 func Randn(g *Generator, shape []int64, dt DType, dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_random(1, genHandle(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
-	return wrap("randn", msg, out)
+	msg := C.tb_random(1, c.gen(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
+	return c.tensor("randn", msg, out)
 }
 
 // RandInt returns int64 samples uniform in [low, high) drawn from g.
 func RandInt(g *Generator, low, high int64, shape []int64, dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_randint(genHandle(g), C.int64_t(low), C.int64_t(high), dimsPtr(shape), C.int(len(shape)), C.int(dev.Type), C.int(dev.Index), &out)
-	return wrap("randint", msg, out)
+	msg := C.tb_randint(c.gen(g), C.int64_t(low), C.int64_t(high), dimsPtr(shape), C.int(len(shape)), C.int(dev.Type), C.int(dev.Index), &out)
+	return c.tensor("randint", msg, out)
 }
 
 // RandPerm returns a random permutation of 0..n-1 (int64) drawn from g.
 func RandPerm(g *Generator, n int64, dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_randperm(genHandle(g), C.int64_t(n), C.int(dev.Type), C.int(dev.Index), &out)
-	return wrap("randperm", msg, out)
+	msg := C.tb_randperm(c.gen(g), C.int64_t(n), C.int(dev.Type), C.int(dev.Index), &out)
+	return c.tensor("randperm", msg, out)
 }
 
 // Bernoulli returns 0/1 samples with probability p, shaped like t.
 func Bernoulli(g *Generator, like *Tensor, p float64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("bernoulli", C.tb_bernoulli(genHandle(g), handle(like), C.double(p), &out), out)
+	msg := C.tb_bernoulli(c.gen(g), c.arg(like), C.double(p), &out)
+	return c.tensor("bernoulli", msg, out)
 }
 
 // Perm is randperm(n) from a CPU generator seeded with seed, as Go ints.

@@ -5,19 +5,27 @@ package torchbind
 */
 import "C"
 
+import "fmt"
+
 func unary(op C.int, name string, a *Tensor) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap(name, C.tb_unary(op, handle(a), &out), out)
+	msg := C.tb_unary(op, c.arg(a), &out)
+	return c.tensor(name, msg, out)
 }
 
 func binary(op C.int, name string, a, b *Tensor) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap(name, C.tb_binary(op, handle(a), handle(b), &out), out)
+	msg := C.tb_binary(op, c.arg(a), c.arg(b), &out)
+	return c.tensor(name, msg, out)
 }
 
 func binaryScalar(op C.int, name string, a *Tensor, s float64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap(name, C.tb_binary_scalar(op, handle(a), C.double(s), &out), out)
+	msg := C.tb_binary_scalar(op, c.arg(a), C.double(s), &out)
+	return c.tensor(name, msg, out)
 }
 
 // Neg returns -a.
@@ -155,31 +163,42 @@ func Clamp(a *Tensor, lo, hi float64) (*Tensor, error) {
 	if hi > maxFinite {
 		hasHi = 0
 	}
+	var c call
 	var out C.tb_tensor
-	return wrap("clamp", C.tb_clamp(handle(a), C.double(lo), C.double(hi), hasLo, hasHi, &out), out)
+	msg := C.tb_clamp(c.arg(a), C.double(lo), C.double(hi), hasLo, hasHi, &out)
+	return c.tensor("clamp", msg, out)
 }
 
 const maxFinite = 1.7976931348623157e308
 
 // Where returns a where cond is true, else b.
 func Where(cond, a, b *Tensor) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("where", C.tb_where(handle(cond), handle(a), handle(b), &out), out)
+	msg := C.tb_where(c.arg(cond), c.arg(a), c.arg(b), &out)
+	return c.tensor("where", msg, out)
 }
 
 // MaskedSelect returns the elements of a where mask is true, as one dimension.
 func MaskedSelect(a, mask *Tensor) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("masked_select", C.tb_masked_select(handle(a), handle(mask), &out), out)
+	msg := C.tb_masked_select(c.arg(a), c.arg(mask), &out)
+	return c.tensor("masked_select", msg, out)
 }
 
 // CopyInto copies src into dst in place (broadcasting, converting dtype and device).
-func CopyInto(dst, src *Tensor) error { return check("copy_", C.tb_copy_(handle(dst), handle(src))) }
+func CopyInto(dst, src *Tensor) error {
+	var c call
+	msg := C.tb_copy_(c.arg(dst), c.arg(src))
+	return c.err("copy_", msg)
+}
 
 func reduce(op C.int, name string, a *Tensor, dims []int64, keepdim, unbiased bool) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_reduce(op, handle(a), dimsPtr(dims), C.int(len(dims)), cbool(keepdim), cbool(unbiased), &out)
-	return wrap(name, msg, out)
+	msg := C.tb_reduce(op, c.arg(a), dimsPtr(dims), C.int(len(dims)), cbool(keepdim), cbool(unbiased), &out)
+	return c.tensor(name, msg, out)
 }
 
 func cbool(b bool) C.int {
@@ -189,67 +208,83 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-// Sum reduces over dims (all dims when none are given).
+// Sum adds over dims, or over every element when dims is nil.
 func Sum(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_SUM, "sum", a, dims, keepdim, false)
 }
 
-// Mean averages over dims (all when none).
+// Mean averages over dims, or over every element when dims is nil.
 func Mean(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_MEAN, "mean", a, dims, keepdim, false)
 }
 
-// Std is the standard deviation over dims; unbiased divides by n-1.
+// Std is the standard deviation over dims (nil: every element); unbiased
+// divides by n-1.
 func Std(a *Tensor, dims []int64, unbiased, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_STD, "std", a, dims, keepdim, unbiased)
 }
 
-// Var is the variance over dims; unbiased divides by n-1.
+// Var is the variance over dims (nil: every element); unbiased divides by
+// n-1.
 func Var(a *Tensor, dims []int64, unbiased, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_VAR, "var", a, dims, keepdim, unbiased)
 }
 
-// Max is the maximum over dims (amax), or over everything.
+// Max is the maximum over dims (amax), or over every element when dims is nil.
 func Max(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_MAX, "max", a, dims, keepdim, false)
 }
 
-// Min is the minimum over dims (amin), or over everything.
+// Min is the minimum over dims (amin), or over every element when dims is nil.
 func Min(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_MIN, "min", a, dims, keepdim, false)
 }
 
-// Argmax is the index of the maximum along dim, or in the flattened tensor when dim is nil.
-func Argmax(a *Tensor, dim *int64, keepdim bool) (*Tensor, error) {
-	var dims []int64
-	if dim != nil {
-		dims = []int64{*dim}
-	}
+// Argmax is the index of the maximum along the one dimension in dims, or
+// in the flattened tensor when dims is nil.
+func Argmax(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
 	return reduce(C.TB_RED_ARGMAX, "argmax", a, dims, keepdim, false)
 }
 
-// Any reports whether any element is true (over everything).
-func Any(a *Tensor) (*Tensor, error) { return reduce(C.TB_RED_ANY, "any", a, nil, false, false) }
-
-// Quantile is torch.quantile(a, q) with linear interpolation over all
-// elements. Unlike torch.quantile it also works above 2^24 elements, exactly:
-// it then finds the two order statistics around rank q·(n−1) with kthvalue
-// and interpolates between them as torch does.
-func Quantile(a *Tensor, q float64) (*Tensor, error) {
-	var out C.tb_tensor
-	return wrap("quantile", C.tb_quantile(handle(a), C.double(q), 0, 0, 0, &out), out)
+// Any reports whether any element is true along the one dimension in dims,
+// or over everything when dims is nil.
+func Any(a *Tensor, dims []int64, keepdim bool) (*Tensor, error) {
+	return reduce(C.TB_RED_ANY, "any", a, dims, keepdim, false)
 }
 
-// QuantileDim is torch.quantile(a, q, dim, keepdim).
-func QuantileDim(a *Tensor, q float64, dim int64, keepdim bool) (*Tensor, error) {
+// oneDim reads the dims of an operation that takes one dimension or none.
+func oneDim(op string, dims []int64) (dim C.int64_t, has C.int, err error) {
+	switch len(dims) {
+	case 0:
+		return 0, 0, nil
+	case 1:
+		return C.int64_t(dims[0]), 1, nil
+	}
+	return 0, 0, &Error{Op: op, Msg: fmt.Sprintf("takes one dimension or none, got %v", dims)}
+}
+
+// Quantile is torch.quantile(a, q, dim, keepdim) with linear interpolation,
+// along the one dimension in dims, or over all elements when dims is nil.
+// Over all elements it also works above 2^24 elements, unlike torch.quantile,
+// and exactly: it then finds the two order statistics around rank q·(n−1)
+// with kthvalue and interpolates between them as torch does.
+func Quantile(a *Tensor, q float64, dims []int64, keepdim bool) (*Tensor, error) {
+	dim, has, err := oneDim("quantile", dims)
+	if err != nil {
+		return nil, err
+	}
+	var c call
 	var out C.tb_tensor
-	return wrap("quantile", C.tb_quantile(handle(a), C.double(q), C.int64_t(dim), 1, cbool(keepdim), &out), out)
+	msg := C.tb_quantile(c.arg(a), C.double(q), dim, has, cbool(keepdim), &out)
+	return c.tensor("quantile", msg, out)
 }
 
 // KthValue returns the k-th smallest values (1-based) along dim and their indices.
 func KthValue(a *Tensor, k, dim int64, keepdim bool) (values, indices *Tensor, err error) {
+	var c call
 	var v, i C.tb_tensor
-	if err := check("kthvalue", C.tb_kthvalue(handle(a), C.int64_t(k), C.int64_t(dim), cbool(keepdim), &v, &i)); err != nil {
+	msg := C.tb_kthvalue(c.arg(a), C.int64_t(k), C.int64_t(dim), cbool(keepdim), &v, &i)
+	if err := c.err("kthvalue", msg); err != nil {
 		return nil, nil, err
 	}
 	return newTensor(v), newTensor(i), nil
@@ -257,8 +292,10 @@ func KthValue(a *Tensor, k, dim int64, keepdim bool) (values, indices *Tensor, e
 
 // Sort sorts along dim, returning values and indices.
 func Sort(a *Tensor, dim int64, descending bool) (values, indices *Tensor, err error) {
+	var c call
 	var v, i C.tb_tensor
-	if err := check("sort", C.tb_sort(handle(a), C.int64_t(dim), cbool(descending), &v, &i)); err != nil {
+	msg := C.tb_sort(c.arg(a), C.int64_t(dim), cbool(descending), &v, &i)
+	if err := c.err("sort", msg); err != nil {
 		return nil, nil, err
 	}
 	return newTensor(v), newTensor(i), nil
@@ -266,70 +303,79 @@ func Sort(a *Tensor, dim int64, descending bool) (values, indices *Tensor, err e
 
 // Reshape returns a with a new shape (a view when possible); -1 infers one size.
 func Reshape(a *Tensor, shape ...int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("reshape", C.tb_reshape(handle(a), dimsPtr(shape), C.int(len(shape)), &out), out)
+	msg := C.tb_reshape(c.arg(a), dimsPtr(shape), C.int(len(shape)), &out)
+	return c.tensor("reshape", msg, out)
 }
 
 // View returns a view of a with a new shape; fails when strides do not allow it.
 func View(a *Tensor, shape ...int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("view", C.tb_view(handle(a), dimsPtr(shape), C.int(len(shape)), &out), out)
+	msg := C.tb_view(c.arg(a), dimsPtr(shape), C.int(len(shape)), &out)
+	return c.tensor("view", msg, out)
 }
 
 // Permute reorders the dimensions.
 func Permute(a *Tensor, dims ...int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("permute", C.tb_permute(handle(a), dimsPtr(dims), C.int(len(dims)), &out), out)
+	msg := C.tb_permute(c.arg(a), dimsPtr(dims), C.int(len(dims)), &out)
+	return c.tensor("permute", msg, out)
 }
 
 // Transpose swaps two dimensions.
 func Transpose(a *Tensor, d0, d1 int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("transpose", C.tb_transpose(handle(a), C.int64_t(d0), C.int64_t(d1), &out), out)
+	msg := C.tb_transpose(c.arg(a), C.int64_t(d0), C.int64_t(d1), &out)
+	return c.tensor("transpose", msg, out)
 }
 
-// Squeeze removes every dimension of size one.
-func Squeeze(a *Tensor) (*Tensor, error) {
+// Squeeze removes the one dimension in dims if its size is one, or every
+// dimension of size one when dims is nil.
+func Squeeze(a *Tensor, dims []int64) (*Tensor, error) {
+	dim, has, err := oneDim("squeeze", dims)
+	if err != nil {
+		return nil, err
+	}
+	var c call
 	var out C.tb_tensor
-	return wrap("squeeze", C.tb_squeeze(handle(a), 0, 0, &out), out)
-}
-
-// SqueezeDim removes dimension dim if its size is one.
-func SqueezeDim(a *Tensor, dim int64) (*Tensor, error) {
-	var out C.tb_tensor
-	return wrap("squeeze", C.tb_squeeze(handle(a), C.int64_t(dim), 1, &out), out)
+	msg := C.tb_squeeze(c.arg(a), dim, has, &out)
+	return c.tensor("squeeze", msg, out)
 }
 
 // Unsqueeze inserts a dimension of size one at dim.
 func Unsqueeze(a *Tensor, dim int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("unsqueeze", C.tb_unsqueeze(handle(a), C.int64_t(dim), &out), out)
+	msg := C.tb_unsqueeze(c.arg(a), C.int64_t(dim), &out)
+	return c.tensor("unsqueeze", msg, out)
 }
 
 // Narrow returns the view a[..., start:start+length, ...] along dim.
 func Narrow(a *Tensor, dim, start, length int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("narrow", C.tb_narrow(handle(a), C.int64_t(dim), C.int64_t(start), C.int64_t(length), &out), out)
+	msg := C.tb_narrow(c.arg(a), C.int64_t(dim), C.int64_t(start), C.int64_t(length), &out)
+	return c.tensor("narrow", msg, out)
 }
 
 // IndexSelect picks the entries of index (int64) along dim.
 func IndexSelect(a *Tensor, dim int64, index *Tensor) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("index_select", C.tb_index_select(handle(a), C.int64_t(dim), handle(index), &out), out)
+	msg := C.tb_index_select(c.arg(a), C.int64_t(dim), c.arg(index), &out)
+	return c.tensor("index_select", msg, out)
 }
 
 // Gather is torch.gather.
 func Gather(a *Tensor, dim int64, index *Tensor) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("gather", C.tb_gather(handle(a), C.int64_t(dim), handle(index), &out), out)
-}
-
-func handles(ts []*Tensor) []C.tb_tensor {
-	hs := make([]C.tb_tensor, len(ts))
-	for i, t := range ts {
-		hs[i] = handle(t)
-	}
-	return hs
+	msg := C.tb_gather(c.arg(a), C.int64_t(dim), c.arg(index), &out)
+	return c.tensor("gather", msg, out)
 }
 
 // Cat concatenates tensors along dim.
@@ -337,9 +383,11 @@ func Cat(ts []*Tensor, dim int64) (*Tensor, error) {
 	if len(ts) == 0 {
 		return nil, &Error{Op: "cat", Msg: "no tensors"}
 	}
-	hs := handles(ts)
+	var c call
+	hs := c.args(ts)
 	var out C.tb_tensor
-	return wrap("cat", C.tb_cat(&hs[0], C.int(len(hs)), C.int64_t(dim), &out), out)
+	msg := C.tb_cat(&hs[0], C.int(len(hs)), C.int64_t(dim), &out)
+	return c.tensor("cat", msg, out)
 }
 
 // Stack stacks tensors of equal shape along a new dimension dim.
@@ -347,13 +395,17 @@ func Stack(ts []*Tensor, dim int64) (*Tensor, error) {
 	if len(ts) == 0 {
 		return nil, &Error{Op: "stack", Msg: "no tensors"}
 	}
-	hs := handles(ts)
+	var c call
+	hs := c.args(ts)
 	var out C.tb_tensor
-	return wrap("stack", C.tb_stack(&hs[0], C.int(len(hs)), C.int64_t(dim), &out), out)
+	msg := C.tb_stack(&hs[0], C.int(len(hs)), C.int64_t(dim), &out)
+	return c.tensor("stack", msg, out)
 }
 
 // Expand broadcasts a to shape without copying (-1 keeps a size).
 func Expand(a *Tensor, shape ...int64) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("expand", C.tb_expand(handle(a), dimsPtr(shape), C.int(len(shape)), &out), out)
+	msg := C.tb_expand(c.arg(a), dimsPtr(shape), C.int(len(shape)), &out)
+	return c.tensor("expand", msg, out)
 }

@@ -110,13 +110,17 @@ var fixtureOps = map[string]opFunc{
 	"argmax": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
 		var dim *int64
 		c.arg(t, "dim", &dim)
-		return one(Argmax(in[0], dim, c.flag(t, "keepdim")))
+		var dims []int64
+		if dim != nil {
+			dims = []int64{*dim}
+		}
+		return one(Argmax(in[0], dims, c.flag(t, "keepdim")))
 	},
 	"quantile": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
-		return one(Quantile(in[0], c.f64(t, "q")))
+		return one(Quantile(in[0], c.f64(t, "q"), nil, false))
 	},
 	"quantile_dim": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
-		return one(QuantileDim(in[0], c.f64(t, "q"), c.i64(t, "dim"), c.flag(t, "keepdim")))
+		return one(Quantile(in[0], c.f64(t, "q"), []int64{c.i64(t, "dim")}, c.flag(t, "keepdim")))
 	},
 
 	"kthvalue": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
@@ -168,9 +172,11 @@ var fixtureOps = map[string]opFunc{
 		defer p.Close()
 		return one(Contiguous(p))
 	},
-	"squeeze": unaryOp(Squeeze),
+	"squeeze": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
+		return one(Squeeze(in[0], nil))
+	},
 	"squeeze_dim": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
-		return one(SqueezeDim(in[0], c.i64(t, "dim")))
+		return one(Squeeze(in[0], []int64{c.i64(t, "dim")}))
 	},
 	"unsqueeze": func(t testing.TB, c *fixtureCase, in []*Tensor) ([]*Tensor, error) {
 		return one(Unsqueeze(in[0], c.i64(t, "dim")))

@@ -66,9 +66,10 @@ func (o *Adam) Step() error {
 			}
 		}
 		o.steps[i]++
-		msg := C.tb_adam_step(p.h, o.expAvg[i].h, o.expSq[i].h, C.int64_t(o.steps[i]), C.double(o.LR),
+		var c call
+		msg := C.tb_adam_step(c.arg(p), c.arg(o.expAvg[i]), c.arg(o.expSq[i]), C.int64_t(o.steps[i]), C.double(o.LR),
 			C.double(o.Beta1), C.double(o.Beta2), C.double(o.Eps), C.double(o.WeightDecay))
-		if err := check("adam_step", msg); err != nil {
+		if err := c.err("adam_step", msg); err != nil {
 			return fmt.Errorf("parameter %d: %w", i, err)
 		}
 	}

@@ -63,7 +63,7 @@ func TestQuantileAbove2p24(t *testing.T) {
 		t.Fatal("counting sort failed")
 	}
 	for _, q := range []float64{0.5, 0.9, 0.995, 0.999} {
-		r := m(Quantile(x, q))
+		r := m(Quantile(x, q, nil, false))
 		got, err := r.Item()
 		r.Close()
 		if err != nil {
@@ -89,12 +89,12 @@ func TestQuantileAbove2p24(t *testing.T) {
 	defer nan.Close()
 	xn := m(Where(mask, nan, x))
 	defer xn.Close()
-	r := m(Quantile(xn, 0.9))
+	r := m(Quantile(xn, 0.9, nil, false))
 	defer r.Close()
 	if v, err := r.Item(); err != nil || !math.IsNaN(v) {
 		t.Errorf("quantile with a NaN: %v %v", v, err)
 	}
-	if _, err := Quantile(x, 1.5); err == nil {
+	if _, err := Quantile(x, 1.5, nil, false); err == nil {
 		t.Error("q=1.5: no error")
 	}
 }
@@ -118,7 +118,7 @@ func TestQuantileAt2p24(t *testing.T) {
 	x := m(FromSlice(vals))
 	defer x.Close()
 	for i, q := range ref.Q {
-		r := m(Quantile(x, q))
+		r := m(Quantile(x, q, nil, false))
 		got, err := r.Item()
 		r.Close()
 		if err != nil {

@@ -63,23 +63,6 @@ func (t *Tensor) Close() {
 	t.free()
 }
 
-// handle returns the C handle; nil for nil or closed tensors, which the shim
-// rejects with an error (or reads as "none" where a tensor is optional).
-func handle(t *Tensor) C.tb_tensor {
-	if t == nil {
-		return nil
-	}
-	return t.h
-}
-
-// wrap is the common tail of a call returning one tensor.
-func wrap(op string, msg *C.char, out C.tb_tensor) (*Tensor, error) {
-	if err := check(op, msg); err != nil {
-		return nil, err
-	}
-	return newTensor(out), nil
-}
-
 func dimsPtr(d []int64) *C.int64_t {
 	if len(d) == 0 {
 		return nil
@@ -99,7 +82,9 @@ type Info struct {
 func (t *Tensor) Info() (Info, error) {
 	var dt, nd, devType, devIdx, rg C.int
 	var sizes [C.TB_MAX_DIMS]C.int64_t
-	if err := check("info", C.tb_tensor_info(handle(t), &dt, &nd, &sizes[0], &devType, &devIdx, &rg)); err != nil {
+	var c call
+	msg := C.tb_tensor_info(c.arg(t), &dt, &nd, &sizes[0], &devType, &devIdx, &rg)
+	if err := c.err("info", msg); err != nil {
 		return Info{}, err
 	}
 	shape := make([]int64, int(nd))
@@ -185,9 +170,10 @@ func FromSlice[E Element](data []E, shape ...int64) (*Tensor, error) {
 		ptr = unsafe.Pointer(&data[0])
 	}
 	strides := contiguousStrides(shape)
+	var c call
 	var out C.tb_tensor
 	msg := C.tb_from_blob(ptr, C.int(dtypeOf[E]()), dimsPtr(shape), dimsPtr(strides), C.int(len(shape)), 0, &out)
-	return wrap("from_slice", msg, out)
+	return c.tensor("from_slice", msg, out)
 }
 
 // FromBytes builds a new contiguous CPU tensor from a strided view of raw
@@ -229,9 +215,10 @@ func FromBytes(data []byte, dt DType, shape, strides []int64, offset int64) (*Te
 	if len(data) > 0 {
 		ptr = unsafe.Pointer(&data[0])
 	}
+	var c call
 	var out C.tb_tensor
 	msg := C.tb_from_blob(ptr, C.int(dt), dimsPtr(shape), dimsPtr(strides), C.int(len(shape)), C.int64_t(offset), &out)
-	return wrap("from_bytes", msg, out)
+	return c.tensor("from_bytes", msg, out)
 }
 
 func contiguousStrides(shape []int64) []int64 {
@@ -259,7 +246,9 @@ func (t *Tensor) Bytes() ([]byte, Info, error) {
 	if n > 0 {
 		ptr = unsafe.Pointer(&buf[0])
 	}
-	if err := check("to_bytes", C.tb_to_blob(t.h, ptr, C.int64_t(n))); err != nil {
+	var c call
+	msg := C.tb_to_blob(c.arg(t), ptr, C.int64_t(n))
+	if err := c.err("to_bytes", msg); err != nil {
 		return nil, info, err
 	}
 	return buf, info, nil
@@ -281,7 +270,9 @@ func Values[E Element](t *Tensor) ([]E, error) {
 	if len(out) > 0 {
 		ptr = unsafe.Pointer(&out[0])
 	}
-	if err := check("values", C.tb_to_blob(t.h, ptr, C.int64_t(len(out)*want.Size()))); err != nil {
+	var c call
+	msg := C.tb_to_blob(c.arg(t), ptr, C.int64_t(len(out)*want.Size()))
+	if err := c.err("values", msg); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -320,7 +311,9 @@ func (t *Tensor) Int64s() ([]int64, error) {
 // Item returns the value of a one-element tensor.
 func (t *Tensor) Item() (float64, error) {
 	var v C.double
-	if err := check("item", C.tb_item(handle(t), &v)); err != nil {
+	var c call
+	msg := C.tb_item(c.arg(t), &v)
+	if err := c.err("item", msg); err != nil {
 		return 0, err
 	}
 	return float64(v), nil
@@ -329,30 +322,35 @@ func (t *Tensor) Item() (float64, error) {
 // To returns the tensor on device dev with dtype dt (a new handle; the same
 // storage when nothing changes).
 func (t *Tensor) To(dev Device, dt DType) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_to(handle(t), C.int(dev.Type), C.int(dev.Index), C.int(dt), &out)
-	return wrap("to", msg, out)
+	msg := C.tb_to(c.arg(t), C.int(dev.Type), C.int(dev.Index), C.int(dt), &out)
+	return c.tensor("to", msg, out)
 }
 
 // ToDevice moves the tensor to dev, keeping its dtype.
 func (t *Tensor) ToDevice(dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	msg := C.tb_to(handle(t), C.int(dev.Type), C.int(dev.Index), -1, &out)
-	return wrap("to", msg, out)
+	msg := C.tb_to(c.arg(t), C.int(dev.Type), C.int(dev.Index), -1, &out)
+	return c.tensor("to", msg, out)
 }
 
 // Ref returns a second handle on the same tensor (same storage, same autograd
 // identity), with its own lifetime.
 func (t *Tensor) Ref() (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
-	return wrap("ref", C.tb_shallow_clone(handle(t), &out), out)
+	msg := C.tb_shallow_clone(c.arg(t), &out)
+	return c.tensor("ref", msg, out)
 }
 
 // Full returns a tensor of the given shape filled with v.
 func Full(shape []int64, v float64, dt DType, dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
 	msg := C.tb_full(dimsPtr(shape), C.int(len(shape)), C.double(v), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
-	return wrap("full", msg, out)
+	return c.tensor("full", msg, out)
 }
 
 // Zeros returns a tensor of zeros.
@@ -366,7 +364,8 @@ func Scalar(v float64, dt DType, dev Device) (*Tensor, error) { return Full(nil,
 
 // Arange returns start, start+step, ... below end, as torch.arange.
 func Arange(start, end, step float64, dt DType, dev Device) (*Tensor, error) {
+	var c call
 	var out C.tb_tensor
 	msg := C.tb_arange(C.double(start), C.double(end), C.double(step), C.int(dt), C.int(dev.Type), C.int(dev.Index), &out)
-	return wrap("arange", msg, out)
+	return c.tensor("arange", msg, out)
 }

@@ -150,7 +150,7 @@ func TestCreationAndConversion(t *testing.T) {
 	if v, _ := Values[bool](isn); fmt.Sprint(v) != "[false true false]" {
 		t.Errorf("IsNaN: %v", v)
 	}
-	if v, err := s.T(Any(isn)).Item(); err != nil || v != 1 {
+	if v, err := s.T(Any(isn, nil, false)).Item(); err != nil || v != 1 {
 		t.Errorf("Any: %v %v", v, err)
 	}
 }

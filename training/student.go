@@ -586,7 +586,7 @@ func (s *studentStep) backward(xTrain, xAug, xImg *tb.Tensor) (Losses, error) {
 		tn := s.normalizedTeacher(sc, xTrain)
 		st := sc.T(tb.Narrow(sc.T(s.m.Student.Forward(xTrain)), 1, 0, c))
 		diff := sc.T(tb.PowScalar(sc.T(tb.Sub(tn, st)), 2))
-		thr := sc.T(tb.Quantile(sc.T(tb.Detach(diff)), 0.999))
+		thr := sc.T(tb.Quantile(sc.T(tb.Detach(diff)), 0.999, nil, false))
 		hard := sc.T(tb.Mean(sc.T(tb.MaskedSelect(diff, sc.T(tb.Ge(diff, thr)))), nil, false))
 		lossStudent := hard
 		var pen *tb.Tensor
@@ -799,7 +799,7 @@ func validationQuantiles(ctx context.Context, m *models.EfficientAD, paths []str
 		{"q_a_autoencoder", ae, 0.9}, {"q_b_autoencoder", ae, 0.995},
 	} {
 		all := s.T(tb.FromSlice(e.maps))
-		v := s.T(tb.Quantile(all, e.p))
+		v := s.T(tb.Quantile(all, e.p, nil, false))
 		v = s.T(toDevice(v, m.Device))
 		if err := s.Err(); err != nil {
 			for _, t := range q {

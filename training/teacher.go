@@ -727,7 +727,7 @@ func (s featureStats) each(ctx context.Context, samples []statSample, progress f
 			x := sc.T(toDevice(sc.T(tb.FromSlice(it.Out, 1, 3, int64(s.size), int64(s.size))), s.dev))
 			out := sc.T(s.fe.Forward(x))
 			out = sc.T(out.ToDevice(tb.CPU))
-			out = sc.T(tb.SqueezeDim(out, 0))
+			out = sc.T(tb.Squeeze(out, []int64{0}))
 			if err := sc.Err(); err != nil {
 				return err
 			}
