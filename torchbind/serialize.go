@@ -101,7 +101,7 @@ func LoadTensor(path string) (*Tensor, error) {
 	}
 	p, ok := v.(*ptfile.Tensor)
 	if !ok {
-		return nil, fmt.Errorf("load %s: holds %s, not a tensor", path, describe(v))
+		return nil, fmt.Errorf("load %s: holds %s, not a tensor", path, ptfile.Describe(v))
 	}
 	t, err := FromPT(p)
 	if err != nil {
@@ -119,14 +119,14 @@ func LoadStateDict(path string) (*StateDict, error) {
 	}
 	d, ok := v.(*ptfile.OrderedDict)
 	if !ok {
-		return nil, fmt.Errorf("load %s: holds %s, not a dict of tensors", path, describe(v))
+		return nil, fmt.Errorf("load %s: holds %s, not a dict of tensors", path, ptfile.Describe(v))
 	}
 	sd := NewStateDict()
 	for _, k := range d.Keys {
 		p, ok := d.Values[k].(*ptfile.Tensor)
 		if !ok {
 			sd.Close()
-			return nil, fmt.Errorf("load %s: entry %q is %s, not a tensor", path, k, describe(d.Values[k]))
+			return nil, fmt.Errorf("load %s: entry %q is %s, not a tensor", path, k, ptfile.Describe(d.Values[k]))
 		}
 		t, err := FromPT(p)
 		if err != nil {
@@ -136,18 +136,6 @@ func LoadStateDict(path string) (*StateDict, error) {
 		sd.Set(k, t)
 	}
 	return sd, nil
-}
-
-func describe(v any) string {
-	switch v.(type) {
-	case nil:
-		return "None"
-	case *ptfile.Tensor:
-		return "a tensor"
-	case *ptfile.OrderedDict:
-		return "a dict"
-	}
-	return fmt.Sprintf("a %T", v)
 }
 
 // SaveStateDict writes sd as torch.save(state_dict) does (an OrderedDict, zip
