@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/puad-go/puad/evaluate/metrics"
 )
 
 // MeanStd returns the mean and the population standard deviation (ddof=0) of
@@ -60,13 +62,13 @@ func meanStd32(xs []float64) (mean, std float32) {
 		v[i] = float32(x)
 	}
 	n := float32(len(v))
-	mean = numpySum(v) / n
+	mean = metrics.PairwiseSum(v) / n
 	for i := range v {
 		d := v[i] - mean
 		v[i] = d * d
 	}
 	// sqrt of a float32, correctly rounded (double rounding is exact for sqrt).
-	std = float32(math.Sqrt(float64(numpySum(v) / n)))
+	std = float32(math.Sqrt(float64(metrics.PairwiseSum(v) / n)))
 	return mean, std
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+
+	"github.com/puad-go/puad/evaluate/metrics"
 )
 
 // This file turns evaluation outcomes into the tables of the PUAD README:
@@ -167,17 +169,17 @@ const (
 // with one feature extractor, and, when models were trained per seed, one
 // seed. AUROCs are in [0, 1], as Evaluate returns them.
 type CategoryRun struct {
-	DatasetName         string       `json:"dataset_name"`
-	Category            string       `json:"category"`
-	Size                string       `json:"size"`
-	Extractor           string       `json:"feature_extractor"`
-	Seed                *int         `json:"seed,omitempty"`
-	Status              RunStatus    `json:"status"`
-	Reason              string       `json:"reason,omitempty"`
-	EfficientADAUROC    float64      `json:"efficient_ad_auroc"`
-	PUADAUROC           float64      `json:"puad_auroc"`
-	EfficientADPerClass []ClassAUROC `json:"efficient_ad_auroc_per_class,omitempty"`
-	PUADPerClass        []ClassAUROC `json:"puad_auroc_per_class,omitempty"`
+	DatasetName         string               `json:"dataset_name"`
+	Category            string               `json:"category"`
+	Size                string               `json:"size"`
+	Extractor           string               `json:"feature_extractor"`
+	Seed                *int                 `json:"seed,omitempty"`
+	Status              RunStatus            `json:"status"`
+	Reason              string               `json:"reason,omitempty"`
+	EfficientADAUROC    float64              `json:"efficient_ad_auroc"`
+	PUADAUROC           float64              `json:"puad_auroc"`
+	EfficientADPerClass []metrics.ClassAUROC `json:"efficient_ad_auroc_per_class,omitempty"`
+	PUADPerClass        []metrics.ClassAUROC `json:"puad_auroc_per_class,omitempty"`
 }
 
 // RunFromResult is the CategoryRun of a successful evaluation.

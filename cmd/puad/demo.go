@@ -16,6 +16,7 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -247,7 +248,7 @@ func demoRows(res *evaluate.Result) ([]demoRow, error) {
 		{"Mahalanobis distance alone (unpicturable)", maha},
 		{"PUAD (EfficientAD + Mahalanobis)", puad},
 	} {
-		all, per, err := evaluate.PerClassAUROC(classes, m.scores, datasets.NormalClass)
+		all, per, err := metrics.PerClassAUROC(classes, m.scores, datasets.NormalClass)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.name, err)
 		}
