@@ -8,6 +8,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate/metrics"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -60,7 +61,7 @@ type Result struct {
 	PUADPerClass     []metrics.ClassAUROC `json:"puad_auroc_per_class"`
 	// EfficientADPerClass is EfficientAD's AUROC per anomaly class (the reference's results.txt).
 	EfficientADPerClass []metrics.ClassAUROC `json:"efficient_ad_auroc_per_class"`
-	Validation          Fusion               `json:"validation"`
+	Validation          stats.Fusion         `json:"validation"`
 	NumTrain            int                  `json:"num_train"`
 	NumValidation       int                  `json:"num_validation"`
 	Test                []ImageScore         `json:"test"`
@@ -73,8 +74,8 @@ type Result struct {
 // training features and the validation statistics.
 type PUADModel struct {
 	Scorer   *Scorer
-	Gaussian *Gaussian
-	Fusion   Fusion
+	Gaussian *stats.Gaussian
+	Fusion   stats.Fusion
 	// ValidEfficientAD and ValidMahalanobis are the validation images'
 	// scores (in the order of the dataset's Valid list) that Fusion was fitted on.
 	ValidEfficientAD, ValidMahalanobis []float64
@@ -94,7 +95,7 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 	for i, o := range trainOut {
 		feats[i] = o.Feature
 	}
-	g, err := FitGaussian(feats)
+	g, err := stats.FitGaussian(feats)
 	if err != nil {
 		return nil, fmt.Errorf("fit PUAD on %d training images of %s: %w", len(feats), ds.Dir, err)
 	}
@@ -108,7 +109,7 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 		eff[i] = o.Score
 		maha[i] = g.Mahalanobis(o.Feature)
 	}
-	fu, err := FitFusion(eff, maha)
+	fu, err := stats.FitFusion(eff, maha)
 	if err != nil {
 		return nil, fmt.Errorf("validation statistics of %s: %w", ds.Dir, err)
 	}

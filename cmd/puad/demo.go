@@ -17,6 +17,7 @@ import (
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/metrics"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -186,12 +187,12 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 	if err := writeJSON(filepath.Join(cfg.OutDir, "results.json"), res); err != nil {
 		return nil, err
 	}
-	fit, err := evaluate.NewFitFile(res.Fitted, ds, evaluate.DefaultMaxFPR, time.Now())
+	fit, err := res.Fitted.FitFile(ds, stats.DefaultMaxFPR, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	fitFile := filepath.Join(catModelDir, evaluate.FitFileName)
-	if err := evaluate.SaveFit(fitFile, fit); err != nil {
+	fitFile := filepath.Join(catModelDir, stats.FitFileName)
+	if err := stats.SaveFit(fitFile, fit); err != nil {
 		return nil, err
 	}
 	step(4, "evaluation: EfficientAD and PUAD (student features) on %d test images; PUAD fit and threshold in %s (%s)",
@@ -288,7 +289,7 @@ func demoVerdict(rows []demoRow) string {
 
 // demoHeatmaps draws the first perClass test images of each class with
 // their anomaly maps and PUAD verdicts.
-func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *evaluate.FitFile, dir string, perClass int) ([]string, error) {
+func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile, dir string, perClass int) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

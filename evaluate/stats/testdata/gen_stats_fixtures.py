@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""Writes the reference fixtures for the statistics of package evaluate.
+"""Writes the reference fixtures for the statistics of package stats.
 
 Run from the repository root with Debian's Python (python3-numpy,
 python3-sklearn):
 
-    /usr/bin/python3 evaluate/testdata/gen_stats_fixtures.py
+    /usr/bin/python3 evaluate/stats/testdata/gen_stats_fixtures.py
 
-It writes evaluate/testdata/stats_gaussian.json and stats_fusion.json
+It writes evaluate/stats/testdata/stats_gaussian.json and stats_fusion.json
 (the AUROC fixtures have their own script,
-evaluate/metrics/testdata/auroc_fixtures.py). Every random input comes from a generator with a fixed
-seed, so rerunning the script with the same numpy reproduces the files.
+evaluate/metrics/testdata/auroc_fixtures.py). Every random input comes
+from a generator with a fixed seed, so rerunning the script with the same
+numpy reproduces the files.
 Floats are written by the json module, which uses repr: the shortest string
 that parses back to the same float64.
 

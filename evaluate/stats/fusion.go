@@ -1,4 +1,4 @@
-package evaluate
+package stats
 
 import (
 	"errors"
@@ -121,10 +121,10 @@ type Fusion struct {
 // that scoring stays identical to the reference; see Fusion.Check.
 func FitFusion(effScores, mahaDists []float64) (Fusion, error) {
 	if len(effScores) == 0 || len(mahaDists) == 0 {
-		return Fusion{}, fmt.Errorf("evaluate: fitting the PUAD fusion needs validation scores, got %d EfficientAD scores and %d Mahalanobis distances", len(effScores), len(mahaDists))
+		return Fusion{}, fmt.Errorf("stats: fitting the PUAD fusion needs validation scores, got %d EfficientAD scores and %d Mahalanobis distances", len(effScores), len(mahaDists))
 	}
 	if len(effScores) != len(mahaDists) {
-		return Fusion{}, fmt.Errorf("evaluate: fitting the PUAD fusion: %d EfficientAD scores but %d Mahalanobis distances", len(effScores), len(mahaDists))
+		return Fusion{}, fmt.Errorf("stats: fitting the PUAD fusion: %d EfficientAD scores but %d Mahalanobis distances", len(effScores), len(mahaDists))
 	}
 	return Fusion{EfficientAD: FitZScore(effScores), Mahalanobis: FitZScore(mahaDists)}, nil
 }
@@ -143,10 +143,10 @@ func (f Fusion) Score(eff, maha float64) float64 {
 // reference would go on and produce infinite or NaN scores.
 func (f Fusion) Check() error {
 	if err := f.EfficientAD.Check(); err != nil {
-		return fmt.Errorf("evaluate: EfficientAD score: %w", err)
+		return fmt.Errorf("stats: EfficientAD score: %w", err)
 	}
 	if err := f.Mahalanobis.Check(); err != nil {
-		return fmt.Errorf("evaluate: Mahalanobis distance: %w", err)
+		return fmt.Errorf("stats: Mahalanobis distance: %w", err)
 	}
 	return nil
 }
