@@ -17,6 +17,7 @@ import (
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/metrics"
+	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -256,9 +257,9 @@ func demoRows(res *evaluate.Result) ([]demoRow, error) {
 		r := demoRow{Method: m.name, All: all, Logical: math.NaN(), Structural: math.NaN()}
 		for _, pc := range per {
 			switch pc.Class {
-			case evaluate.LogicalClass:
+			case report.LogicalClass:
 				r.Logical = pc.AUROC
-			case evaluate.StructuralClass:
+			case report.StructuralClass:
 				r.Structural = pc.AUROC
 			}
 		}
