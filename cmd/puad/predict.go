@@ -18,6 +18,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
@@ -340,9 +341,9 @@ func (h heatmapStyle) write(out, path string, size int, amap []float32, title st
 	if !(hi > 0) || math.IsInf(hi, 0) {
 		hi = 0 // relative to the map's own peak
 	}
-	return evaluate.WriteHeatmap(out, rgbaImage(img), amap, size, size, evaluate.HeatmapOptions{
+	return heatmap.Write(out, rgbaImage(img), amap, size, size, heatmap.Options{
 		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
-		// WriteHeatmap flags Score >= Threshold; the verdict is Score > Threshold.
+		// heatmap.Write flags Score >= Threshold; the verdict is Score > Threshold.
 		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
 	})
 }
