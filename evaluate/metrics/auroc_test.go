@@ -32,7 +32,7 @@ type aurocFixtures struct {
 }
 
 // loadAUROCFixtures reads the roc_auc_score values that
-// testdata/auroc_fixtures.py wrote.
+// testdata/auroc_gen_fixtures.py wrote.
 func loadAUROCFixtures(t *testing.T) aurocFixtures {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "auroc_sklearn.json"))

@@ -124,7 +124,7 @@ func TestFitFileRoundTrip(t *testing.T) {
 	}
 }
 
-func TestNewFitFileRejectsDegenerateValidation(t *testing.T) {
+func TestNewFitFileErrors(t *testing.T) {
 	in := fakeFit(t, 4, 10, 3)
 	for i := range in.ValidEfficientAD {
 		in.ValidEfficientAD[i] = 0.5

@@ -8,7 +8,7 @@ python3-sklearn):
 
 It writes evaluate/stats/testdata/stats_gaussian.json and stats_fusion.json
 (the AUROC fixtures have their own script,
-evaluate/metrics/testdata/auroc_fixtures.py). Every random input comes
+evaluate/metrics/testdata/auroc_gen_fixtures.py). Every random input comes
 from a generator with a fixed seed, so rerunning the script with the same
 numpy reproduces the files.
 Floats are written by the json module, which uses repr: the shortest string

@@ -4,7 +4,7 @@
 Run from the repository root with Debian's Python (python3-numpy,
 python3-sklearn):
 
-    /usr/bin/python3 evaluate/metrics/testdata/auroc_fixtures.py
+    /usr/bin/python3 evaluate/metrics/testdata/auroc_gen_fixtures.py
 
 It writes evaluate/metrics/testdata/auroc_sklearn.json: roc_auc_score of
 tied, signed-zero, extreme and random scores, and the per-class AUROCs the
