@@ -9,8 +9,8 @@
 //     decoding and resizing them in parallel.
 //   - Fit fits PUAD on a category's training and validation images (the
 //     Gaussian of the training features, the z-score statistics of the
-//     validation scores); PUADModel.FitFile describes the result as the fit
-//     file that puad predict reads.
+//     validation scores); PUADModel.FitFile describes the result as a
+//     stats.FitFile, which holds what scoring new images needs.
 //   - Evaluate scores the test images and returns EfficientAD's and PUAD's
 //     image AUROC, overall and per anomaly class; RunFromResult turns a
 //     Result into a row of the reproduction report.
