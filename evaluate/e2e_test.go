@@ -151,3 +151,11 @@ func endToEnd(t *testing.T, extractor Extractor, args []string, checkBatch bool)
 		t.Errorf("batched scores differ from single-image scores by %.2e", maxBatch)
 	}
 }
+
+// relErr is |got − want| relative to |want| (absolute when want is 0).
+func relErr(got, want float64) float64 {
+	if want == 0 {
+		return math.Abs(got)
+	}
+	return math.Abs(got-want) / math.Abs(want)
+}

@@ -45,10 +45,11 @@ type ImageOutput struct {
 }
 
 // Scorer runs an EfficientAD model as the reference's EfficientADInference
-// does (DESIGN.md §3), once per image, and gives the score, the PUAD feature
-// vector and optionally the map. The networks run on whole batches; the
-// per-image steps after them run on each image alone with the reference's
-// own shapes, so results do not depend on the batch size.
+// does, once per image, and gives the score (the maximum of the anomaly
+// map), the PUAD feature vector and optionally the map. The networks run on
+// whole batches; the per-image steps after them run on each image alone
+// with the reference's own shapes, so results do not depend on the batch
+// size.
 type Scorer struct {
 	Model     *models.EfficientAD
 	Extractor Extractor

@@ -7,6 +7,8 @@ import (
 	"runtime"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/evaluate/metrics"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -50,19 +52,19 @@ type ImageScore struct {
 
 // Result is the outcome of Evaluate: what the reference's main.py prints and more.
 type Result struct {
-	DatasetName      string       `json:"dataset_name"`
-	Category         string       `json:"category"`
-	Size             string       `json:"size"`
-	Extractor        string       `json:"feature_extractor"`
-	EfficientADAUROC float64      `json:"efficient_ad_auroc"`
-	PUADAUROC        float64      `json:"puad_auroc"`
-	PUADPerClass     []ClassAUROC `json:"puad_auroc_per_class"`
+	DatasetName      string               `json:"dataset_name"`
+	Category         string               `json:"category"`
+	Size             string               `json:"size"`
+	Extractor        string               `json:"feature_extractor"`
+	EfficientADAUROC float64              `json:"efficient_ad_auroc"`
+	PUADAUROC        float64              `json:"puad_auroc"`
+	PUADPerClass     []metrics.ClassAUROC `json:"puad_auroc_per_class"`
 	// EfficientADPerClass is EfficientAD's AUROC per anomaly class (the reference's results.txt).
-	EfficientADPerClass []ClassAUROC `json:"efficient_ad_auroc_per_class"`
-	Validation          Fusion       `json:"validation"`
-	NumTrain            int          `json:"num_train"`
-	NumValidation       int          `json:"num_validation"`
-	Test                []ImageScore `json:"test"`
+	EfficientADPerClass []metrics.ClassAUROC `json:"efficient_ad_auroc_per_class"`
+	Validation          stats.Fusion         `json:"validation"`
+	NumTrain            int                  `json:"num_train"`
+	NumValidation       int                  `json:"num_validation"`
+	Test                []ImageScore         `json:"test"`
 	// Fitted is the fitted PUAD (scorer, Gaussian, validation statistics
 	// and scores), for scoring further images the same way.
 	Fitted *PUADModel `json:"-"`
@@ -72,8 +74,8 @@ type Result struct {
 // training features and the validation statistics.
 type PUADModel struct {
 	Scorer   *Scorer
-	Gaussian *Gaussian
-	Fusion   Fusion
+	Gaussian *stats.Gaussian
+	Fusion   stats.Fusion
 	// ValidEfficientAD and ValidMahalanobis are the validation images'
 	// scores (in the order of the dataset's Valid list) that Fusion was fitted on.
 	ValidEfficientAD, ValidMahalanobis []float64
@@ -93,7 +95,7 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 	for i, o := range trainOut {
 		feats[i] = o.Feature
 	}
-	g, err := FitGaussian(feats)
+	g, err := stats.FitGaussian(feats)
 	if err != nil {
 		return nil, fmt.Errorf("fit PUAD on %d training images of %s: %w", len(feats), ds.Dir, err)
 	}
@@ -107,7 +109,7 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 		eff[i] = o.Score
 		maha[i] = g.Mahalanobis(o.Feature)
 	}
-	fu, err := FitFusion(eff, maha)
+	fu, err := stats.FitFusion(eff, maha)
 	if err != nil {
 		return nil, fmt.Errorf("validation statistics of %s: %w", ds.Dir, err)
 	}
@@ -156,10 +158,10 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 		effScores[i] = sc.EfficientAD
 		puadScores[i] = sc.PUAD
 	}
-	if res.EfficientADAUROC, res.EfficientADPerClass, err = PerClassAUROC(classes, effScores, datasets.NormalClass); err != nil {
+	if res.EfficientADAUROC, res.EfficientADPerClass, err = metrics.PerClassAUROC(classes, effScores, datasets.NormalClass); err != nil {
 		return nil, fmt.Errorf("EfficientAD AUROC of %s: %w", ds.Dir, err)
 	}
-	if res.PUADAUROC, res.PUADPerClass, err = PerClassAUROC(classes, puadScores, datasets.NormalClass); err != nil {
+	if res.PUADAUROC, res.PUADPerClass, err = metrics.PerClassAUROC(classes, puadScores, datasets.NormalClass); err != nil {
 		return nil, fmt.Errorf("PUAD AUROC of %s: %w", ds.Dir, err)
 	}
 	return res, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/prefetch"
 	"github.com/puad-go/puad/internal/pyfmt"
@@ -77,7 +78,7 @@ type StudentResult struct {
 	// AUROC is EfficientAD's image AUROC on the test set and PerClass the
 	// AUROC of each anomaly class (results.txt).
 	AUROC    float64
-	PerClass []evaluate.ClassAUROC
+	PerClass []metrics.ClassAUROC
 	// FinalLoss is the total loss of the last iteration (NaN when there was none).
 	FinalLoss float64
 }
@@ -814,7 +815,7 @@ func validationQuantiles(ctx context.Context, m *models.EfficientAD, paths []str
 
 // testAUROC scores the test images with the trained model as the
 // reference's inference does.
-func testAUROC(ctx context.Context, m *models.EfficientAD, ds *datasets.Dataset, cfg StudentConfig) (float64, []evaluate.ClassAUROC, error) {
+func testAUROC(ctx context.Context, m *models.EfficientAD, ds *datasets.Dataset, cfg StudentConfig) (float64, []metrics.ClassAUROC, error) {
 	paths := make([]string, len(ds.Test))
 	classes := make([]string, len(ds.Test))
 	for i, it := range ds.Test {
@@ -832,11 +833,11 @@ func testAUROC(ctx context.Context, m *models.EfficientAD, ds *datasets.Dataset,
 	for i, o := range outs {
 		scores[i] = o.Score
 	}
-	return evaluate.PerClassAUROC(classes, scores, datasets.NormalClass)
+	return metrics.PerClassAUROC(classes, scores, datasets.NormalClass)
 }
 
 // writeResults writes results.txt as the reference's inference prints it.
-func writeResults(path string, auroc float64, perClass []evaluate.ClassAUROC) error {
+func writeResults(path string, auroc float64, perClass []metrics.ClassAUROC) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "auroc score = %s\n", pyfmt.Float(auroc))
 	for _, pc := range perClass {

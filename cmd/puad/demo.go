@@ -16,6 +16,9 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/metrics"
+	"github.com/puad-go/puad/evaluate/report"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -185,12 +188,12 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 	if err := writeJSON(filepath.Join(cfg.OutDir, "results.json"), res); err != nil {
 		return nil, err
 	}
-	fit, err := evaluate.NewFitFile(res.Fitted, ds, evaluate.DefaultMaxFPR, time.Now())
+	fit, err := res.Fitted.FitFile(ds, stats.DefaultMaxFPR, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	fitFile := filepath.Join(catModelDir, evaluate.FitFileName)
-	if err := evaluate.SaveFit(fitFile, fit); err != nil {
+	fitFile := filepath.Join(catModelDir, stats.FitFileName)
+	if err := stats.SaveFit(fitFile, fit); err != nil {
 		return nil, err
 	}
 	step(4, "evaluation: EfficientAD and PUAD (student features) on %d test images; PUAD fit and threshold in %s (%s)",
@@ -247,16 +250,16 @@ func demoRows(res *evaluate.Result) ([]demoRow, error) {
 		{"Mahalanobis distance alone (unpicturable)", maha},
 		{"PUAD (EfficientAD + Mahalanobis)", puad},
 	} {
-		all, per, err := evaluate.PerClassAUROC(classes, m.scores, datasets.NormalClass)
+		all, per, err := metrics.PerClassAUROC(classes, m.scores, datasets.NormalClass)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.name, err)
 		}
 		r := demoRow{Method: m.name, All: all, Logical: math.NaN(), Structural: math.NaN()}
 		for _, pc := range per {
 			switch pc.Class {
-			case evaluate.LogicalClass:
+			case report.LogicalClass:
 				r.Logical = pc.AUROC
-			case evaluate.StructuralClass:
+			case report.StructuralClass:
 				r.Structural = pc.AUROC
 			}
 		}
@@ -287,7 +290,7 @@ func demoVerdict(rows []demoRow) string {
 
 // demoHeatmaps draws the first perClass test images of each class with
 // their anomaly maps and PUAD verdicts.
-func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *evaluate.FitFile, dir string, perClass int) ([]string, error) {
+func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile, dir string, perClass int) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,13 +13,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 )
 
 func init() { extraCommands = append(extraCommands, fitCommand()) }
 
-var maxFPRFlag = &cli.Float64Flag{Name: "max-fpr", Value: evaluate.DefaultMaxFPR,
+var maxFPRFlag = &cli.Float64Flag{Name: "max-fpr", Value: stats.DefaultMaxFPR,
 	Usage: "largest false-positive rate the decision threshold allows on the validation images"}
 
 func fitCommand() *cli.Command {
@@ -29,7 +31,7 @@ func fitCommand() *cli.Command {
 		Description: "Fits what `puad predict` needs besides the EfficientAD model: the mean and the Ledoit-Wolf\n" +
 			"inverse covariance of the training images' features, the validation statistics of the\n" +
 			"EfficientAD score and the Mahalanobis distance, and a threshold on the PUAD score.\n" +
-			"They are written to <MODELS>/<size>_size/<dataset>/<category>/" + evaluate.FitFileName + ".\n\n" +
+			"They are written to <MODELS>/<size>_size/<dataset>/<category>/" + stats.FitFileName + ".\n\n" +
 			"The threshold is the (k+1)-th largest PUAD score of the n validation images, with\n" +
 			"k = floor(max-fpr × n) of them allowed above it (images score as anomalous when above\n" +
 			"the threshold). Validation sets are small (60 to 100 images in MVTec LOCO AD), so with\n" +
@@ -54,11 +56,29 @@ func fitCommand() *cli.Command {
 
 // fitPath is where `puad fit` stores a category's fit.
 func fitPath(modelDir string, size models.Size, datasetName, category string) string {
-	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), evaluate.FitFileName)
+	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), stats.FitFileName)
+}
+
+// withFitHint adds to an error of stats.LoadFit the command that makes a
+// usable fit file for size (the size asked for).
+func withFitHint(err error, size string) error {
+	var mismatch *stats.MismatchError
+	var format *stats.FormatError
+	switch {
+	case errors.Is(err, stats.ErrNoFit):
+		return fmt.Errorf("%w: run `puad fit DATASET MODELS --size %s` for this category first", err, size)
+	case errors.As(err, &mismatch) && mismatch.Field == stats.FieldSize:
+		return fmt.Errorf("%w: run `puad fit` with --size %s", err, mismatch.Want)
+	case errors.As(err, &mismatch) && mismatch.Field == stats.FieldExtractor:
+		return fmt.Errorf("%w: run `puad fit` with --feature-extractor %s", err, mismatch.Want)
+	case errors.As(err, &format):
+		return fmt.Errorf("%w (run `puad fit` again)", err)
+	}
+	return err
 }
 
 // runFit fits PUAD on a category and writes the fit file; it returns the fit and its path.
-func runFit(ctx context.Context, datasetDir, modelDir string, st evalSettings, maxFPR float64) (*evaluate.FitFile, string, error) {
+func runFit(ctx context.Context, datasetDir, modelDir string, st evalSettings, maxFPR float64) (*stats.FitFile, string, error) {
 	if !(maxFPR >= 0 && maxFPR < 1) {
 		return nil, "", fmt.Errorf("--max-fpr %v: want a rate in [0, 1)", maxFPR)
 	}
@@ -71,18 +91,18 @@ func runFit(ctx context.Context, datasetDir, modelDir string, st evalSettings, m
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := evaluate.NewFitFile(pm, ds, maxFPR, time.Now())
+	f, err := pm.FitFile(ds, maxFPR, time.Now())
 	if err != nil {
 		return nil, "", err
 	}
 	path := fitPath(modelDir, m.Size, ds.DatasetName, ds.Category)
-	if err := evaluate.SaveFit(path, f); err != nil {
+	if err := stats.SaveFit(path, f); err != nil {
 		return nil, "", err
 	}
 	return f, path, nil
 }
 
-func printFit(w io.Writer, f *evaluate.FitFile, path string) {
+func printFit(w io.Writer, f *stats.FitFile, path string) {
 	th := f.Threshold
 	fmt.Fprintf(w, "dataset name : %s\n", f.DatasetName)
 	fmt.Fprintf(w, "category : %s\n", f.Category)

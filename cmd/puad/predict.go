@@ -18,6 +18,8 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/heatmap"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -91,14 +93,14 @@ type predictError struct {
 
 // predictReport is what --json writes.
 type predictReport struct {
-	DatasetName string             `json:"dataset_name"`
-	Category    string             `json:"category"`
-	Size        string             `json:"size"`
-	Extractor   string             `json:"feature_extractor"`
-	FitFile     string             `json:"fit_file"`
-	Threshold   evaluate.Threshold `json:"threshold"`
-	Images      []prediction       `json:"images"`
-	Errors      []predictError     `json:"errors,omitempty"`
+	DatasetName string          `json:"dataset_name"`
+	Category    string          `json:"category"`
+	Size        string          `json:"size"`
+	Extractor   string          `json:"feature_extractor"`
+	FitFile     string          `json:"fit_file"`
+	Threshold   stats.Threshold `json:"threshold"`
+	Images      []prediction    `json:"images"`
+	Errors      []predictError  `json:"errors,omitempty"`
 }
 
 // categoryNames returns the dataset name and the category of a category folder path.
@@ -191,9 +193,9 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		return nil, err
 	}
 	fp := fitPath(ps.ModelDir, size, datasetName, category)
-	fit, err := evaluate.LoadFit(fp, string(size), ps.Extractor)
+	fit, err := stats.LoadFit(fp, string(size), ps.Extractor)
 	if err != nil {
-		return nil, err
+		return nil, withFitHint(err, string(size))
 	}
 	if fit.DatasetName != datasetName || fit.Category != category {
 		return nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, category)
@@ -339,9 +341,9 @@ func (h heatmapStyle) write(out, path string, size int, amap []float32, title st
 	if !(hi > 0) || math.IsInf(hi, 0) {
 		hi = 0 // relative to the map's own peak
 	}
-	return evaluate.WriteHeatmap(out, rgbaImage(img), amap, size, size, evaluate.HeatmapOptions{
+	return heatmap.Write(out, rgbaImage(img), amap, size, size, heatmap.Options{
 		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
-		// WriteHeatmap flags Score >= Threshold; the verdict is Score > Threshold.
+		// heatmap.Write flags Score >= Threshold; the verdict is Score > Threshold.
 		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
 	})
 }

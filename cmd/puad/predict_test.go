@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
-	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
 )
 
 // TestFitAndPredict fits PUAD on a tiny category, then predicts its test
@@ -37,7 +37,7 @@ func TestFitAndPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(modelDir, "s_size", loco, "pushpins", evaluate.FitFileName); path != want {
+	if want := filepath.Join(modelDir, "s_size", loco, "pushpins", stats.FitFileName); path != want {
 		t.Errorf("fit written to %s, want %s", path, want)
 	}
 	if f.Threshold.Allowed != 1 || f.NumValidation != 3 || f.NumTrain != 4 || f.Threshold.Value != f.Validation[sortedIndex(f, 1)].PUAD {
@@ -120,7 +120,7 @@ func TestFitAndPredict(t *testing.T) {
 }
 
 // sortedIndex returns the index in f.Validation of the (k+1)-th largest PUAD score.
-func sortedIndex(f *evaluate.FitFile, k int) int {
+func sortedIndex(f *stats.FitFile, k int) int {
 	idx := make([]int, len(f.Validation))
 	for i := range idx {
 		idx[i] = i
@@ -153,5 +153,35 @@ func checkHeatmap(t *testing.T, path string, size int) {
 	b := img.Bounds()
 	if b.Dy() != size+2*15+4 || b.Dx() <= size+12 || b.Dx() > size+80 {
 		t.Errorf("%s: %dx%d, want an image of %d pixels with a colour bar and two text lines", path, b.Dx(), b.Dy(), size)
+	}
+}
+
+// TestFitHints checks that the errors of a missing or unusable fit file
+// say which `puad fit` to run.
+func TestFitHints(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "none", stats.FitFileName)
+	old := filepath.Join(dir, stats.FitFileName)
+	if err := os.WriteFile(old, []byte(`{"format": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loadErr := func(path string) error {
+		_, err := stats.LoadFit(path, "m", "")
+		return err
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{loadErr(missing), "no PUAD fit at " + missing + ": run `puad fit DATASET MODELS --size m` for this category first"},
+		{loadErr(old), "load PUAD fit " + old + ": format 2, this program reads format 1 (run `puad fit` again)"},
+		{&stats.MismatchError{Path: "f.json", Field: stats.FieldSize, Have: "s", Want: "m"},
+			"PUAD fit f.json belongs to size s, not m: run `puad fit` with --size m"},
+		{&stats.MismatchError{Path: "f.json", Field: stats.FieldExtractor, Have: "student", Want: "teacher"},
+			"PUAD fit f.json was made with the student feature extractor, not teacher: run `puad fit` with --feature-extractor teacher"},
+	} {
+		if got := withFitHint(c.err, "m"); got == nil || got.Error() != c.want {
+			t.Errorf("withFitHint(%v) = %v, want %q", c.err, got, c.want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -154,7 +155,7 @@ type categoryRef struct {
 }
 
 // reproduceDatasets are the dataset folders reproduce looks for, in table order.
-var reproduceDatasets = []string{evaluate.LOCODataset, evaluate.MVTecADataset}
+var reproduceDatasets = []string{report.LOCODataset, report.MVTecADataset}
 
 // discoverCategories lists the categories to evaluate: those found under
 // root (folders with train/ and test/) and those the paper reports for a
@@ -187,7 +188,7 @@ func discoverCategories(root string, filter []string) ([]categoryRef, []string, 
 			names[c] = true
 		}
 		for _, size := range []string{"s", "m"} {
-			for _, c := range evaluate.Paper().Categories(ds, size) {
+			for _, c := range report.Paper().Categories(ds, size) {
 				names[c] = true
 			}
 		}
@@ -218,12 +219,12 @@ func discoverCategories(root string, filter []string) ([]categoryRef, []string, 
 func paperDatasetOf(category string) string {
 	for _, ds := range reproduceDatasets {
 		for _, size := range []string{"s", "m"} {
-			if slices.Contains(evaluate.Paper().Categories(ds, size), category) {
+			if slices.Contains(report.Paper().Categories(ds, size), category) {
 				return ds
 			}
 		}
 	}
-	return evaluate.LOCODataset
+	return report.LOCODataset
 }
 
 func isDirPath(p string) bool {
@@ -306,7 +307,7 @@ type reproduceHooks struct {
 
 // runReproduce evaluates every category for every seed and size, writes
 // the report files and prints the tables to out; progress goes to log.
-func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) (*evaluate.Report, error) {
+func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) (*report.Report, error) {
 	refs, notes, err := discoverCategories(cfg.DataRoot, cfg.Categories)
 	if err != nil {
 		return nil, err
@@ -328,7 +329,7 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 	}
 	bar := newProgressBar(cfg.Quiet)
 	total := len(seeds) * len(cfg.Sizes) * len(refs)
-	var runs []evaluate.CategoryRun
+	var runs []report.CategoryRun
 	n := 0
 	for _, seed := range seeds {
 		root := seedModelRoot(cfg.ModelRoot, seed)
@@ -342,7 +343,7 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 			}
 			for _, ref := range refs {
 				n++
-				run := evaluate.CategoryRun{DatasetName: ref.Dataset, Category: ref.Category, Size: string(size),
+				run := report.CategoryRun{DatasetName: ref.Dataset, Category: ref.Category, Size: string(size),
 					Extractor: cfg.Extractor, Seed: seed}
 				label := fmt.Sprintf("[%d/%d] %s/%s (%s%s)", n, total, ref.Dataset, ref.Category, size, seedLabel(seed))
 				res, status, reason, kept := reproduceOne(ctx, cfg, hooks, sizeErr, ref, root, seed, size, bar, label)
@@ -353,7 +354,7 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 					run = evaluate.RunFromResult(res, seed)
 				}
 				run.Status, run.Reason = status, reason
-				if status == evaluate.StatusOK {
+				if status == report.StatusOK {
 					note := reasonSuffix(reason)
 					if kept {
 						note = " (kept from an earlier run; --force redoes it)"
@@ -366,7 +367,7 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 			}
 		}
 	}
-	rep := evaluate.BuildReport(runs, evaluate.Paper(), notes...)
+	rep := report.BuildReport(runs, report.Paper(), notes...)
 	if err := writeReport(cfg.OutDir, rep); err != nil {
 		return rep, err
 	}
@@ -380,45 +381,45 @@ func runReproduce(ctx context.Context, cfg reproduceConfig, out, log io.Writer) 
 // reproduceOne prepares (trains) and evaluates one category, or takes its
 // kept result; it never fails the whole run except by cancellation.
 func reproduceOne(ctx context.Context, cfg reproduceConfig, hooks reproduceHooks, sizeErr error, ref categoryRef, root string,
-	seed *int, size models.Size, bar *progressBar, label string) (res *evaluate.Result, status evaluate.RunStatus, reason string, kept bool) {
+	seed *int, size models.Size, bar *progressBar, label string) (res *evaluate.Result, status report.RunStatus, reason string, kept bool) {
 	if ref.Dir == "" {
-		return nil, evaluate.StatusMissing, fmt.Sprintf("category folder not found under %s", filepath.Join(cfg.DataRoot, ref.Dataset)), false
+		return nil, report.StatusMissing, fmt.Sprintf("category folder not found under %s", filepath.Join(cfg.DataRoot, ref.Dataset)), false
 	}
 	if sizeErr != nil {
-		return nil, evaluate.StatusFailed, sizeErr.Error(), false
+		return nil, report.StatusFailed, sizeErr.Error(), false
 	}
 	path := runPath(cfg.OutDir, seed, size, ref.Dataset, ref.Category, cfg.Extractor)
 	force := cfg.Force
 	if hooks.prepareCategory != nil {
 		retrained, err := hooks.prepareCategory(ctx, ref, root, seed, size)
 		if err != nil {
-			return nil, evaluate.StatusFailed, "training: " + err.Error(), false
+			return nil, report.StatusFailed, "training: " + err.Error(), false
 		}
 		force = force || retrained
 	}
 	if !force {
 		if res := loadRun(path, ref.Dataset, ref.Category, size, cfg.Extractor); res != nil {
-			return res, evaluate.StatusOK, "", true
+			return res, report.StatusOK, "", true
 		}
 	}
 	if missing := missingModelFiles(root, size, ref.Dataset, ref.Category); missing != "" {
-		return nil, evaluate.StatusMissing, fmt.Sprintf("model files not found in %s: %s", root, missing), false
+		return nil, report.StatusMissing, fmt.Sprintf("model files not found in %s: %s", root, missing), false
 	}
 	st := evalSettings{Size: string(size), Extractor: cfg.Extractor, Device: cfg.Device, BatchSize: cfg.BatchSize, Quiet: cfg.Quiet}
 	ds, m, opts, err := loadCategory(ref.Dir, root, st)
 	if err != nil {
-		return nil, evaluate.StatusFailed, err.Error(), false
+		return nil, report.StatusFailed, err.Error(), false
 	}
 	defer m.Close()
 	opts.Progress = func(stage string, done, total int) { bar.Update(label+" "+stage, done, total, "") }
 	res, err = evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
-		return nil, evaluate.StatusFailed, err.Error(), false
+		return nil, report.StatusFailed, err.Error(), false
 	}
 	if err := writeJSON(path, res); err != nil {
-		return res, evaluate.StatusOK, "result not kept: " + err.Error(), false
+		return res, report.StatusOK, "result not kept: " + err.Error(), false
 	}
-	return res, evaluate.StatusOK, "", false
+	return res, report.StatusOK, "", false
 }
 
 // interruptedRun is the error of a cancelled reproduce run.
@@ -450,7 +451,7 @@ func joinInts(v []int) string {
 }
 
 // writeReport writes results.json, results.csv and results.md into dir, each atomically.
-func writeReport(dir string, rep *evaluate.Report) error {
+func writeReport(dir string, rep *report.Report) error {
 	data, err := rep.JSON()
 	if err != nil {
 		return err

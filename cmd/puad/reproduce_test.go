@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
-	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/models"
 )
 
@@ -40,12 +40,12 @@ func TestReproduce(t *testing.T) {
 		t.Fatalf("%d tables", len(rep.Tables))
 	}
 	tab := rep.Tables[0]
-	status := map[string]evaluate.RunStatus{}
+	status := map[string]report.RunStatus{}
 	reason := map[string]string{}
 	for _, r := range tab.Rows {
 		status[r.Category], reason[r.Category] = r.Status, r.Reason
 	}
-	want := map[string]evaluate.RunStatus{"breakfast_box": "ok", "juice_bottle": "missing", "pushpins": "ok", "screw_bag": "missing", "splicing_connectors": "missing"}
+	want := map[string]report.RunStatus{"breakfast_box": "ok", "juice_bottle": "missing", "pushpins": "ok", "screw_bag": "missing", "splicing_connectors": "missing"}
 	for c, s := range want {
 		if status[c] != s {
 			t.Errorf("%s: status %q (%s), want %q", c, status[c], reason[c], s)
@@ -64,7 +64,7 @@ func TestReproduce(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", s, text)
 		}
 	}
-	if !strings.Contains(strings.Join(rep.Notes, "\n"), filepath.Join(data, evaluate.MVTecADataset)+" not found") {
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), filepath.Join(data, report.MVTecADataset)+" not found") {
 		t.Errorf("notes %q", rep.Notes)
 	}
 	f, err := os.Open(filepath.Join(out, "results.csv"))
@@ -111,7 +111,7 @@ func TestReproduce(t *testing.T) {
 	if strings.Contains(log.String(), "kept") || len(rep3.Tables) != 1 || len(rep3.Tables[0].Rows) != 2 {
 		t.Fatalf("forced run: %+v\n%s", rep3.Tables, log.String())
 	}
-	if r := rep3.Tables[0].Rows[0]; r.Category != "no_such_category" || r.Status != evaluate.StatusMissing {
+	if r := rep3.Tables[0].Rows[0]; r.Category != "no_such_category" || r.Status != report.StatusMissing {
 		t.Errorf("unknown category row %+v", r)
 	}
 	if got := rep3.Runs[0]; got.PUADAUROC != kept.PUADAUROC || got.EfficientADAUROC != kept.EfficientADAUROC {

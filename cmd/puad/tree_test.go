@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
-	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -105,4 +105,4 @@ func writeRandomModel(t testing.TB, root, datasetName, category string, seed uin
 }
 
 // loco is the dataset folder name of MVTec LOCO AD.
-const loco = evaluate.LOCODataset
+const loco = report.LOCODataset

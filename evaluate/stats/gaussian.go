@@ -1,19 +1,4 @@
-// Package evaluate holds the scoring and evaluation statistics of PUAD and
-// EfficientAD.
-//
-// The statistics in gaussian.go, auroc.go and fusion.go are pure Go (gonum
-// for the linear algebra) and reproduce what the Python reference computes
-// with numpy and scikit-learn:
-//
-//   - FitGaussian: the mean, scikit-learn's Ledoit-Wolf shrunk covariance and
-//     numpy's Moore-Penrose pseudo-inverse of the training feature vectors;
-//     Gaussian.Mahalanobis: the distance PUAD uses as its unpicturable
-//     anomaly score.
-//   - AUROC and PerClassAUROC: scikit-learn's roc_auc_score.
-//   - MeanStd, ZScore and Fusion: the validation-set normalisation of the
-//     EfficientAD score and the Mahalanobis distance, and their sum, the
-//     PUAD score.
-package evaluate
+package stats
 
 import (
 	"errors"
@@ -40,7 +25,7 @@ const PinvRcond = 1e-15
 //
 // The reference fits on float32 feature vectors, so numpy and scikit-learn
 // work in float32 there; this type works in float64 throughout. On the test
-// fixtures (evaluate/testdata/stats_gaussian.json, up to D=384) the float32
+// fixtures (testdata/stats_gaussian.json, up to D=384) the float32
 // reference distances differ from the float64 ones by at most about 1e-6
 // relative (TestMahalanobisFloat32Gap states the measured figure), far below
 // anything that could reorder anomaly scores in practice.
@@ -78,21 +63,21 @@ func (g *Gaussian) Dim() int { return len(g.Mean) }
 func FitGaussian[T Float](features [][]T) (*Gaussian, error) {
 	n := len(features)
 	if n < 2 {
-		return nil, fmt.Errorf("evaluate: fitting a Gaussian needs at least 2 feature vectors, got %d", n)
+		return nil, fmt.Errorf("stats: fitting a Gaussian needs at least 2 feature vectors, got %d", n)
 	}
 	p := len(features[0])
 	if p == 0 {
-		return nil, errors.New("evaluate: fitting a Gaussian: feature vectors are empty")
+		return nil, errors.New("stats: fitting a Gaussian: feature vectors are empty")
 	}
 	x := mat.NewDense(n, p, nil)
 	for i, row := range features {
 		if len(row) != p {
-			return nil, fmt.Errorf("evaluate: fitting a Gaussian: feature vector %d has %d components, feature vector 0 has %d", i, len(row), p)
+			return nil, fmt.Errorf("stats: fitting a Gaussian: feature vector %d has %d components, feature vector 0 has %d", i, len(row), p)
 		}
 		for j, v := range row {
 			f := float64(v)
 			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("evaluate: fitting a Gaussian: feature vector %d, component %d is %v", i, j, f)
+				return nil, fmt.Errorf("stats: fitting a Gaussian: feature vector %d, component %d is %v", i, j, f)
 			}
 			x.Set(i, j, f)
 		}
@@ -117,7 +102,7 @@ func FitGaussian[T Float](features [][]T) (*Gaussian, error) {
 	cov, shrinkage := ledoitWolfCentered(x)
 	inv, err := pinv(cov)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate: fitting a Gaussian: %w", err)
+		return nil, fmt.Errorf("stats: fitting a Gaussian: %w", err)
 	}
 	return &Gaussian{Mean: mean, Covariance: cov, CovInv: inv, Shrinkage: shrinkage, N: n}, nil
 }
@@ -251,7 +236,7 @@ func (g *Gaussian) Mahalanobis64(v []float64) float64 {
 func mahalanobis[T Float](g *Gaussian, v []T) float64 {
 	p := len(g.Mean)
 	if len(v) != p {
-		panic(fmt.Sprintf("evaluate: Mahalanobis of a %d-component vector under a %d-feature Gaussian", len(v), p))
+		panic(fmt.Sprintf("stats: Mahalanobis of a %d-component vector under a %d-feature Gaussian", len(v), p))
 	}
 	d := make([]float64, p)
 	for j := range d {

@@ -1,12 +1,10 @@
-package evaluate
+package heatmap
 
 import (
-	"errors"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -56,45 +54,45 @@ func reddish(r, g, b int) bool  { return r > g+40 && r > b+40 }
 func bluish(r, g, b int) bool   { return b > r+40 && b > g+20 }
 func greenish(r, g, b int) bool { return g > r+40 && g > b+40 }
 
-func TestWriteHeatmap(t *testing.T) {
+func TestWrite(t *testing.T) {
 	const w, h = 64, 48
 	tests := []struct {
 		name       string
 		img        image.Image
 		mapW, mapH int
 		hot        float32
-		opts       HeatmapOptions
+		opts       Options
 		wantW      int
 		wantH      int
 	}{
 		{
 			name: "plain overlay keeps the image size",
 			img:  grayImage(w, h), mapW: 16, mapH: 12, hot: 1,
-			opts:  HeatmapOptions{Min: 0, Max: 1},
+			opts:  Options{Min: 0, Max: 1},
 			wantW: w, wantH: h,
 		},
 		{
 			name: "range from the map",
 			img:  grayImage(w, h), mapW: 8, mapH: 6, hot: 7.5,
-			opts:  HeatmapOptions{},
+			opts:  Options{},
 			wantW: w, wantH: h,
 		},
 		{
 			name: "score and title add two lines",
 			img:  grayImage(w, h), mapW: 16, mapH: 12, hot: 2,
-			opts:  HeatmapOptions{Min: 0, Max: 2, Title: "test/good/000.png", ShowScore: true, Score: 1.234},
-			wantW: w, wantH: h + heatPad + 2*heatLineHeight,
+			opts:  Options{Min: 0, Max: 2, Title: "test/good/000.png", ShowScore: true, Score: 1.234},
+			wantW: w, wantH: h + pad + 2*lineHeight,
 		},
 		{
 			name: "colour bar widens the image",
 			img:  grayImage(w, h), mapW: 16, mapH: 12, hot: 1,
-			opts:  HeatmapOptions{Min: 0, Max: 1, ColorBar: true, Alpha: 0.7},
-			wantW: w + 3*heatPad + heatBarWidth + 7, wantH: h,
+			opts:  Options{Min: 0, Max: 1, ColorBar: true, Alpha: 0.7},
+			wantW: w + 3*pad + barWidth + 7, wantH: h,
 		},
 		{
 			name: "image with offset bounds",
 			img:  grayImage(w+10, h+10).SubImage(image.Rect(10, 10, w+10, h+10)), mapW: 4, mapH: 4, hot: 1,
-			opts:  HeatmapOptions{Min: 0, Max: 1},
+			opts:  Options{Min: 0, Max: 1},
 			wantW: w, wantH: h,
 		},
 	}
@@ -102,7 +100,7 @@ func TestWriteHeatmap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "heat.png")
 			m := quadrantMap(tt.mapW, tt.mapH, tt.hot)
-			if err := WriteHeatmap(path, tt.img, m, tt.mapW, tt.mapH, tt.opts); err != nil {
+			if err := Write(path, tt.img, m, tt.mapW, tt.mapH, tt.opts); err != nil {
 				t.Fatal(err)
 			}
 			out := readPNG(t, path)
@@ -117,7 +115,7 @@ func TestWriteHeatmap(t *testing.T) {
 				t.Errorf("cold pixel is (%d,%d,%d), want blue", r, g, b)
 			}
 			if tt.opts.ColorBar {
-				x := w + heatPad + heatBarWidth/2
+				x := w + pad + barWidth/2
 				if r, g, b := rgbAt(out, x, 1); !reddish(r, g, b) {
 					t.Errorf("top of the colour bar is (%d,%d,%d), want red", r, g, b)
 				}
@@ -133,24 +131,24 @@ func TestWriteHeatmap(t *testing.T) {
 	}
 }
 
-// TestHeatmapFixedRange checks that the same value is drawn the same way
+// TestRenderFixedRange checks that the same value is drawn the same way
 // whatever else the map holds, and cooler under a wider range.
-func TestHeatmapFixedRange(t *testing.T) {
+func TestRenderFixedRange(t *testing.T) {
 	img := grayImage(32, 32)
 	m1 := []float32{1, 0, 0, 0}
 	m2 := []float32{1, 0, 0, 4}
-	a, err := RenderHeatmap(img, m1, 2, 2, HeatmapOptions{Min: 0, Max: 2})
+	a, err := Render(img, m1, 2, 2, Options{Min: 0, Max: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := RenderHeatmap(img, m2, 2, 2, HeatmapOptions{Min: 0, Max: 2})
+	b, err := Render(img, m2, 2, 2, Options{Min: 0, Max: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.RGBAAt(2, 2) != b.RGBAAt(2, 2) {
 		t.Errorf("same value drawn as %v and %v under one fixed range", a.RGBAAt(2, 2), b.RGBAAt(2, 2))
 	}
-	c, err := RenderHeatmap(img, m1, 2, 2, HeatmapOptions{})
+	c, err := Render(img, m1, 2, 2, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +160,7 @@ func TestHeatmapFixedRange(t *testing.T) {
 	}
 }
 
-func TestHeatmapVerdict(t *testing.T) {
+func TestRenderVerdict(t *testing.T) {
 	tests := []struct {
 		name      string
 		score     float64
@@ -176,13 +174,13 @@ func TestHeatmapVerdict(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const w, h = 160, 32
-			out, err := RenderHeatmap(grayImage(w, h), make([]float32, 4), 2, 2, HeatmapOptions{
+			out, err := Render(grayImage(w, h), make([]float32, 4), 2, 2, Options{
 				ShowScore: true, Score: tt.score, UseThreshold: true, Threshold: tt.threshold,
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out.Bounds().Dy() != h+heatPad+heatLineHeight {
+			if out.Bounds().Dy() != h+pad+lineHeight {
 				t.Fatalf("height %d", out.Bounds().Dy())
 			}
 			var text, verdict int
@@ -207,29 +205,29 @@ func TestHeatmapVerdict(t *testing.T) {
 	}
 }
 
-func TestHeatmapErrors(t *testing.T) {
+func TestWriteErrors(t *testing.T) {
 	img := grayImage(8, 8)
 	tests := []struct {
 		name string
 		img  image.Image
 		m    []float32
 		w, h int
-		opts HeatmapOptions
+		opts Options
 	}{
-		{"nil image", nil, make([]float32, 4), 2, 2, HeatmapOptions{}},
-		{"empty image", image.NewRGBA(image.Rect(0, 0, 0, 0)), make([]float32, 4), 2, 2, HeatmapOptions{}},
-		{"short map", img, make([]float32, 3), 2, 2, HeatmapOptions{}},
-		{"zero width", img, nil, 0, 2, HeatmapOptions{}},
-		{"NaN value", img, []float32{0, float32(math.NaN()), 0, 0}, 2, 2, HeatmapOptions{}},
-		{"infinite value", img, []float32{0, float32(math.Inf(1)), 0, 0}, 2, 2, HeatmapOptions{}},
-		{"NaN range", img, make([]float32, 4), 2, 2, HeatmapOptions{Max: math.NaN()}},
-		{"alpha above one", img, make([]float32, 4), 2, 2, HeatmapOptions{Alpha: 1.5}},
-		{"negative alpha", img, make([]float32, 4), 2, 2, HeatmapOptions{Alpha: -0.1}},
+		{"nil image", nil, make([]float32, 4), 2, 2, Options{}},
+		{"empty image", image.NewRGBA(image.Rect(0, 0, 0, 0)), make([]float32, 4), 2, 2, Options{}},
+		{"short map", img, make([]float32, 3), 2, 2, Options{}},
+		{"zero width", img, nil, 0, 2, Options{}},
+		{"NaN value", img, []float32{0, float32(math.NaN()), 0, 0}, 2, 2, Options{}},
+		{"infinite value", img, []float32{0, float32(math.Inf(1)), 0, 0}, 2, 2, Options{}},
+		{"NaN range", img, make([]float32, 4), 2, 2, Options{Max: math.NaN()}},
+		{"alpha above one", img, make([]float32, 4), 2, 2, Options{Alpha: 1.5}},
+		{"negative alpha", img, make([]float32, 4), 2, 2, Options{Alpha: -0.1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "x.png")
-			err := WriteHeatmap(path, tt.img, tt.m, tt.w, tt.h, tt.opts)
+			err := Write(path, tt.img, tt.m, tt.w, tt.h, tt.opts)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -241,14 +239,22 @@ func TestHeatmapErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("missing directory", func(t *testing.T) {
+	t.Run("missing directories are created", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "no", "such", "dir", "x.png")
-		err := WriteHeatmap(path, img, make([]float32, 4), 2, 2, HeatmapOptions{})
+		if err := Write(path, img, make([]float32, 4), 2, 2, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		readPNG(t, path)
+	})
+	t.Run("parent is a file", func(t *testing.T) {
+		parent := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(parent, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(parent, "x.png")
+		err := Write(path, img, make([]float32, 4), 2, 2, Options{})
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("err = %v, want an error naming %s", err, path)
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("err = %v does not wrap a not-exist error", err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package evaluate
+package report
 
 import (
 	"bytes"
@@ -13,13 +13,9 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
-)
 
-// This file turns evaluation outcomes into the tables of the PUAD README:
-// per category, EfficientAD's and PUAD's image AUROC beside the published
-// values and the difference, a mean row, and for MVTec LOCO AD the AUROC per
-// anomaly type (logical and structural), on which the paper's claim rests.
-// Everything here is pure: runs in, text, Markdown, CSV or JSON out.
+	"github.com/puad-go/puad/evaluate/metrics"
+)
 
 // Anomaly classes of MVTec LOCO AD (the test folder names).
 const (
@@ -32,6 +28,11 @@ const (
 	LOCODataset   = "mvtec_loco_anomaly_detection"
 	MVTecADataset = "mvtec_anomaly_detection"
 )
+
+// PaperExtractor is the feature extractor of the published PUAD values:
+// the README reports PUAD with the student's output as features, so only
+// runs with this extractor are set beside them.
+const PaperExtractor = "student"
 
 //go:embed paper_results.json
 var paperResultsJSON []byte
@@ -55,7 +56,7 @@ type MethodScore struct {
 	AUROC  float64 `json:"auroc"`
 }
 
-// PaperResults are the tables of the PUAD README (evaluate/paper_results.json):
+// PaperResults are the tables of the PUAD README (paper_results.json):
 // image AUROC ×100 per dataset, size and category, PUAD using the student's
 // output as features.
 type PaperResults struct {
@@ -76,7 +77,7 @@ func Paper() *PaperResults {
 	paperOnce.Do(func() {
 		p, err := ParsePaperResults(paperResultsJSON)
 		if err != nil {
-			panic("evaluate: embedded paper_results.json: " + err.Error())
+			panic("report: embedded paper_results.json: " + err.Error())
 		}
 		paper = p
 	})
@@ -167,26 +168,17 @@ const (
 // with one feature extractor, and, when models were trained per seed, one
 // seed. AUROCs are in [0, 1], as Evaluate returns them.
 type CategoryRun struct {
-	DatasetName         string       `json:"dataset_name"`
-	Category            string       `json:"category"`
-	Size                string       `json:"size"`
-	Extractor           string       `json:"feature_extractor"`
-	Seed                *int         `json:"seed,omitempty"`
-	Status              RunStatus    `json:"status"`
-	Reason              string       `json:"reason,omitempty"`
-	EfficientADAUROC    float64      `json:"efficient_ad_auroc"`
-	PUADAUROC           float64      `json:"puad_auroc"`
-	EfficientADPerClass []ClassAUROC `json:"efficient_ad_auroc_per_class,omitempty"`
-	PUADPerClass        []ClassAUROC `json:"puad_auroc_per_class,omitempty"`
-}
-
-// RunFromResult is the CategoryRun of a successful evaluation.
-func RunFromResult(r *Result, seed *int) CategoryRun {
-	return CategoryRun{
-		DatasetName: r.DatasetName, Category: r.Category, Size: r.Size, Extractor: r.Extractor, Seed: seed,
-		Status: StatusOK, EfficientADAUROC: r.EfficientADAUROC, PUADAUROC: r.PUADAUROC,
-		EfficientADPerClass: r.EfficientADPerClass, PUADPerClass: r.PUADPerClass,
-	}
+	DatasetName         string               `json:"dataset_name"`
+	Category            string               `json:"category"`
+	Size                string               `json:"size"`
+	Extractor           string               `json:"feature_extractor"`
+	Seed                *int                 `json:"seed,omitempty"`
+	Status              RunStatus            `json:"status"`
+	Reason              string               `json:"reason,omitempty"`
+	EfficientADAUROC    float64              `json:"efficient_ad_auroc"`
+	PUADAUROC           float64              `json:"puad_auroc"`
+	EfficientADPerClass []metrics.ClassAUROC `json:"efficient_ad_auroc_per_class,omitempty"`
+	PUADPerClass        []metrics.ClassAUROC `json:"puad_auroc_per_class,omitempty"`
 }
 
 // Stat is a measured AUROC ×100: the mean over N runs (seeds) and, for
@@ -318,6 +310,10 @@ func sizeRank(s string) int {
 	return 2
 }
 
+// seedValues are the AUROCs ×100 of one seed's runs per category, from
+// which the mean row's spread over seeds is computed.
+type seedValues struct{ eff, puad map[string]float64 }
+
 func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun, p *PaperResults) Table {
 	t := Table{DatasetName: dataset, Size: size, Extractor: extractor}
 	cats := make([]string, 0, len(byCat))
@@ -325,70 +321,16 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 		cats = append(cats, c)
 	}
 	sort.Strings(cats)
-	// Per-seed values of the categories that ran, for the mean row's spread.
-	type seedVals struct{ eff, puad map[string]float64 }
-	perSeed := map[int]*seedVals{}
+	perSeed := map[int]*seedValues{}
 	var okCats []string
-	var okRows []*Row
 	for _, c := range cats {
-		row := Row{Category: c}
-		var ok []CategoryRun
-		var reasons []string
-		for _, run := range byCat[c] {
-			if run.Status == StatusOK {
-				ok = append(ok, run)
-				continue
-			}
-			reason := string(run.Status)
-			if run.Reason != "" {
-				reason = run.Reason
-			}
-			if run.Seed != nil {
-				reason = fmt.Sprintf("seed %d: %s", *run.Seed, reason)
-			}
-			reasons = append(reasons, reason)
-			if row.Status == "" || run.Status == StatusFailed {
-				row.Status = run.Status
-			}
-		}
-		row.Reason = strings.Join(reasons, "; ")
-		row.Runs = len(ok)
-		if len(ok) > 0 {
-			row.Status = StatusOK
-			var eff, puad []float64
-			types := map[string][]float64{}
-			for _, run := range ok {
-				eff = append(eff, 100*run.EfficientADAUROC)
-				puad = append(puad, 100*run.PUADAUROC)
-				for _, pc := range run.EfficientADPerClass {
-					types["e"+pc.Class] = append(types["e"+pc.Class], 100*pc.AUROC)
-				}
-				for _, pc := range run.PUADPerClass {
-					types["p"+pc.Class] = append(types["p"+pc.Class], 100*pc.AUROC)
-				}
-				seed := -1
-				if run.Seed != nil {
-					seed = *run.Seed
-				}
-				if perSeed[seed] == nil {
-					perSeed[seed] = &seedVals{map[string]float64{}, map[string]float64{}}
-				}
-				perSeed[seed].eff[c] = 100 * run.EfficientADAUROC
-				perSeed[seed].puad[c] = 100 * run.PUADAUROC
-			}
-			row.EfficientAD.Measured = statOf(eff)
-			row.PUAD.Measured = statOf(puad)
-			row.Types = TypeScores{
-				EfficientADLogical: statOf(types["e"+LogicalClass]), EfficientADStructural: statOf(types["e"+StructuralClass]),
-				PUADLogical: statOf(types["p"+LogicalClass]), PUADStructural: statOf(types["p"+StructuralClass]),
-			}
-			if row.Types != (TypeScores{}) {
-				t.HasTypes = true
-			}
+		row := buildRow(c, byCat[c], perSeed)
+		if row.Types != (TypeScores{}) {
+			t.HasTypes = true
 		}
 		if pub, found := p.Lookup(dataset, size, c); found {
 			row.EfficientAD.Published = ptr(pub.EfficientAD)
-			if extractor == string(StudentExtractor) {
+			if extractor == PaperExtractor {
 				row.PUAD.Published = ptr(pub.PUAD)
 			}
 		}
@@ -399,15 +341,82 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 			okCats = append(okCats, c)
 		}
 	}
+	var okRows []*Row
 	for i := range t.Rows {
 		if t.Rows[i].Status == StatusOK {
 			okRows = append(okRows, &t.Rows[i])
 		}
 	}
 	t.MeanOf = [2]int{len(okRows), len(t.Rows)}
-	if len(okRows) == 0 {
-		return t
+	if len(okRows) > 0 {
+		t.Mean = buildMean(t, okRows, okCats, perSeed, p)
 	}
+	return t
+}
+
+// buildRow is the row of one category from its runs (one per seed),
+// without the published values. It records the successful runs' AUROCs in
+// perSeed.
+func buildRow(category string, runs []CategoryRun, perSeed map[int]*seedValues) Row {
+	row := Row{Category: category}
+	var ok []CategoryRun
+	var reasons []string
+	for _, run := range runs {
+		if run.Status == StatusOK {
+			ok = append(ok, run)
+			continue
+		}
+		reason := string(run.Status)
+		if run.Reason != "" {
+			reason = run.Reason
+		}
+		if run.Seed != nil {
+			reason = fmt.Sprintf("seed %d: %s", *run.Seed, reason)
+		}
+		reasons = append(reasons, reason)
+		if row.Status == "" || run.Status == StatusFailed {
+			row.Status = run.Status
+		}
+	}
+	row.Reason = strings.Join(reasons, "; ")
+	row.Runs = len(ok)
+	if len(ok) == 0 {
+		return row
+	}
+	row.Status = StatusOK
+	var eff, puad []float64
+	types := map[string][]float64{}
+	for _, run := range ok {
+		eff = append(eff, 100*run.EfficientADAUROC)
+		puad = append(puad, 100*run.PUADAUROC)
+		for _, pc := range run.EfficientADPerClass {
+			types["e"+pc.Class] = append(types["e"+pc.Class], 100*pc.AUROC)
+		}
+		for _, pc := range run.PUADPerClass {
+			types["p"+pc.Class] = append(types["p"+pc.Class], 100*pc.AUROC)
+		}
+		seed := -1
+		if run.Seed != nil {
+			seed = *run.Seed
+		}
+		if perSeed[seed] == nil {
+			perSeed[seed] = &seedValues{map[string]float64{}, map[string]float64{}}
+		}
+		perSeed[seed].eff[category] = 100 * run.EfficientADAUROC
+		perSeed[seed].puad[category] = 100 * run.PUADAUROC
+	}
+	row.EfficientAD.Measured = statOf(eff)
+	row.PUAD.Measured = statOf(puad)
+	row.Types = TypeScores{
+		EfficientADLogical: statOf(types["e"+LogicalClass]), EfficientADStructural: statOf(types["e"+StructuralClass]),
+		PUADLogical: statOf(types["p"+LogicalClass]), PUADStructural: statOf(types["p"+StructuralClass]),
+	}
+	return row
+}
+
+// buildMean is the mean row of table t over the rows of the categories
+// that ran (okRows, of the categories okCats).
+func buildMean(t Table, okRows []*Row, okCats []string, perSeed map[int]*seedValues, p *PaperResults) *Row {
 	mean := &Row{Category: "mean", Status: StatusOK}
 	mean.Runs = okRows[0].Runs
 	for _, r := range okRows {
@@ -422,33 +431,12 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 		}
 		return v
 	}
-	// The mean of the category means; its spread over seeds is that of the
-	// per-seed means over the categories that ran with every seed.
-	spread := func(vals func(*seedVals) map[string]float64) (float64, int) {
-		var means []float64
-		for _, sv := range perSeed {
-			m := vals(sv)
-			var sum float64
-			for _, c := range okCats {
-				v, found := m[c]
-				if !found {
-					return 0, 0
-				}
-				sum += v
-			}
-			means = append(means, sum/float64(len(okCats)))
-		}
-		if s := statOf(means); s != nil {
-			return s.Std, s.N
-		}
-		return 0, 0
-	}
 	mean.EfficientAD.Measured = meanStat(pick(func(r *Row) *Stat { return r.EfficientAD.Measured }))
 	mean.PUAD.Measured = meanStat(pick(func(r *Row) *Stat { return r.PUAD.Measured }))
-	if std, n := spread(func(s *seedVals) map[string]float64 { return s.eff }); n > 1 {
+	if std, n := seedSpread(perSeed, okCats, func(s *seedValues) map[string]float64 { return s.eff }); n > 1 {
 		mean.EfficientAD.Measured.Std, mean.EfficientAD.Measured.N = std, n
 	}
-	if std, n := spread(func(s *seedVals) map[string]float64 { return s.puad }); n > 1 {
+	if std, n := seedSpread(perSeed, okCats, func(s *seedValues) map[string]float64 { return s.puad }); n > 1 {
 		mean.PUAD.Measured.Std, mean.PUAD.Measured.N = std, n
 	}
 	mean.Types = TypeScores{
@@ -459,10 +447,9 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 	}
 	// Published mean: the README's when exactly its categories ran, else the
 	// mean of the published values of the categories that ran (if all have one).
-	paperCats := p.Categories(dataset, size)
-	if pt, found := p.Tables[dataset][size]; found && equalStrings(okCats, paperCats) {
+	if pt, found := p.Tables[t.DatasetName][t.Size]; found && equalStrings(okCats, p.Categories(t.DatasetName, t.Size)) {
 		mean.EfficientAD.Published = ptr(pt.Mean.EfficientAD)
-		if extractor == string(StudentExtractor) {
+		if t.Extractor == PaperExtractor {
 			mean.PUAD.Published = ptr(pt.Mean.PUAD)
 		}
 	} else {
@@ -471,8 +458,30 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 	}
 	mean.EfficientAD.setDiff()
 	mean.PUAD.setDiff()
-	t.Mean = mean
-	return t
+	return mean
+}
+
+// seedSpread is the sample standard deviation over seeds of the mean over
+// cats of the values vals picks, and the number of seeds; (0, 0) when some
+// seed lacks one of cats.
+func seedSpread(perSeed map[int]*seedValues, cats []string, vals func(*seedValues) map[string]float64) (float64, int) {
+	var means []float64
+	for _, sv := range perSeed {
+		m := vals(sv)
+		var sum float64
+		for _, c := range cats {
+			v, found := m[c]
+			if !found {
+				return 0, 0
+			}
+			sum += v
+		}
+		means = append(means, sum/float64(len(cats)))
+	}
+	if s := statOf(means); s != nil {
+		return s.Std, s.N
+	}
+	return 0, 0
 }
 
 func buildComparison(tables []Table, p *PaperResults) []ComparisonRow {
@@ -488,7 +497,7 @@ func buildComparison(tables []Table, p *PaperResults) []ComparisonRow {
 			continue
 		}
 		S := strings.ToUpper(t.Size)
-		if t.Extractor == string(StudentExtractor) {
+		if t.Extractor == PaperExtractor {
 			measured["EfficientAD ("+S+", PUAD implementation)"] = ptr(t.Mean.EfficientAD.Measured.Mean)
 			measured["PUAD ("+S+")"] = ptr(t.Mean.PUAD.Measured.Mean)
 		}

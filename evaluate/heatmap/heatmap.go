@@ -1,25 +1,24 @@
-package evaluate
+package heatmap
 
 import (
-	"bufio"
 	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/puad-go/puad/internal/atomicfile"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 )
 
-// HeatmapOptions controls RenderHeatmap and WriteHeatmap.
-type HeatmapOptions struct {
+// Options controls Render and Write.
+type Options struct {
 	// Min and Max are the anomaly values drawn at the cold (blue) and the
 	// hot (red) end of the colour map; values outside are clamped. Use the
 	// same fixed range for every image of a run so that the overlays are
@@ -47,16 +46,16 @@ type HeatmapOptions struct {
 
 // Layout of the text strip and the colour bar, in pixels.
 const (
-	heatLineHeight = 15 // basicfont.Face7x13 is 13 pixels high
-	heatPad        = 4
-	heatBarWidth   = 12
+	lineHeight = 15 // basicfont.Face7x13 is 13 pixels high
+	pad        = 4
+	barWidth   = 12
 )
 
 var (
-	heatPanel  = color.RGBA{28, 28, 32, 255}
-	heatText   = color.RGBA{235, 235, 235, 255}
-	heatAlarm  = color.RGBA{255, 80, 70, 255}
-	heatNormal = color.RGBA{110, 220, 120, 255}
+	panelColor  = color.RGBA{28, 28, 32, 255}
+	textColor   = color.RGBA{235, 235, 235, 255}
+	alarmColor  = color.RGBA{255, 80, 70, 255}
+	normalColor = color.RGBA{110, 220, 120, 255}
 )
 
 // JetColor maps t in [0, 1] to the classic "jet" colour map: dark blue at 0,
@@ -74,64 +73,82 @@ func JetColor(t float64) color.RGBA {
 	return color.RGBA{ch(3), ch(2), ch(1), 255}
 }
 
-// RenderHeatmap returns img with anomalyMap (mapH rows of mapW values, row
-// major) drawn over it as a colour overlay, resized to the image with
-// bilinear interpolation (pixel centres aligned, as align_corners=False),
-// normalised with the range of opts and coloured with JetColor. Below the
-// image it adds a strip with opts.Title and the score when asked for, and
-// right of it a colour bar when opts.ColorBar is set.
-func RenderHeatmap(img image.Image, anomalyMap []float32, mapW, mapH int, opts HeatmapOptions) (*image.RGBA, error) {
-	if img == nil {
-		return nil, fmt.Errorf("heatmap: nil image")
+// Render returns img with anomalyMap (mapH rows of mapW values, row major)
+// drawn over it as a colour overlay, resized to the image with bilinear
+// interpolation (pixel centres aligned, as align_corners=False), normalised
+// with the range of opts and coloured with JetColor. Below the image it
+// adds a strip with opts.Title and the score when asked for, and right of
+// it a colour bar when opts.ColorBar is set.
+func Render(img image.Image, anomalyMap []float32, mapW, mapH int, opts Options) (*image.RGBA, error) {
+	lo, hi, alpha, err := checkInputs(img, anomalyMap, mapW, mapH, opts)
+	if err != nil {
+		return nil, err
 	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	if w <= 0 || h <= 0 {
-		return nil, fmt.Errorf("heatmap: empty image")
-	}
-	if mapW <= 0 || mapH <= 0 || len(anomalyMap) != mapW*mapH {
-		return nil, fmt.Errorf("heatmap: anomaly map of %d values does not match %dx%d", len(anomalyMap), mapW, mapH)
-	}
-	lo, hi := opts.Min, opts.Max
-	if math.IsNaN(lo) || math.IsInf(lo, 0) || math.IsNaN(hi) || math.IsInf(hi, 0) {
-		return nil, fmt.Errorf("heatmap: range [%g, %g] is not finite", lo, hi)
-	}
-	peak := math.Inf(-1)
-	for i, v := range anomalyMap {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("heatmap: anomaly map value %d is %g", i, f)
-		}
-		peak = math.Max(peak, f)
-	}
-	if hi <= lo {
-		hi = peak
-	}
-	alpha := opts.Alpha
-	if alpha == 0 {
-		alpha = 0.5
-	}
-	if !(alpha > 0 && alpha <= 1) {
-		return nil, fmt.Errorf("heatmap: alpha %g not in (0, 1]", opts.Alpha)
-	}
-
-	lines := heatmapLines(opts)
-	outW, outH := w, h+len(lines)*heatLineHeight
+	lines := textLines(opts)
+	outW, outH := w, h+len(lines)*lineHeight
 	if len(lines) > 0 {
-		outH += heatPad
+		outH += pad
 	}
 	var loLabel, hiLabel string
 	if opts.ColorBar {
 		loLabel = strconv.FormatFloat(lo, 'g', 3, 64)
 		hiLabel = strconv.FormatFloat(hi, 'g', 3, 64)
 		labelW := 7 * max(len(loLabel), len(hiLabel))
-		outW += heatPad + heatBarWidth + heatPad + labelW + heatPad
+		outW += pad + barWidth + pad + labelW + pad
 	}
 	out := image.NewRGBA(image.Rect(0, 0, outW, outH))
-	draw.Draw(out, out.Bounds(), image.NewUniform(heatPanel), image.Point{}, draw.Src)
+	draw.Draw(out, out.Bounds(), image.NewUniform(panelColor), image.Point{}, draw.Src)
 	draw.Draw(out, image.Rect(0, 0, w, h), img, b.Min, draw.Src)
+	drawOverlay(out, anomalyMap, mapW, mapH, w, h, lo, hi, alpha)
+	drawText(out, lines, w, h)
+	if opts.ColorBar {
+		drawColorBar(out, w, h, loLabel, hiLabel)
+	}
+	return out, nil
+}
 
-	// Overlay.
+// checkInputs validates the arguments of Render and returns the value range
+// [lo, hi] of the colour map and the opacity of the overlay.
+func checkInputs(img image.Image, anomalyMap []float32, mapW, mapH int, opts Options) (lo, hi, alpha float64, err error) {
+	if img == nil {
+		return 0, 0, 0, fmt.Errorf("heatmap: nil image")
+	}
+	if b := img.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
+		return 0, 0, 0, fmt.Errorf("heatmap: empty image")
+	}
+	if mapW <= 0 || mapH <= 0 || len(anomalyMap) != mapW*mapH {
+		return 0, 0, 0, fmt.Errorf("heatmap: anomaly map of %d values does not match %dx%d", len(anomalyMap), mapW, mapH)
+	}
+	lo, hi = opts.Min, opts.Max
+	if math.IsNaN(lo) || math.IsInf(lo, 0) || math.IsNaN(hi) || math.IsInf(hi, 0) {
+		return 0, 0, 0, fmt.Errorf("heatmap: range [%g, %g] is not finite", lo, hi)
+	}
+	peak := math.Inf(-1)
+	for i, v := range anomalyMap {
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, 0, 0, fmt.Errorf("heatmap: anomaly map value %d is %g", i, f)
+		}
+		peak = math.Max(peak, f)
+	}
+	if hi <= lo {
+		hi = peak
+	}
+	alpha = opts.Alpha
+	if alpha == 0 {
+		alpha = 0.5
+	}
+	if !(alpha > 0 && alpha <= 1) {
+		return 0, 0, 0, fmt.Errorf("heatmap: alpha %g not in (0, 1]", opts.Alpha)
+	}
+	return lo, hi, alpha, nil
+}
+
+// drawOverlay blends the coloured map over the w×h image at the top left
+// of out.
+func drawOverlay(out *image.RGBA, anomalyMap []float32, mapW, mapH, w, h int, lo, hi, alpha float64) {
 	norm := func(v float64) float64 {
 		if hi <= lo {
 			return 0
@@ -148,12 +165,15 @@ func RenderHeatmap(img image.Image, anomalyMap []float32, mapW, mapH int, opts H
 			out.Pix[o+3] = 255
 		}
 	}
+}
 
-	// Text strip, cut to the width of the image.
+// drawText writes the lines of the text strip below the w×h image, cut to
+// the width of the image.
+func drawText(out *image.RGBA, lines [][]textSeg, w, h int) {
 	d := &font.Drawer{Dst: out, Face: basicfont.Face7x13}
 	for i, ln := range lines {
-		d.Dot = fixed.P(heatPad, h+heatPad+i*heatLineHeight+11)
-		room := (w - 2*heatPad) / 7
+		d.Dot = fixed.P(pad, h+pad+i*lineHeight+11)
+		room := (w - 2*pad) / 7
 		for _, seg := range ln {
 			if room <= 0 {
 				break
@@ -164,35 +184,33 @@ func RenderHeatmap(img image.Image, anomalyMap []float32, mapW, mapH int, opts H
 			d.DrawString(text)
 		}
 	}
-
-	// Colour bar: hot at the top, cold at the bottom.
-	if opts.ColorBar {
-		x0 := w + heatPad
-		for y := range h {
-			t := 1 - (float64(y)+0.5)/float64(h)
-			draw.Draw(out, image.Rect(x0, y, x0+heatBarWidth, y+1), image.NewUniform(JetColor(t)), image.Point{}, draw.Src)
-		}
-		d.Src = image.NewUniform(heatText)
-		d.Dot = fixed.P(x0+heatBarWidth+heatPad, 11)
-		d.DrawString(hiLabel)
-		d.Dot = fixed.P(x0+heatBarWidth+heatPad, max(11, h-2))
-		d.DrawString(loLabel)
-	}
-	return out, nil
 }
 
-// WriteHeatmap renders the overlay of RenderHeatmap and writes it as a PNG
-// file at path. The file is written to a temporary file in the same
-// directory and renamed into place, so a reader never sees a partial image.
-func WriteHeatmap(path string, img image.Image, anomalyMap []float32, mapW, mapH int, opts HeatmapOptions) error {
-	out, err := RenderHeatmap(img, anomalyMap, mapW, mapH, opts)
+// drawColorBar draws the colour bar right of the w×h image, hot at the top
+// and cold at the bottom, labelled with the values of its ends.
+func drawColorBar(out *image.RGBA, w, h int, loLabel, hiLabel string) {
+	x0 := w + pad
+	for y := range h {
+		t := 1 - (float64(y)+0.5)/float64(h)
+		draw.Draw(out, image.Rect(x0, y, x0+barWidth, y+1), image.NewUniform(JetColor(t)), image.Point{}, draw.Src)
+	}
+	d := &font.Drawer{Dst: out, Face: basicfont.Face7x13, Src: image.NewUniform(textColor)}
+	d.Dot = fixed.P(x0+barWidth+pad, 11)
+	d.DrawString(hiLabel)
+	d.Dot = fixed.P(x0+barWidth+pad, max(11, h-2))
+	d.DrawString(loLabel)
+}
+
+// Write renders the overlay of Render and writes it as a PNG file at path
+// with internal/atomicfile, so a reader never sees a partial image.
+func Write(path string, img image.Image, anomalyMap []float32, mapW, mapH int, opts Options) error {
+	out, err := Render(img, anomalyMap, mapW, mapH, opts)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := writePNGAtomic(path, out); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, atomicfile.DefaultPerm, func(w io.Writer) error {
+		return png.Encode(w, out)
+	})
 }
 
 type textSeg struct {
@@ -200,20 +218,20 @@ type textSeg struct {
 	color color.RGBA
 }
 
-// heatmapLines returns the lines of the text strip, each as coloured
+// textLines returns the lines of the text strip, each as coloured
 // segments.
-func heatmapLines(opts HeatmapOptions) [][]textSeg {
+func textLines(opts Options) [][]textSeg {
 	var lines [][]textSeg
 	if t := strings.TrimSpace(opts.Title); t != "" {
-		lines = append(lines, []textSeg{{asciiOnly(t), heatText}})
+		lines = append(lines, []textSeg{{asciiOnly(t), textColor}})
 	}
 	if opts.ShowScore {
-		ln := []textSeg{{"score " + strconv.FormatFloat(opts.Score, 'f', 3, 64), heatText}}
+		ln := []textSeg{{"score " + strconv.FormatFloat(opts.Score, 'f', 3, 64), textColor}}
 		if opts.UseThreshold {
 			if opts.Score >= opts.Threshold {
-				ln = append(ln, textSeg{"  ANOMALY", heatAlarm})
+				ln = append(ln, textSeg{"  ANOMALY", alarmColor})
 			} else {
-				ln = append(ln, textSeg{"  normal", heatNormal})
+				ln = append(ln, textSeg{"  normal", normalColor})
 			}
 		}
 		lines = append(lines, ln)
@@ -262,34 +280,4 @@ func bilinear(m []float32, mw, mh, w, h, x, y int) float64 {
 
 func blend(base, over uint8, alpha float64) uint8 {
 	return uint8(math.Round(float64(base)*(1-alpha) + float64(over)*alpha))
-}
-
-// writePNGAtomic encodes img into a temporary file next to path and renames
-// it into place.
-func writePNGAtomic(path string, img image.Image) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriter(f)
-	if err = png.Encode(w, img); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,9 +1,11 @@
-package evaluate
+package stats
 
 import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/puad-go/puad/evaluate/metrics"
 )
 
 // MeanStd returns the mean and the population standard deviation (ddof=0) of
@@ -60,13 +62,13 @@ func meanStd32(xs []float64) (mean, std float32) {
 		v[i] = float32(x)
 	}
 	n := float32(len(v))
-	mean = numpySum(v) / n
+	mean = metrics.PairwiseSum(v) / n
 	for i := range v {
 		d := v[i] - mean
 		v[i] = d * d
 	}
 	// sqrt of a float32, correctly rounded (double rounding is exact for sqrt).
-	std = float32(math.Sqrt(float64(numpySum(v) / n)))
+	std = float32(math.Sqrt(float64(metrics.PairwiseSum(v) / n)))
 	return mean, std
 }
 
@@ -119,10 +121,10 @@ type Fusion struct {
 // that scoring stays identical to the reference; see Fusion.Check.
 func FitFusion(effScores, mahaDists []float64) (Fusion, error) {
 	if len(effScores) == 0 || len(mahaDists) == 0 {
-		return Fusion{}, fmt.Errorf("evaluate: fitting the PUAD fusion needs validation scores, got %d EfficientAD scores and %d Mahalanobis distances", len(effScores), len(mahaDists))
+		return Fusion{}, fmt.Errorf("stats: fitting the PUAD fusion needs validation scores, got %d EfficientAD scores and %d Mahalanobis distances", len(effScores), len(mahaDists))
 	}
 	if len(effScores) != len(mahaDists) {
-		return Fusion{}, fmt.Errorf("evaluate: fitting the PUAD fusion: %d EfficientAD scores but %d Mahalanobis distances", len(effScores), len(mahaDists))
+		return Fusion{}, fmt.Errorf("stats: fitting the PUAD fusion: %d EfficientAD scores but %d Mahalanobis distances", len(effScores), len(mahaDists))
 	}
 	return Fusion{EfficientAD: FitZScore(effScores), Mahalanobis: FitZScore(mahaDists)}, nil
 }
@@ -141,10 +143,10 @@ func (f Fusion) Score(eff, maha float64) float64 {
 // reference would go on and produce infinite or NaN scores.
 func (f Fusion) Check() error {
 	if err := f.EfficientAD.Check(); err != nil {
-		return fmt.Errorf("evaluate: EfficientAD score: %w", err)
+		return fmt.Errorf("stats: EfficientAD score: %w", err)
 	}
 	if err := f.Mahalanobis.Check(); err != nil {
-		return fmt.Errorf("evaluate: Mahalanobis distance: %w", err)
+		return fmt.Errorf("stats: Mahalanobis distance: %w", err)
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
-package evaluate
+package stats
 
 import (
 	"errors"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/puad-go/puad/evaluate/metrics"
 )
 
 type fusionFixtures struct {
@@ -122,7 +124,7 @@ func TestZeroStd(t *testing.T) {
 		t.Errorf("Score at the constant = %v, want NaN", got)
 	}
 	scores := []float64{fu.Score(0.7, 2), fu.Score(0.3, 2)}
-	if _, err := AUROC([]bool{true, false}, scores); err == nil {
+	if _, err := metrics.AUROC([]bool{true, false}, scores); err == nil {
 		t.Error("AUROC of infinite scores succeeded; roc_auc_score raises")
 	}
 

@@ -1,9 +1,12 @@
-package evaluate
+package metrics
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,6 +31,21 @@ type aurocFixtures struct {
 	} `json:"per_class"`
 }
 
+// loadAUROCFixtures reads the roc_auc_score values that
+// testdata/auroc_gen_fixtures.py wrote.
+func loadAUROCFixtures(t *testing.T) aurocFixtures {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "auroc_sklearn.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f aurocFixtures
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("auroc_sklearn.json: %v", err)
+	}
+	return f
+}
+
 // aurocTol is the agreement required with roc_auc_score: both compute the
 // same rational number, scikit-learn through the trapezoidal rule on
 // normalised rates, this code from exact counts, so only the last bits of
@@ -35,8 +53,7 @@ type aurocFixtures struct {
 const aurocTol = 1e-12
 
 func TestAUROCMatchesScikitLearn(t *testing.T) {
-	var f aurocFixtures
-	loadJSON(t, "stats_auroc.json", &f)
+	f := loadAUROCFixtures(t)
 	if len(f.Cases) == 0 {
 		t.Fatal("no AUROC cases")
 	}
@@ -59,8 +76,7 @@ func TestAUROCMatchesScikitLearn(t *testing.T) {
 }
 
 func TestPerClassAUROCMatchesReference(t *testing.T) {
-	var f aurocFixtures
-	loadJSON(t, "stats_auroc.json", &f)
+	f := loadAUROCFixtures(t)
 	p := f.PerClass
 	overall, per, err := PerClassAUROC(p.Classes, p.Scores, p.Normal)
 	if err != nil {

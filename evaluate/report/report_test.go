@@ -1,4 +1,4 @@
-package evaluate
+package report
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/puad-go/puad/evaluate/metrics"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -52,8 +54,8 @@ func locoRun(cat, size string, d float64, s *int) CategoryRun {
 	return CategoryRun{
 		DatasetName: LOCODataset, Category: cat, Size: size, Extractor: "student", Seed: s, Status: StatusOK,
 		EfficientADAUROC: (pub.EfficientAD + d) / 100, PUADAUROC: (pub.PUAD + d) / 100,
-		EfficientADPerClass: []ClassAUROC{{Class: LogicalClass, AUROC: 0.70}, {Class: StructuralClass, AUROC: 0.90}},
-		PUADPerClass:        []ClassAUROC{{Class: LogicalClass, AUROC: 0.80}, {Class: StructuralClass, AUROC: 0.89}},
+		EfficientADPerClass: []metrics.ClassAUROC{{Class: LogicalClass, AUROC: 0.70}, {Class: StructuralClass, AUROC: 0.90}},
+		PUADPerClass:        []metrics.ClassAUROC{{Class: LogicalClass, AUROC: 0.80}, {Class: StructuralClass, AUROC: 0.89}},
 	}
 }
 
@@ -182,7 +184,7 @@ func TestReportGolden(t *testing.T) {
 		{DatasetName: LOCODataset, Category: "pushpins", Size: "s", Extractor: "student", Status: StatusMissing, Reason: "category folder not found"},
 		{DatasetName: MVTecADataset, Category: "bottle", Size: "s", Extractor: "student", Status: StatusFailed, Reason: "validation statistics: empty"},
 		{DatasetName: MVTecADataset, Category: "cable", Size: "s", Extractor: "student", Status: StatusOK, EfficientADAUROC: 0.95, PUADAUROC: 0.9575,
-			PUADPerClass: []ClassAUROC{{Class: "bent_wire", AUROC: 1}}},
+			PUADPerClass: []metrics.ClassAUROC{{Class: "bent_wire", AUROC: 1}}},
 	}
 	r := BuildReport(runs, Paper(), "a note")
 	for _, f := range []struct {

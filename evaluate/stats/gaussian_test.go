@@ -1,4 +1,4 @@
-package evaluate
+package stats
 
 import (
 	"encoding/json"

@@ -1,0 +1,28 @@
+// Package evaluate runs EfficientAD and PUAD on images with libtorch and
+// evaluates them on a dataset category, as the Python reference's main.py
+// does.
+//
+//   - Scorer runs the three networks of an EfficientAD model on a batch and
+//     gives, per image, the anomaly score, the PUAD feature vector (the
+//     pooled output of the student or of the normalised teacher) and, when
+//     asked, the anomaly map. RunImages feeds it a list of image files,
+//     decoding and resizing them in parallel.
+//   - Fit fits PUAD on a category's training and validation images (the
+//     Gaussian of the training features, the z-score statistics of the
+//     validation scores); PUADModel.FitFile describes the result as a
+//     stats.FitFile, which holds what scoring new images needs.
+//   - Evaluate scores the test images and returns EfficientAD's and PUAD's
+//     image AUROC, overall and per anomaly class; RunFromResult turns a
+//     Result into a row of the reproduction report.
+//
+// This package needs the native libtorch library through cgo. The pure-Go
+// parts live in subpackages that build without it:
+//
+//   - evaluate/metrics: image- and pixel-level detection metrics (AUROC as
+//     scikit-learn computes it, per-class AUROC).
+//   - evaluate/stats: the PUAD statistics (Ledoit-Wolf Gaussian,
+//     Mahalanobis distance, z-score fusion, decision threshold) and the fit
+//     file.
+//   - evaluate/report: the tables of the PUAD README beside measured runs.
+//   - evaluate/heatmap: anomaly maps drawn over their images.
+package evaluate

@@ -1,0 +1,34 @@
+package evaluate
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/evaluate/stats"
+)
+
+// FitFile describes pm, fitted by Fit on ds, as the fit file stats.SaveFit
+// stores. The threshold allows maxFPR false positives on the validation
+// images (stats.ChooseThreshold).
+func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.Time) (*stats.FitFile, error) {
+	paths := make([]string, len(ds.Valid))
+	for i, path := range ds.Valid {
+		rel, err := filepath.Rel(ds.Dir, path)
+		if err != nil {
+			rel = path
+		}
+		paths[i] = filepath.ToSlash(rel)
+	}
+	f, err := stats.NewFitFile(stats.FitInput{
+		DatasetName: ds.DatasetName, Category: ds.Category,
+		Size: string(pm.Scorer.Model.Size), Extractor: string(pm.Scorer.Extractor), ImgSize: int(pm.Scorer.Model.ImgSize),
+		Gaussian: pm.Gaussian, Fusion: pm.Fusion,
+		ValidPaths: paths, ValidEfficientAD: pm.ValidEfficientAD, ValidMahalanobis: pm.ValidMahalanobis,
+	}, maxFPR, created)
+	if err != nil {
+		return nil, fmt.Errorf("fit of %s: %w", ds.Dir, err)
+	}
+	return f, nil
+}
