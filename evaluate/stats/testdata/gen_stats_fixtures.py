@@ -6,7 +6,8 @@ python3-sklearn):
 
     /usr/bin/python3 evaluate/stats/testdata/gen_stats_fixtures.py
 
-It writes evaluate/stats/testdata/stats_gaussian.json and stats_fusion.json
+It writes evaluate/stats/testdata/stats_gaussian.json, stats_fusion.json and
+stats_float32.json
 (the AUROC fixtures have their own script,
 evaluate/metrics/testdata/auroc_gen_fixtures.py). Every random input comes
 from a generator with a fixed seed, so rerunning the script with the same
@@ -205,6 +206,66 @@ def fusion_fixtures():
     return mean_std, fusion
 
 
+
+# Sample sizes around numpy's pairwise-summation structure: below, at and
+# above its 8-way unrolled loop and its 128-element block, and sizes that
+# recurse several levels.
+FLOAT32_SIZES = [1, 2, 7, 8, 9, 20, 127, 128, 129, 300, 1000, 5000]
+
+
+def float32_stats_fixtures():
+    """mean, std (ddof 0) and z-scores of float32 samples as the reference
+    computes them: np.mean/np.std over a list of float32 scalars, so numpy
+    sums in float32 in its pairwise order; z-scores and their sum in float32."""
+    rng = np.random.default_rng(30)
+    cases = []
+    for n in FLOAT32_SIZES:
+        eff = rng.gamma(2.0, 0.1, size=n).astype(np.float32)
+        maha = (rng.gamma(5.0, 2.0, size=n) + 100.0).astype(np.float32)
+        test_eff = rng.gamma(2.0, 0.15, size=5).astype(np.float32)
+        test_maha = (rng.gamma(5.0, 2.5, size=5) + 100.0).astype(np.float32)
+        em, es = np.mean(list(eff)), np.std(list(eff))
+        mm, ms = np.mean(list(maha)), np.std(list(maha))
+        assert em.dtype == np.float32 and ms.dtype == np.float32
+        case = {
+            "n": n,
+            "eff": fl(eff), "maha": fl(maha),
+            "eff_mean": float(em), "eff_std": float(es),
+            "maha_mean": float(mm), "maha_std": float(ms),
+            "test_eff": fl(test_eff), "test_maha": fl(test_maha),
+        }
+        if es > 0 and ms > 0:
+            ze = [(e - em) / es for e in test_eff]
+            zm = [(m - mm) / ms for m in test_maha]
+            assert ze[0].dtype == np.float32
+            case["z_eff"] = [float(z) for z in ze]
+            case["z_maha"] = [float(z) for z in zm]
+            case["puad"] = [float(a + b) for a, b in zip(ze, zm)]
+        cases.append(case)
+    return cases
+
+
+def shrinkage_edge_fixtures():
+    """Ledoit-Wolf at both ends of its range: shrinkage clipped to 1 (the
+    estimate of beta exceeds delta; heavy-tailed features, few samples) and
+    shrinkage 0 (two samples: beta is exactly 0)."""
+    from sklearn.covariance import ledoit_wolf_shrinkage
+    rng = np.random.default_rng(40)
+    while True:
+        n, d = int(rng.integers(3, 8)), int(rng.integers(2, 8))
+        x = (rng.standard_t(1.5, size=(n, d)) * rng.uniform(0.1, 3, size=d)).astype(np.float32)
+        if ledoit_wolf_shrinkage(x.astype(np.float64)) == 1.0:
+            break
+    q = np.vstack([x[0], rng.normal(size=(2, d))]).astype(np.float32)
+    clipped = gaussian_case("shrinkage_clipped_to_1", x, q)
+    assert clipped["shrinkage"] == 1.0
+    x = rng.normal(size=(2, 5)).astype(np.float32)
+    q = np.vstack([x[1], rng.normal(size=(2, 5))]).astype(np.float32)
+    zero = gaussian_case("shrinkage_0_two_samples", x, q)
+    assert zero["shrinkage"] == 0.0
+    return [clipped, zero]
+
+
 def write(name, obj):
     path = os.path.join(OUT, name)
     with open(path, "w") as f:
@@ -218,6 +279,8 @@ def main():
     write("stats_gaussian.json", {"versions": versions, "cases": gaussian_fixtures()})
     mean_std, fusion = fusion_fixtures()
     write("stats_fusion.json", {"versions": versions, "mean_std": mean_std, "fusion": fusion})
+    write("stats_float32.json", {"versions": versions, "float32": float32_stats_fixtures(),
+                                 "shrinkage_edges": shrinkage_edge_fixtures()})
 
 
 if __name__ == "__main__":
