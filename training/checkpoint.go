@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,23 +76,27 @@ func saveCheckpoint(path string, st checkpointState, mods []namedModule, opt *tb
 			return fail(err)
 		}
 		sd.Set(fmt.Sprintf("adam.%d.step", i), step)
-		for name, t := range map[string]*tb.Tensor{"exp_avg": s.ExpAvg, "exp_avg_sq": s.ExpAvgSq} {
-			r, err := t.Ref() // the optimiser keeps its own handle
+		for _, e := range []struct {
+			name string
+			t    *tb.Tensor
+		}{{"exp_avg", s.ExpAvg}, {"exp_avg_sq", s.ExpAvgSq}} {
+			r, err := e.t.Ref() // the optimiser keeps its own handle
 			if err != nil {
 				return fail(err)
 			}
-			sd.Set(fmt.Sprintf("adam.%d.%s", i, name), r)
+			sd.Set(fmt.Sprintf("adam.%d.%s", i, e.name), r)
 		}
 	}
-	for name, state := range st.RNG {
-		t, err := tb.FromSlice(state)
+	// Keys in a fixed order, so that equal states give equal files.
+	for _, name := range slices.Sorted(maps.Keys(st.RNG)) {
+		t, err := tb.FromSlice(st.RNG[name])
 		if err != nil {
 			return fail(err)
 		}
 		sd.Set("rng."+name, t)
 	}
-	for name, t := range st.Extra {
-		r, err := t.Ref()
+	for _, name := range slices.Sorted(maps.Keys(st.Extra)) {
+		r, err := st.Extra[name].Ref()
 		if err != nil {
 			return fail(err)
 		}
