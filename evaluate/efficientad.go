@@ -81,11 +81,7 @@ func (sc *Scorer) run(x *tb.Tensor, need Need) ([]ImageOutput, error) {
 
 	var teacherNorm, studentST, studentAE, ae *tb.Tensor
 	if needTeacher {
-		t := s.T(m.Teacher.Forward(x))
-		mu := s.T(tb.View(m.Mu, -1, 1, 1))
-		sigma := s.T(tb.View(m.Sigma, -1, 1, 1))
-		// torchvision's Normalize: subtract, then divide.
-		teacherNorm = s.T(tb.Div(s.T(tb.Sub(t, mu)), sigma))
+		teacherNorm = s.T(m.NormalizeTeacher(s.T(m.Teacher.Forward(x))))
 	}
 	if needStudent {
 		st := s.T(m.Student.Forward(x))
@@ -116,7 +112,11 @@ func (sc *Scorer) run(x *tb.Tensor, need Need) ([]ImageOutput, error) {
 			}
 		}
 		if need.Score || need.Map {
-			amap := sc.anomalyMap(s, one(teacherNorm), one(studentST), one(studentAE), one(ae))
+			stMap, aeMap, err := m.Maps(one(teacherNorm), one(studentST), one(studentAE), one(ae))
+			s.Own(stMap)
+			s.Own(aeMap)
+			s.Fail(err)
+			amap := s.T(m.AnomalyMap(stMap, aeMap))
 			if need.Score {
 				mx := s.T(tb.Max(amap, nil, false))
 				if s.Err() == nil {
@@ -140,24 +140,4 @@ func (sc *Scorer) run(x *tb.Tensor, need Need) ([]ImageOutput, error) {
 		}
 	}
 	return outs, nil
-}
-
-// anomalyMap computes the reference's map for one image (tensors [1,C,h,w]):
-// 0.5·norm_st(up(mean_c (t̂ − s_st)²)) + 0.5·norm_ae(up(mean_c (ae − s_ae)²)),
-// norm(m) = 0.1·(m − q_a)/(q_b − q_a), as a [S,S] tensor.
-func (sc *Scorer) anomalyMap(s *tb.Scope, tNorm, sST, sAE, ae *tb.Tensor) *tb.Tensor {
-	m := sc.Model
-	size := m.ImgSize
-	q := m.Quantiles
-	part := func(a, b *tb.Tensor, qa, qb string) *tb.Tensor {
-		d := s.T(tb.PowScalar(s.T(tb.Sub(a, b)), 2))
-		mp := s.T(tb.Mean(d, []int64{1}, true))
-		mp = s.T(tb.UpsampleBilinear(mp, size, size, false))
-		mp = s.T(tb.Squeeze(mp, nil))
-		mp = s.T(tb.MulScalar(s.T(tb.Sub(mp, q[qa])), 0.1))
-		return s.T(tb.Div(mp, s.T(tb.Sub(q[qb], q[qa]))))
-	}
-	st := part(tNorm, sST, "q_a_student", "q_b_student")
-	aemap := part(ae, sAE, "q_a_autoencoder", "q_b_autoencoder")
-	return s.T(tb.Add(s.T(tb.MulScalar(st, 0.5)), s.T(tb.MulScalar(aemap, 0.5))))
 }

@@ -30,9 +30,6 @@ func (l Layout) CategoryDir(datasetName, category string) string {
 	return filepath.Join(l.SizeDir(), datasetName, category)
 }
 
-// QuantileKeys are the entries of quantile.pt.
-var QuantileKeys = []string{"q_a_student", "q_b_student", "q_a_autoencoder", "q_b_autoencoder"}
-
 // EfficientAD is a trained EfficientAD model of one category: the networks,
 // the teacher-output statistics (mu, sigma) of the category, and the
 // quantiles that normalise the two anomaly maps. Tensors live on Device.
@@ -92,13 +89,9 @@ func (m *EfficientAD) Close() {
 func LoadEfficientAD(root string, size Size, datasetName, category string, imgSize int64, dev tb.Device) (*EfficientAD, error) {
 	l := Layout{Root: root, Size: size}
 	catDir := l.CategoryDir(datasetName, category)
-	files := []string{
-		filepath.Join(l.TeacherDir(), "teacher.pt"),
-		filepath.Join(catDir, "student.pt"),
-		filepath.Join(catDir, "autoencoder.pt"),
-		filepath.Join(catDir, "mu.pt"),
-		filepath.Join(catDir, "sigma.pt"),
-		filepath.Join(catDir, "quantile.pt"),
+	files := []string{l.TeacherPath()}
+	for _, f := range CategoryFiles {
+		files = append(files, filepath.Join(catDir, f))
 	}
 	var missing []error
 	for _, f := range files {
@@ -180,7 +173,7 @@ func (m *EfficientAD) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, mod := range map[string]Module{"student.pt": m.Student, "autoencoder.pt": m.AutoEncoder} {
+	for name, mod := range map[string]Module{StudentFile: m.Student, AutoEncoderFile: m.AutoEncoder} {
 		sd, err := StateDict(mod)
 		if err != nil {
 			return err
@@ -191,10 +184,10 @@ func (m *EfficientAD) Save(dir string) error {
 			return err
 		}
 	}
-	if err := tb.SaveTensor(filepath.Join(dir, "mu.pt"), m.Mu); err != nil {
+	if err := tb.SaveTensor(filepath.Join(dir, MuFile), m.Mu); err != nil {
 		return err
 	}
-	if err := tb.SaveTensor(filepath.Join(dir, "sigma.pt"), m.Sigma); err != nil {
+	if err := tb.SaveTensor(filepath.Join(dir, SigmaFile), m.Sigma); err != nil {
 		return err
 	}
 	q := tb.NewStateDict()
@@ -211,5 +204,5 @@ func (m *EfficientAD) Save(dir string) error {
 		}
 		q.Set(k, t)
 	}
-	return tb.SaveStateDict(filepath.Join(dir, "quantile.pt"), q)
+	return tb.SaveStateDict(filepath.Join(dir, QuantileFile), q)
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,23 +76,27 @@ func saveCheckpoint(path string, st checkpointState, mods []namedModule, opt *tb
 			return fail(err)
 		}
 		sd.Set(fmt.Sprintf("adam.%d.step", i), step)
-		for name, t := range map[string]*tb.Tensor{"exp_avg": s.ExpAvg, "exp_avg_sq": s.ExpAvgSq} {
-			r, err := t.Ref() // the optimiser keeps its own handle
+		for _, e := range []struct {
+			name string
+			t    *tb.Tensor
+		}{{"exp_avg", s.ExpAvg}, {"exp_avg_sq", s.ExpAvgSq}} {
+			r, err := e.t.Ref() // the optimiser keeps its own handle
 			if err != nil {
 				return fail(err)
 			}
-			sd.Set(fmt.Sprintf("adam.%d.%s", i, name), r)
+			sd.Set(fmt.Sprintf("adam.%d.%s", i, e.name), r)
 		}
 	}
-	for name, state := range st.RNG {
-		t, err := tb.FromSlice(state)
+	// Keys in a fixed order, so that equal states give equal files.
+	for _, name := range slices.Sorted(maps.Keys(st.RNG)) {
+		t, err := tb.FromSlice(st.RNG[name])
 		if err != nil {
 			return fail(err)
 		}
 		sd.Set("rng."+name, t)
 	}
-	for name, t := range st.Extra {
-		r, err := t.Ref()
+	for _, name := range slices.Sorted(maps.Keys(st.Extra)) {
+		r, err := st.Extra[name].Ref()
 		if err != nil {
 			return fail(err)
 		}
@@ -119,132 +125,178 @@ func saveCheckpoint(path string, st checkpointState, mods []namedModule, opt *tb
 	return tb.SaveStateDict(path, sd)
 }
 
-// loadCheckpoint reads a checkpoint: it loads the modules' tensors (moved
-// to dev), returns the optimiser state for parameters in the order given
-// (tensors on dev, owned by the caller until handed to Adam.SetState) and the
-// rest.
-func loadCheckpoint(path string, mods []namedModule, nParams int, dev tb.Device) (st checkpointState, adam []tb.AdamState, err error) {
+// checkpointFile is a checkpoint read back; its parts are loaded one by
+// one, since the optimiser can only take its state once the networks,
+// whose parameters it updates, are loaded.
+type checkpointFile struct {
+	path string
+	sd   *tb.StateDict
+}
+
+func openCheckpoint(path string) (*checkpointFile, error) {
 	sd, err := tb.LoadStateDict(path)
 	if err != nil {
-		return st, nil, err
+		return nil, err
 	}
-	defer sd.Close()
-	fail := func(err error) (checkpointState, []tb.AdamState, error) {
-		for _, a := range adam {
-			a.ExpAvg.Close()
-			a.ExpAvgSq.Close()
-		}
-		for _, t := range st.Extra {
-			t.Close()
-		}
-		return checkpointState{}, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	return &checkpointFile{path: path, sd: sd}, nil
+}
+
+// Close frees the file's tensors.
+func (c *checkpointFile) Close() {
+	if c != nil {
+		c.sd.Close()
 	}
-	intOf := func(key string) (int64, error) {
-		t, ok := sd.Tensors[key]
-		if !ok {
-			return 0, fmt.Errorf("missing %s", key)
-		}
-		v, err := t.Int64s()
-		if err != nil || len(v) != 1 {
-			return 0, fmt.Errorf("%s: not an integer", key)
-		}
-		return v[0], nil
+}
+
+func (c *checkpointFile) fail(err error) error { return fmt.Errorf("checkpoint %s: %w", c.path, err) }
+
+func (c *checkpointFile) int64Of(key string) (int64, error) {
+	t, ok := c.sd.Tensors[key]
+	if !ok {
+		return 0, fmt.Errorf("missing %s", key)
 	}
-	it, err := intOf("meta.iteration")
+	v, err := t.Int64s()
+	if err != nil || len(v) != 1 {
+		return 0, fmt.Errorf("%s: not an integer", key)
+	}
+	return v[0], nil
+}
+
+// state returns what the checkpoint holds besides networks and optimiser;
+// the Extra tensors are moved to dev and belong to the caller.
+func (c *checkpointFile) state(dev tb.Device) (st checkpointState, err error) {
+	st.Extra = map[string]*tb.Tensor{}
+	defer func() {
+		if err != nil {
+			closeAll(st.Extra)
+			st, err = checkpointState{}, c.fail(err)
+		}
+	}()
+	it, err := c.int64Of("meta.iteration")
 	if err != nil {
-		return fail(err)
+		return st, err
 	}
 	st.Iteration = int(it)
-	if st.LogOffset, err = intOf("meta.log_offset"); err != nil {
-		return fail(err)
+	if st.LogOffset, err = c.int64Of("meta.log_offset"); err != nil {
+		return st, err
 	}
 	st.LastLoss = math.NaN()
-	if t, ok := sd.Tensors["meta.last_loss"]; ok {
+	if t, ok := c.sd.Tensors["meta.last_loss"]; ok {
 		if st.LastLoss, err = t.Item(); err != nil {
-			return fail(err)
+			return st, err
 		}
 	}
-	if cfg, ok := sd.Tensors["meta.config"]; ok {
+	if cfg, ok := c.sd.Tensors["meta.config"]; ok {
 		b, err := tb.Values[uint8](cfg)
 		if err != nil {
-			return fail(err)
+			return st, err
 		}
 		st.Config = string(b)
 	}
 	st.RNG = map[string][]byte{}
-	st.Extra = map[string]*tb.Tensor{}
-	for _, k := range sd.Keys {
-		switch {
-		case strings.HasPrefix(k, "rng."):
-			b, err := tb.Values[uint8](sd.Tensors[k])
+	for _, k := range c.sd.Keys {
+		if name, ok := strings.CutPrefix(k, "rng."); ok {
+			b, err := tb.Values[uint8](c.sd.Tensors[k])
 			if err != nil {
-				return fail(fmt.Errorf("%s: %w", k, err))
+				return st, fmt.Errorf("%s: %w", k, err)
 			}
-			st.RNG[strings.TrimPrefix(k, "rng.")] = b
-		case strings.HasPrefix(k, "extra."):
-			t, err := sd.Tensors[k].ToDevice(dev)
+			st.RNG[name] = b
+		} else if name, ok := strings.CutPrefix(k, "extra."); ok {
+			t, err := c.sd.Tensors[k].ToDevice(dev)
 			if err != nil {
-				return fail(err)
+				return st, err
 			}
-			st.Extra[strings.TrimPrefix(k, "extra.")] = t
+			st.Extra[name] = t
 		}
 	}
+	return st, nil
+}
+
+// loadModules loads the networks' tensors, moved to dev.
+func (c *checkpointFile) loadModules(mods []namedModule, dev tb.Device) error {
 	for _, nm := range mods {
 		sub := tb.NewStateDict()
-		for _, k := range sd.Keys {
+		for _, k := range c.sd.Keys {
 			if rest, ok := strings.CutPrefix(k, nm.prefix+"."); ok {
 				sub.Keys = append(sub.Keys, rest)
-				sub.Tensors[rest] = sd.Tensors[k]
+				sub.Tensors[rest] = c.sd.Tensors[k]
 			}
 		}
-		// sub borrows sd's tensors: it is not closed.
-		if err := models.LoadStateDict(nm.m, sub, dev, path); err != nil {
-			return fail(err)
-		}
-	}
-	adam = make([]tb.AdamState, nParams)
-	for i := range adam {
-		prefix := fmt.Sprintf("adam.%d.", i)
-		step, ok := sd.Tensors[prefix+"step"]
-		if !ok {
-			continue
-		}
-		v, err := step.Int64s()
-		if err != nil || len(v) != 1 {
-			return fail(fmt.Errorf("%sstep: not an integer", prefix))
-		}
-		adam[i].Step = v[0]
-		for _, name := range []string{"exp_avg", "exp_avg_sq"} {
-			src, ok := sd.Tensors[prefix+name]
-			if !ok {
-				return fail(fmt.Errorf("missing %s%s", prefix, name))
-			}
-			t, err := src.To(dev, tb.Float32)
-			if err == nil {
-				var c *tb.Tensor
-				c, err = tb.Clone(t)
-				t.Close()
-				t = c
-			}
-			if err != nil {
-				return fail(err)
-			}
-			if name == "exp_avg" {
-				adam[i].ExpAvg = t
-			} else {
-				adam[i].ExpAvgSq = t
-			}
+		// sub borrows the file's tensors: it is not closed.
+		if err := models.LoadStateDict(nm.m, sub, dev, c.path); err != nil {
+			return c.fail(err)
 		}
 	}
-	for k := range sd.Tensors {
+	return nil
+}
+
+// loadOptimizer hands the optimiser its state (tensors on dev), parameter
+// by parameter in the optimiser's order.
+func (c *checkpointFile) loadOptimizer(opt *tb.Adam, dev tb.Device) (err error) {
+	nParams := len(opt.Params)
+	for k := range c.sd.Tensors {
 		if rest, ok := strings.CutPrefix(k, "adam."); ok {
 			n, err := strconv.Atoi(rest[:max(0, strings.IndexByte(rest, '.'))])
 			if err != nil || n >= nParams {
-				return fail(fmt.Errorf("optimiser entry %s does not fit %d parameters", k, nParams))
+				return c.fail(fmt.Errorf("optimiser entry %s does not fit %d parameters", k, nParams))
 			}
 		}
 	}
-	return st, adam, nil
+	state := make([]tb.AdamState, nParams)
+	defer func() {
+		if err != nil {
+			for _, s := range state {
+				s.ExpAvg.Close()
+				s.ExpAvgSq.Close()
+			}
+		}
+	}()
+	for i := range state {
+		if state[i], err = c.adamState(i, dev); err != nil {
+			return c.fail(err)
+		}
+	}
+	return opt.SetState(state)
+}
+
+// adamState reads the optimiser state of parameter i (zero when it has none).
+func (c *checkpointFile) adamState(i int, dev tb.Device) (tb.AdamState, error) {
+	prefix := fmt.Sprintf("adam.%d.", i)
+	if _, ok := c.sd.Tensors[prefix+"step"]; !ok {
+		return tb.AdamState{}, nil
+	}
+	step, err := c.int64Of(prefix + "step")
+	if err != nil {
+		return tb.AdamState{}, err
+	}
+	s := tb.NewScope()
+	defer s.Close()
+	avg := s.T(c.float32On(prefix+"exp_avg", dev))
+	sq := s.T(c.float32On(prefix+"exp_avg_sq", dev))
+	if err := s.Err(); err != nil {
+		return tb.AdamState{}, err
+	}
+	return tb.AdamState{Step: step, ExpAvg: s.Keep(avg), ExpAvgSq: s.Keep(sq)}, nil
+}
+
+// float32On returns a float32 copy of the tensor key on dev.
+func (c *checkpointFile) float32On(key string, dev tb.Device) (*tb.Tensor, error) {
+	src, ok := c.sd.Tensors[key]
+	if !ok {
+		return nil, fmt.Errorf("missing %s", key)
+	}
+	t, err := src.To(dev, tb.Float32)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return tb.Clone(t)
+}
+
+func closeAll(ts map[string]*tb.Tensor) {
+	for _, t := range ts {
+		t.Close()
+	}
 }
 
 // lossLog is a CSV file with one row per iteration. Rows are buffered;

@@ -6,15 +6,26 @@
 //     folder, after computing the features' mean and standard deviation on
 //     ImageNet samples (teacher/mu.pt, sigma.pt);
 //   - TrainStudent trains a category's student and autoencoder against the
-//     teacher (hard-feature loss, ImageNet penalty, autoencoder losses),
-//     computes the quantiles of the validation maps and evaluates the model
-//     on the test set (results.txt);
+//     teacher (hard-feature loss, ImageNet penalty, autoencoder losses) and
+//     computes the quantiles of the validation maps (models.EfficientAD.Maps);
+//     scoring the test set (the reference's results.txt) is the caller's
+//     (evaluate.EfficientADTestAUROC), so that training does not depend on
+//     evaluation;
 //   - RandomTeacher writes a teacher with default-initialised weights, for
 //     trying the pipeline without ImageNet.
 //
-// Outputs follow the reference's model directory (models.Layout), plus a
-// loss log (train_loss.csv, one row per iteration) in the same folder and,
-// while a run is unfinished, its checkpoint (CheckpointFile).
+// Outputs follow the reference's model directory (models.Layout and its
+// file names), plus a loss log (train_loss.csv, one row per iteration) in
+// the same folder and, while a run is unfinished, its checkpoint
+// (CheckpointFile).
+//
+// Both trainings run one loop: resuming from the checkpoint,
+// periodic checkpoints, interruption (a cancelled context saves a
+// checkpoint and returns an InterruptedError), progress, the loss log and
+// the prefetching of inputs. Errors a caller acts on match sentinel errors
+// (ErrOutputExists, ErrCheckpointExists, ErrCheckpointMismatch,
+// ErrNoTeacher, ErrNoWRNWeights, ErrInterrupted); the messages leave the
+// how-to of a particular front end (flags) to the caller.
 //
 // Every random decision (initial weights, images drawn, augmentations,
 // grayscale conversions, dropout masks) comes from libtorch generators

@@ -368,7 +368,7 @@ func TestTeacherStepMatchesPyTorch(t *testing.T) {
 	feats := s.T(fe.Forward(xFE))
 	opt := tb.NewAdam(models.Parameters(pdn), learningRate, weightDecay)
 	defer opt.Close()
-	d := &distiller{fe: fe, pdn: pdn, opt: opt, mu: s.T(tb.View(mu, -1, 1, 1)), sigma: s.T(tb.View(sigma, -1, 1, 1))}
+	d := &distiller{fe: fe, pdn: pdn, opt: opt, mu: mu, sigma: sigma}
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -424,11 +424,7 @@ func TestStudentStepMatchesPyTorch(t *testing.T) {
 	names := append(paramNames("autoencoder.", m.AutoEncoder), paramNames("student.", m.Student)...)
 	opt := tb.NewAdam(params, learningRate, weightDecay)
 	defer opt.Close()
-	step, err := newStudentStep(m, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer step.close()
+	step := &studentStep{m: m, opt: opt, dev: m.Device}
 
 	base, err := datasets.LoadImageUnnormalized(img("a"), size)
 	if err != nil {

@@ -2,23 +2,13 @@ package training
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/puad-go/puad/datasets"
-	"github.com/puad-go/puad/evaluate"
-	"github.com/puad-go/puad/evaluate/metrics"
-	"github.com/puad-go/puad/internal/atomicfile"
-	"github.com/puad-go/puad/internal/prefetch"
-	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -75,10 +65,9 @@ func (c *StudentConfig) fillDefaults() {
 type StudentResult struct {
 	// Dir is the category's model folder.
 	Dir string
-	// AUROC is EfficientAD's image AUROC on the test set and PerClass the
-	// AUROC of each anomaly class (results.txt).
-	AUROC    float64
-	PerClass []metrics.ClassAUROC
+	// Dataset is the category trained on (its test images are for the
+	// caller to score).
+	Dataset *datasets.Dataset
 	// FinalLoss is the total loss of the last iteration (NaN when there was none).
 	FinalLoss float64
 }
@@ -117,62 +106,92 @@ func lrAt(iteration, total int) float64 {
 	return learningRate
 }
 
+func (c *StudentConfig) validate() error {
+	if _, err := models.ParseSize(string(c.Size)); err != nil {
+		return err
+	}
+	if c.Iterations < 0 || c.BatchSize < 1 || c.CheckpointEvery < 0 {
+		return fmt.Errorf("train student: invalid settings (iterations %d, batch size %d, checkpoint every %d)", c.Iterations, c.BatchSize, c.CheckpointEvery)
+	}
+	if c.ImgSize < 128 || pdnOutputSize(c.ImgSize) != aeOutputSize(c.ImgSize) {
+		return fmt.Errorf("train student: image size %d: the autoencoder needs at least 128 pixels and an output the size of the PDN's (multiples of 4 work; the reference uses 256)", c.ImgSize)
+	}
+	return nil
+}
+
 // TrainStudent trains the student and the autoencoder of one category as
 // the reference's train_student_and_autoencoder does, computes the
 // quantiles of the validation maps, writes the category's student.pt,
-// autoencoder.pt, mu.pt, sigma.pt and quantile.pt, evaluates EfficientAD on
-// the test set into results.txt (the reference's format), and keeps a loss
-// log (train_loss.csv).
+// autoencoder.pt, mu.pt, sigma.pt and quantile.pt, and keeps a loss log
+// (train_loss.csv). Scoring the test set (the reference's results.txt) is
+// left to the caller.
 func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error) {
 	cfg.fillDefaults()
-	if _, err := models.ParseSize(string(cfg.Size)); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Iterations < 0 || cfg.BatchSize < 1 || cfg.CheckpointEvery < 0 {
-		return nil, fmt.Errorf("train student: invalid settings (iterations %d, batch size %d, checkpoint every %d)", cfg.Iterations, cfg.BatchSize, cfg.CheckpointEvery)
-	}
-	if cfg.ImgSize < 128 || pdnOutputSize(cfg.ImgSize) != aeOutputSize(cfg.ImgSize) {
-		return nil, fmt.Errorf("train student: image size %d: the autoencoder needs at least 128 pixels and an output the size of the PDN's (multiples of 4 work; the reference uses 256)", cfg.ImgSize)
 	}
 	ds, err := datasets.Open(cfg.DatasetDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
 	if err != nil {
 		return nil, err
 	}
 	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
-	teacherPath := filepath.Join(layout.TeacherDir(), "teacher.pt")
-	if !exists(teacherPath) {
-		return nil, fmt.Errorf("before training the student, the teacher must have been trained: no %s (puad train teacher writes it)", teacherPath)
+	if !exists(layout.TeacherPath()) {
+		return nil, newRunError(ErrNoTeacher, "before training the student, the teacher must have been trained: no %s", layout.TeacherPath())
 	}
 	dir := layout.CategoryDir(ds.DatasetName, ds.Category)
-	ckptPath := filepath.Join(dir, CheckpointFile)
-	resume := cfg.Resume && exists(ckptPath)
-	if cfg.Resume && !resume {
-		fmt.Fprintf(cfg.Log, "no checkpoint in %s: starting from the beginning\n", dir)
+	resume, err := resumeFrom(dir, cfg.Resume, cfg.Log)
+	if err != nil {
+		return nil, err
 	}
-	if !cfg.Resume && exists(ckptPath) {
-		return nil, fmt.Errorf("an interrupted run left %s: use --resume to continue it, or delete it to start over", ckptPath)
-	}
-	var imagenet []string
-	if cfg.ImageNetDir == "" {
-		fmt.Fprintln(cfg.Log, "warning: no ImageNet folder: training without the ImageNet penalty (the reference uses it)")
-	} else {
-		_, items, err := datasets.ImageFolder(cfg.ImageNetDir)
-		if err != nil {
-			return nil, fmt.Errorf("ImageNet folder: %w", err)
-		}
-		for _, it := range items {
-			imagenet = append(imagenet, it.Path)
-		}
+	imagenet, err := penaltyImages(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-
-	m, err := models.NewEfficientAD(cfg.Size, int64(cfg.ImgSize), cfg.Device)
+	m, err := newStudentModel(cfg, layout.TeacherPath())
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
+	finalLoss, err := trainStudent(ctx, cfg, resume, m, ds, imagenet)
+	if err != nil {
+		return nil, err
+	}
+	return &StudentResult{Dir: dir, Dataset: ds, FinalLoss: finalLoss}, nil
+}
+
+// penaltyImages lists the ImageNet images of the student's penalty (none,
+// with a warning, when there is no ImageNet folder).
+func penaltyImages(cfg StudentConfig) ([]string, error) {
+	if cfg.ImageNetDir == "" {
+		fmt.Fprintln(cfg.Log, "warning: no ImageNet folder: training without the ImageNet penalty (the reference uses it)")
+		return nil, nil
+	}
+	_, items, err := datasets.ImageFolder(cfg.ImageNetDir)
+	if err != nil {
+		return nil, fmt.Errorf("ImageNet folder: %w", err)
+	}
+	paths := make([]string, len(items))
+	for i, it := range items {
+		paths[i] = it.Path
+	}
+	return paths, nil
+}
+
+// newStudentModel returns the model to train: the trained teacher and the
+// initial student and autoencoder, on the device.
+func newStudentModel(cfg StudentConfig, teacherPath string) (_ *models.EfficientAD, err error) {
+	m, err := models.NewEfficientAD(cfg.Size, int64(cfg.ImgSize), cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
 	if err := loadModule(m.Teacher, teacherPath, cfg.Device); err != nil {
 		return nil, err
 	}
@@ -184,186 +203,118 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 			return nil, err
 		}
 	}
+	return m, nil
+}
+
+// trainStudent runs the training loop, then computes the quantiles and
+// saves the model; it returns the last iteration's loss.
+func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models.EfficientAD, ds *datasets.Dataset, imagenet []string) (float64, error) {
 	dataGen, err := newStream(cfg.Seed, streamData, tb.CPU)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer dataGen.Close()
 	dropGen, err := newStream(cfg.Seed, streamDropout, cfg.Device)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer dropGen.Close()
 	m.AutoEncoder.Gen = dropGen
 	m.AutoEncoder.Training = true
-
-	runCfg, _ := json.Marshal(studentRunConfig{
-		Size: string(cfg.Size), Iterations: cfg.Iterations, BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize,
-		Seed: cfg.Seed, Train: len(ds.Train), ImageNet: len(imagenet),
+	r, err := openRun(runSetup{
+		dir: models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.CategoryDir(ds.DatasetName, ds.Category), resume: resume,
+		config: studentRunConfig{
+			Size: string(cfg.Size), Iterations: cfg.Iterations, BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize,
+			Seed: cfg.Seed, Train: len(ds.Train), ImageNet: len(imagenet),
+		},
+		modules: []namedModule{{"student", m.Student}, {"autoencoder", m.AutoEncoder}},
+		params: func() []*tb.Tensor {
+			return append(models.Parameters(m.AutoEncoder), models.Parameters(m.Student)...)
+		},
+		data: dataGen, streams: map[string]*tb.Generator{streamDropout: dropGen},
+		logHeader: "iteration,loss_total,loss_hard,loss_penalty,loss_ae,loss_student_ae,lr",
+		dev:       cfg.Device, log: cfg.Log,
 	})
-	mods := []namedModule{{"student", m.Student}, {"autoencoder", m.AutoEncoder}}
-	nParams := len(models.Parameters(m.AutoEncoder)) + len(models.Parameters(m.Student))
-	start, logAt, lastLoss := 0, int64(-1), math.NaN()
-	var adamState []tb.AdamState
-	if resume {
-		st, as, err := loadCheckpoint(ckptPath, mods, nParams, cfg.Device)
-		if err != nil {
-			return nil, err
-		}
-		adamState = as
-		m.Mu, m.Sigma = st.Extra["mu"], st.Extra["sigma"]
-		delete(st.Extra, "mu")
-		delete(st.Extra, "sigma")
-		for _, t := range st.Extra {
-			t.Close()
-		}
-		err = nil
-		switch {
-		case st.Config != string(runCfg):
-			err = fmt.Errorf("checkpoint %s was written by a run with other settings (%s, now %s)", ckptPath, st.Config, runCfg)
-		case m.Mu == nil || m.Sigma == nil:
-			err = fmt.Errorf("checkpoint %s: no teacher statistics", ckptPath)
-		}
-		if err == nil {
-			err = dataGen.SetState(st.RNG[streamData])
-		}
-		if err == nil {
-			err = dropGen.SetState(st.RNG[streamDropout])
-		}
-		if err != nil {
-			closeAdamState(adamState)
-			return nil, err
-		}
-		start, logAt, lastLoss = st.Iteration, st.LogOffset, st.LastLoss
-		fmt.Fprintf(cfg.Log, "resuming from %s at iteration %d\n", ckptPath, start)
-	} else {
-		if m.Mu, m.Sigma, err = teacherOutputStats(ctx, m.Teacher, ds.Train, cfg); err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("interrupted while computing the teacher statistics: %w", err)
-			}
-			return nil, err
-		}
-	}
-
-	for _, mod := range []models.Module{m.Student, m.AutoEncoder} {
-		if err := models.SetRequiresGrad(mod, true); err != nil {
-			closeAdamState(adamState)
-			return nil, err
-		}
-	}
-	params := append(models.Parameters(m.AutoEncoder), models.Parameters(m.Student)...)
-	opt := tb.NewAdam(params, learningRate, weightDecay)
-	defer opt.Close()
-	if adamState != nil {
-		if err := opt.SetState(adamState); err != nil {
-			closeAdamState(adamState)
-			return nil, err
-		}
-	}
-	step, err := newStudentStep(m, opt)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	defer step.close()
-
-	log, err := openLossLog(filepath.Join(dir, "train_loss.csv"), "iteration,loss_total,loss_hard,loss_penalty,loss_ae,loss_student_ae,lr", logAt)
-	if err != nil {
-		return nil, err
+	defer r.Close()
+	if err := categoryStats(ctx, r, m, ds.Train, cfg); err != nil {
+		return 0, err
 	}
-	defer log.Close()
-
-	rngState, err := dataGen.State()
-	if err != nil {
-		return nil, err
-	}
-	res := &StudentResult{Dir: dir, FinalLoss: lastLoss}
-	save := func(done int) error {
-		off, err := log.Sync()
-		if err != nil {
-			return err
-		}
-		dropState, err := dropGen.State()
-		if err != nil {
-			return err
-		}
-		return saveCheckpoint(ckptPath, checkpointState{
-			Iteration: done, LogOffset: off, Config: string(runCfg), LastLoss: res.FinalLoss,
-			RNG:   map[string][]byte{streamData: rngState, streamDropout: dropState},
-			Extra: map[string]*tb.Tensor{"mu": m.Mu, "sigma": m.Sigma},
-		}, mods, opt)
-	}
-
-	data := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: dataGen}
+	step := &studentStep{m: m, opt: r.opt, dev: m.Device}
+	data := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: dataGen, next: r.start, total: cfg.Iterations}
 	data.cache.init(len(ds.Train), cfg.ImgSize)
-	ctx2, cancel := context.WithCancel(ctx)
-	defer cancel()
-	data.next = start
-	data.total = cfg.Iterations
-	stream := prefetch.Ordered(ctx2, cfg.Workers, 0, data.draw, data.load)
-	for i := start; i < cfg.Iterations; i++ {
-		if ctx.Err() != nil {
-			return nil, interrupted(ctx, i, ckptPath, save)
-		}
-		f, ok := <-stream
-		if !ok {
-			return nil, interrupted(ctx, i, ckptPath, save)
-		}
-		if f.Err != nil {
-			return nil, fmt.Errorf("iteration %d: %w", i+1, f.Err)
-		}
-		opt.LR = lrAt(i, cfg.Iterations)
-		losses, err := step.stepSlices(f.Out, int64(len(f.Job.train)), int64(cfg.ImgSize))
-		if err != nil {
-			return nil, fmt.Errorf("iteration %d: %w", i+1, err)
-		}
-		rngState = f.Job.rng
-		log.Row(i+1, losses.Total, losses.Hard, losses.Penalty, losses.AE, losses.StudentAE, opt.LR)
-		res.FinalLoss = losses.Total
-		cfg.Progress(StageTrain, i+1, cfg.Iterations, losses.Total)
-		if cfg.CheckpointEvery > 0 && (i+1)%cfg.CheckpointEvery == 0 || i+1 == cfg.Iterations {
-			// The last one lets an interrupted evaluation resume without training again.
-			if err := save(i + 1); err != nil {
-				return nil, err
-			}
-		}
+	if err := trainLoop(ctx, r, step.iterations(cfg, data)); err != nil {
+		return 0, err
 	}
-	cancel()
-	if err := log.Close(); err != nil {
-		return nil, err
+	if err := finishStudent(ctx, r, m, ds.Valid, cfg); err != nil {
+		return 0, err
 	}
+	return r.lastLoss, nil
+}
 
+// categoryStats sets the model's Mu and Sigma: from the checkpoint when the
+// run resumes, else from the teacher's outputs on the training images. They
+// go into every checkpoint.
+func categoryStats(ctx context.Context, r *run, m *models.EfficientAD, train []string, cfg StudentConfig) error {
+	if r.resumed {
+		m.Mu, m.Sigma = r.take("mu"), r.take("sigma")
+		if m.Mu == nil || m.Sigma == nil {
+			return newRunError(ErrCheckpointMismatch, "checkpoint %s: no teacher statistics", r.ckptPath)
+		}
+	} else {
+		var err error
+		if m.Mu, m.Sigma, err = teacherOutputStats(ctx, m.Teacher, train, cfg); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted while computing the teacher statistics: %w", err)
+			}
+			return err
+		}
+	}
+	r.extra = map[string]*tb.Tensor{"mu": m.Mu, "sigma": m.Sigma}
+	return nil
+}
+
+// finishStudent computes the quantiles of the trained model, saves it and
+// removes the checkpoint. An interruption here keeps the checkpoint saved
+// after the last iteration: resuming goes straight to these steps.
+func finishStudent(ctx context.Context, r *run, m *models.EfficientAD, valid []string, cfg StudentConfig) error {
 	m.AutoEncoder.Training = false
 	for _, mod := range []models.Module{m.Student, m.AutoEncoder} {
 		if err := models.SetRequiresGrad(mod, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	// An interruption from here on keeps the last checkpoint: resuming
-	// goes straight to these steps.
-	afterTraining := func(err error) error {
+	q, err := validationQuantiles(ctx, m, valid, cfg)
+	if err != nil {
 		if ctx.Err() != nil {
-			return &InterruptedError{Iteration: cfg.Iterations, Checkpoint: ckptPath, Cause: ctx.Err()}
+			return r.stopped(ctx, cfg.Iterations)
 		}
 		return err
 	}
-	q, err := validationQuantiles(ctx, m, ds.Valid, cfg)
-	if err != nil {
-		return nil, afterTraining(err)
-	}
 	m.Quantiles = q
-	if err := m.Save(dir); err != nil {
-		return nil, err
+	if err := m.Save(r.dir); err != nil {
+		return err
 	}
-	if res.AUROC, res.PerClass, err = testAUROC(ctx, m, ds, cfg); err != nil {
-		return nil, afterTraining(err)
+	return r.finish()
+}
+
+// iterations describes the student's training iterations.
+func (s *studentStep) iterations(cfg StudentConfig, data *studentData) schedule[studentJob, studentBatch] {
+	return schedule[studentJob, studentBatch]{
+		total: cfg.Iterations, next: data.draw, load: data.load, workers: cfg.Workers,
+		dataState: func(j studentJob) []byte { return j.rng },
+		lr:        func(i int) float64 { return lrAt(i, cfg.Iterations) },
+		step: func(b studentBatch, j studentJob) ([]float64, error) {
+			l, err := s.stepSlices(b, int64(len(j.train)), int64(cfg.ImgSize))
+			return []float64{l.Total, l.Hard, l.Penalty, l.AE, l.StudentAE}, err
+		},
+		stage: StageTrain, progress: cfg.Progress,
+		// The last checkpoint lets an interrupted computation of the
+		// quantiles resume without training again.
+		every: cfg.CheckpointEvery, atEnd: true,
 	}
-	if err := writeResults(filepath.Join(dir, "results.txt"), res.AUROC, res.PerClass); err != nil {
-		return nil, err
-	}
-	if err := os.Remove(ckptPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return res, nil
 }
 
 func loadModule(m models.Module, path string, dev tb.Device) error {
@@ -536,36 +487,16 @@ func (c *imageCache) get(k int, path string, size int) (datasets.RGB, error) {
 
 // studentStep is one iteration of student and autoencoder training.
 type studentStep struct {
-	m         *models.EfficientAD
-	mu, sigma *tb.Tensor // [384, 1, 1] views
-	opt       *tb.Adam
-	dev       tb.Device
+	m   *models.EfficientAD
+	opt *tb.Adam
+	dev tb.Device
 }
 
-func newStudentStep(m *models.EfficientAD, opt *tb.Adam) (*studentStep, error) {
-	s := &studentStep{m: m, opt: opt, dev: m.Device}
-	var err error
-	if s.mu, err = tb.View(m.Mu, -1, 1, 1); err != nil {
-		return nil, err
-	}
-	if s.sigma, err = tb.View(m.Sigma, -1, 1, 1); err != nil {
-		s.mu.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *studentStep) close() {
-	s.mu.Close()
-	s.sigma.Close()
-}
-
-// normalizedTeacher is transforms.Normalize(mu, sigma) of the teacher's output.
+// normalizedTeacher is the normalised teacher output, without gradient.
 func (s *studentStep) normalizedTeacher(sc *tb.Scope, x *tb.Tensor) *tb.Tensor {
 	var out *tb.Tensor
 	sc.Fail(tb.NoGrad(func() error {
-		t := sc.T(s.m.Teacher.Forward(x))
-		out = sc.T(tb.Div(sc.T(tb.Sub(t, s.mu)), s.sigma))
+		out = sc.T(s.m.NormalizeTeacher(sc.T(s.m.Teacher.Forward(x))))
 		return nil
 	}))
 	return out
@@ -724,39 +655,42 @@ func teacherOutputStats(ctx context.Context, teacher *models.PDN, paths []string
 }
 
 // validationMaps returns the student-teacher and autoencoder-student maps
-// of the validation images, each resized to size×size as the reference
-// does before its quantiles, image after image.
-func validationMaps(ctx context.Context, m *models.EfficientAD, mu, sigma *tb.Tensor, paths []string, size, workers int, progress func(done, total int)) (st, ae []float32, err error) {
+// of the validation images (models.EfficientAD.Maps), image after image.
+func validationMaps(ctx context.Context, m *models.EfficientAD, paths []string, workers int, progress func(done, total int)) (st, ae []float32, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := 0
 	c := int64(models.TeacherChannels)
-	for it := range datasets.Stream(ctx, paths, size, workers, 0) {
+	size := m.ImgSize
+	for it := range datasets.Stream(ctx, paths, int(size), workers, 0) {
 		if it.Err != nil {
 			return nil, nil, it.Err
 		}
 		err := tb.InferenceMode(func() error {
 			s := tb.NewScope()
 			defer s.Close()
-			x := s.T(toDevice(s.T(tb.FromSlice(it.Data, 1, 3, int64(size), int64(size))), m.Device))
+			x := s.T(toDevice(s.T(tb.FromSlice(it.Data, 1, 3, size, size)), m.Device))
 			t := s.T(m.Teacher.Forward(x))
 			so := s.T(m.Student.Forward(x))
 			a := s.T(m.AutoEncoder.Forward(x))
-			tn := s.T(tb.Div(s.T(tb.Sub(t, mu)), sigma))
-			mp := func(p, q *tb.Tensor) []float32 {
-				d := s.T(tb.PowScalar(s.T(tb.Sub(p, q)), 2))
-				r := s.T(tb.Mean(d, []int64{1}, true))
-				r = s.T(tb.UpsampleBilinear(r, int64(size), int64(size), false))
-				if s.Err() != nil {
-					return nil
-				}
-				v, err := r.Float32s()
-				s.Fail(err)
-				return v
+			tn := s.T(m.NormalizeTeacher(t))
+			sST, sAE := s.T(tb.Narrow(so, 1, 0, c)), s.T(tb.Narrow(so, 1, c, c))
+			if err := s.Err(); err != nil {
+				return err
 			}
-			st = append(st, mp(tn, s.T(tb.Narrow(so, 1, 0, c)))...)
-			ae = append(ae, mp(a, s.T(tb.Narrow(so, 1, c, c)))...)
-			return s.Err()
+			stMap, aeMap, err := m.Maps(tn, sST, sAE, a)
+			if err != nil {
+				return err
+			}
+			s.Own(stMap)
+			s.Own(aeMap)
+			vst, err := stMap.Float32s()
+			if err != nil {
+				return err
+			}
+			vae, err := aeMap.Float32s()
+			st, ae = append(st, vst...), append(ae, vae...)
+			return err
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("validation %s: %w", it.Path, err)
@@ -776,72 +710,36 @@ func validationMaps(ctx context.Context, m *models.EfficientAD, mu, sigma *tb.Te
 // validationQuantiles computes quantile.pt's entries: the 0.9 and 0.995
 // quantiles (torch.quantile's linear interpolation, over all pixels of all
 // validation maps) of each kind of map.
-func validationQuantiles(ctx context.Context, m *models.EfficientAD, paths []string, cfg StudentConfig) (map[string]*tb.Tensor, error) {
-	s := tb.NewScope()
-	defer s.Close()
-	mu := s.T(tb.View(m.Mu, -1, 1, 1))
-	sigma := s.T(tb.View(m.Sigma, -1, 1, 1))
-	if err := s.Err(); err != nil {
-		return nil, err
-	}
-	st, ae, err := validationMaps(ctx, m, mu, sigma, paths, cfg.ImgSize, cfg.Workers, func(done, total int) {
+func validationQuantiles(ctx context.Context, m *models.EfficientAD, paths []string, cfg StudentConfig) (_ map[string]*tb.Tensor, err error) {
+	st, ae, err := validationMaps(ctx, m, paths, cfg.Workers, func(done, total int) {
 		cfg.Progress(StageQuantiles, done, total, math.NaN())
 	})
 	if err != nil {
 		return nil, err
 	}
+	s := tb.NewScope()
+	defer s.Close()
 	q := map[string]*tb.Tensor{}
+	defer func() {
+		if err != nil {
+			closeAll(q)
+		}
+	}()
 	for _, e := range []struct {
 		key  string
 		maps []float32
 		p    float64
 	}{
-		{"q_a_student", st, 0.9}, {"q_b_student", st, 0.995},
-		{"q_a_autoencoder", ae, 0.9}, {"q_b_autoencoder", ae, 0.995},
+		{models.QuantileStudentA, st, 0.9}, {models.QuantileStudentB, st, 0.995},
+		{models.QuantileAutoEncoderA, ae, 0.9}, {models.QuantileAutoEncoderB, ae, 0.995},
 	} {
 		all := s.T(tb.FromSlice(e.maps))
 		v := s.T(tb.Quantile(all, e.p, nil, false))
 		v = s.T(toDevice(v, m.Device))
 		if err := s.Err(); err != nil {
-			for _, t := range q {
-				t.Close()
-			}
 			return nil, fmt.Errorf("quantile %s: %w", e.key, err)
 		}
 		q[e.key] = s.Keep(v)
 	}
 	return q, nil
-}
-
-// testAUROC scores the test images with the trained model as the
-// reference's inference does.
-func testAUROC(ctx context.Context, m *models.EfficientAD, ds *datasets.Dataset, cfg StudentConfig) (float64, []metrics.ClassAUROC, error) {
-	paths := make([]string, len(ds.Test))
-	classes := make([]string, len(ds.Test))
-	for i, it := range ds.Test {
-		paths[i], classes[i] = it.Path, it.Class
-	}
-	sc := &evaluate.Scorer{Model: m, Extractor: evaluate.StudentExtractor}
-	outs, err := evaluate.RunImages(ctx, sc, paths, evaluate.Need{Score: true}, StageTest, evaluate.Options{
-		Workers:  cfg.Workers,
-		Progress: func(stage string, done, total int) { cfg.Progress(stage, done, total, math.NaN()) },
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	scores := make([]float64, len(outs))
-	for i, o := range outs {
-		scores[i] = o.Score
-	}
-	return metrics.PerClassAUROC(classes, scores, datasets.NormalClass)
-}
-
-// writeResults writes results.txt as the reference's inference prints it.
-func writeResults(path string, auroc float64, perClass []metrics.ClassAUROC) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "auroc score = %s\n", pyfmt.Float(auroc))
-	for _, pc := range perClass {
-		fmt.Fprintf(&b, "%s auroc score = %s\n", pc.Class, pyfmt.Float(pc.AUROC))
-	}
-	return atomicfile.WriteFile(path, []byte(b.String()), atomicfile.DefaultPerm)
 }

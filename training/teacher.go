@@ -2,7 +2,6 @@ package training
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +29,6 @@ const (
 	StageCategoryStat = "teacher stats"
 	StageTrain        = "train"
 	StageQuantiles    = "quantiles"
-	StageTest         = "test"
 )
 
 // Defaults of the reference's training runs.
@@ -115,27 +113,6 @@ func (c *TeacherConfig) fillDefaults() {
 	}
 }
 
-// ErrInterrupted is wrapped by the error a training run returns when its
-// context is cancelled: the run saved a checkpoint and can be resumed.
-var ErrInterrupted = errors.New("training interrupted")
-
-// InterruptedError says where an interrupted run stopped.
-type InterruptedError struct {
-	Iteration  int    // completed iterations
-	Checkpoint string // the checkpoint written
-	Cause      error  // the context's error
-}
-
-func (e *InterruptedError) Error() string {
-	return fmt.Sprintf("training interrupted after %d iterations; checkpoint saved to %s (continue with --resume)", e.Iteration, e.Checkpoint)
-}
-
-// Is makes errors.Is(err, ErrInterrupted) true.
-func (e *InterruptedError) Is(target error) bool { return target == ErrInterrupted }
-
-// Unwrap returns the context's error.
-func (e *InterruptedError) Unwrap() error { return e.Cause }
-
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -146,18 +123,30 @@ func WRNWeightsHelp() string {
 	return "the teacher is distilled from torchvision's ImageNet WideResNet101-2 weights, the file " + models.WRN101WeightsFile +
 		" (about 500 MB) of torchvision's model zoo (https://download.pytorch.org/models/" + models.WRN101WeightsFile +
 		"; in Python, torchvision.models.wide_resnet101_2(weights=\"IMAGENET1K_V1\") downloads it to ~/.cache/torch/hub/checkpoints/);" +
-		" nothing is downloaded here: copy the file anywhere and pass it with --wrn-weights FILE"
+		" nothing is downloaded here"
+}
+
+// checkWRNWeights fails with ErrNoWRNWeights when path is empty or absent.
+func checkWRNWeights(path string) error {
+	if path == "" {
+		return newRunError(ErrNoWRNWeights, "no WideResNet101-2 weights: %s", WRNWeightsHelp())
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return newRunError(ErrNoWRNWeights, "WideResNet101-2 weights %s not found: %s", path, WRNWeightsHelp())
+	}
+	return nil
 }
 
 // RandomTeacher writes <modelDir>/<size>_size/teacher/teacher.pt with
 // weights drawn from PyTorch's default Conv2d initialisation (seeded), for
 // trying the pipeline where no distilled teacher is available. It refuses
-// to overwrite an existing teacher unless force. It returns the file's path.
+// to overwrite an existing teacher unless force (ErrOutputExists). It
+// returns the file's path.
 func RandomTeacher(modelDir string, size models.Size, seed uint64, force bool) (string, error) {
-	dir := models.Layout{Root: modelDir, Size: size}.TeacherDir()
-	path := filepath.Join(dir, "teacher.pt")
+	layout := models.Layout{Root: modelDir, Size: size}
+	path := layout.TeacherPath()
 	if exists(path) && !force {
-		return "", fmt.Errorf("teacher %s already exists (use --force to overwrite it)", path)
+		return "", newRunError(ErrOutputExists, "teacher %s already exists", path)
 	}
 	pdn, err := models.NewPDN(size, models.TeacherChannels, false)
 	if err != nil {
@@ -167,18 +156,23 @@ func RandomTeacher(modelDir string, size models.Size, seed uint64, force bool) (
 	if err := initModules(seed, pdn); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(layout.TeacherDir(), 0o755); err != nil {
 		return "", err
 	}
-	sd, err := models.StateDict(pdn)
-	if err != nil {
-		return "", err
-	}
-	defer sd.Close()
-	if err := tb.SaveStateDict(path, sd); err != nil {
+	if err := saveModule(path, pdn); err != nil {
 		return "", err
 	}
 	return path, nil
+}
+
+// saveModule writes a network's state dict to path.
+func saveModule(path string, m models.Module) error {
+	sd, err := models.StateDict(m)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	return tb.SaveStateDict(path, sd)
 }
 
 // initModules draws the initial weights of ms, in order, from the run's
@@ -222,40 +216,40 @@ type teacherRunConfig struct {
 	Images     int    `json:"images"`
 }
 
+func (c *TeacherConfig) validate() error {
+	if _, err := models.ParseSize(string(c.Size)); err != nil {
+		return err
+	}
+	if c.Iterations < 0 || c.BatchSize < 1 || c.StatSamples < 1 || c.ImgSize < 32 || c.CheckpointEvery < 0 {
+		return fmt.Errorf("train teacher: invalid settings (iterations %d, batch size %d, stat samples %d, image size %d, checkpoint every %d)",
+			c.Iterations, c.BatchSize, c.StatSamples, c.ImgSize, c.CheckpointEvery)
+	}
+	if p, e := paddedPDNOutputSize(c.ImgSize), extractorOutputSize(2*c.ImgSize); p != e {
+		return fmt.Errorf("train teacher: image size %d: the padded PDN's output (%d×%d) does not match the extractor's on %d-pixel images (%d×%d); the reference uses 256", c.ImgSize, p, p, 2*c.ImgSize, e, e)
+	}
+	return nil
+}
+
 // TrainTeacher distils the teacher PDN from the WideResNet101-2 features as
 // the reference's train_teacher does, and writes teacher.pt, mu.pt and
 // sigma.pt to <ModelDir>/<size>_size/teacher/ (mu.pt and sigma.pt, the
 // extractor's feature statistics on ImageNet, are reused when present).
 func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	cfg.fillDefaults()
-	if _, err := models.ParseSize(string(cfg.Size)); err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if cfg.Iterations < 0 || cfg.BatchSize < 1 || cfg.StatSamples < 1 || cfg.ImgSize < 32 || cfg.CheckpointEvery < 0 {
-		return fmt.Errorf("train teacher: invalid settings (iterations %d, batch size %d, stat samples %d, image size %d, checkpoint every %d)",
-			cfg.Iterations, cfg.BatchSize, cfg.StatSamples, cfg.ImgSize, cfg.CheckpointEvery)
+	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
+	dir := layout.TeacherDir()
+	if exists(layout.TeacherPath()) && !cfg.Force {
+		return newRunError(ErrOutputExists, "trained teacher model already exists in %s; stopped to avoid overwriting it", dir)
 	}
-	if p, e := paddedPDNOutputSize(cfg.ImgSize), extractorOutputSize(2*cfg.ImgSize); p != e {
-		return fmt.Errorf("train teacher: image size %d: the padded PDN's output (%d×%d) does not match the extractor's on %d-pixel images (%d×%d); the reference uses 256", cfg.ImgSize, p, p, 2*cfg.ImgSize, e, e)
+	resume, err := resumeFrom(dir, cfg.Resume, cfg.Log)
+	if err != nil {
+		return err
 	}
-	dir := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.TeacherDir()
-	teacherPath := filepath.Join(dir, "teacher.pt")
-	ckptPath := filepath.Join(dir, CheckpointFile)
-	if exists(teacherPath) && !cfg.Force {
-		return fmt.Errorf("trained teacher model already exists in %s; stopped to avoid overwriting it (use --force)", dir)
-	}
-	resume := cfg.Resume && exists(ckptPath)
-	if cfg.Resume && !resume {
-		fmt.Fprintf(cfg.Log, "no checkpoint in %s: starting from the beginning\n", dir)
-	}
-	if !cfg.Resume && exists(ckptPath) {
-		return fmt.Errorf("an interrupted run left %s: use --resume to continue it, or delete it to start over", ckptPath)
-	}
-	if cfg.WRNWeights == "" {
-		return errors.New("no WideResNet101-2 weights: " + WRNWeightsHelp())
-	}
-	if _, err := os.Stat(cfg.WRNWeights); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("WideResNet101-2 weights %s not found: %s", cfg.WRNWeights, WRNWeightsHelp())
+	if err := checkWRNWeights(cfg.WRNWeights); err != nil {
+		return err
 	}
 	_, items, err := datasets.ImageFolder(cfg.ImageNetDir)
 	if err != nil {
@@ -268,7 +262,6 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-
 	fe, err := models.LoadWRNExtractor(cfg.WRNWeights, models.TeacherChannels, cfg.Device)
 	if err != nil {
 		return err
@@ -277,14 +270,20 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	if fe.Blocks != models.WRN101Blocks {
 		fmt.Fprintf(cfg.Log, "warning: %s has %v blocks in layer1–3, not WideResNet101-2's %v\n", cfg.WRNWeights, fe.Blocks, models.WRN101Blocks)
 	}
-
 	mu, sigma, err := loadOrComputeStats(ctx, cfg, dir, fe, paths)
 	if err != nil {
 		return err
 	}
 	defer mu.Close()
 	defer sigma.Close()
+	d := &distiller{fe: fe, mu: mu, sigma: sigma}
+	return distill(ctx, cfg, resume, d, paths)
+}
 
+// distill trains the teacher PDN with d from the initial weights (or the
+// checkpoint) and writes teacher.pt.
+func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, paths []string) error {
+	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
 	pdn, err := models.NewPDN(cfg.Size, models.TeacherChannels, true)
 	if err != nil {
 		return err
@@ -301,93 +300,68 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 		return err
 	}
 	defer dataGen.Close()
-	runCfg, _ := json.Marshal(teacherRunConfig{
-		Size: string(cfg.Size), Iterations: cfg.Iterations,
-		BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize, Seed: cfg.Seed, Images: len(paths),
+	r, err := openRun(runSetup{
+		dir: layout.TeacherDir(), resume: resume,
+		config: teacherRunConfig{
+			Size: string(cfg.Size), Iterations: cfg.Iterations,
+			BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize, Seed: cfg.Seed, Images: len(paths),
+		},
+		modules: []namedModule{{"teacher", pdn}},
+		params:  func() []*tb.Tensor { return models.Parameters(pdn) },
+		data:    dataGen, logHeader: "iteration,loss,lr", dev: cfg.Device, log: cfg.Log,
 	})
-	mods := []namedModule{{"teacher", pdn}}
-	start := 0
-	logAt := int64(-1)
-	var adamState []tb.AdamState
-	if resume {
-		st, as, err := loadCheckpoint(ckptPath, mods, len(models.Parameters(pdn)), cfg.Device)
-		if err != nil {
-			return err
-		}
-		for _, t := range st.Extra {
-			t.Close()
-		}
-		adamState = as
-		if st.Config != string(runCfg) {
-			closeAdamState(adamState)
-			return fmt.Errorf("checkpoint %s was written by a run with other settings (%s, now %s)", ckptPath, st.Config, runCfg)
-		}
-		if err := dataGen.SetState(st.RNG[streamData]); err != nil {
-			closeAdamState(adamState)
-			return fmt.Errorf("checkpoint %s: %w", ckptPath, err)
-		}
-		start, logAt = st.Iteration, st.LogOffset
-		fmt.Fprintf(cfg.Log, "resuming from %s at iteration %d\n", ckptPath, start)
-	}
-	if err := models.SetRequiresGrad(pdn, true); err != nil {
-		closeAdamState(adamState)
-		return err
-	}
-	opt := tb.NewAdam(models.Parameters(pdn), learningRate, weightDecay)
-	defer opt.Close()
-	if adamState != nil {
-		if err := opt.SetState(adamState); err != nil {
-			closeAdamState(adamState)
-			return err
-		}
-	}
-	d := &distiller{fe: fe, pdn: pdn, opt: opt}
-	if d.mu, err = tb.View(mu, -1, 1, 1); err != nil {
-		return err
-	}
-	defer d.mu.Close()
-	if d.sigma, err = tb.View(sigma, -1, 1, 1); err != nil {
-		return err
-	}
-	defer d.sigma.Close()
-
-	log, err := openLossLog(filepath.Join(dir, "train_loss.csv"), "iteration,loss,lr", logAt)
 	if err != nil {
 		return err
 	}
-	defer log.Close()
-
-	type job struct {
-		idx  []int
-		gray []bool
-		rng  []byte
+	defer r.Close()
+	d.pdn, d.opt = pdn, r.opt
+	if err := trainLoop(ctx, r, d.iterations(cfg, paths, dataGen, r.start)); err != nil {
+		return err
 	}
-	type batch struct{ fe, pdn []float32 }
-	ctx2, cancel := context.WithCancel(ctx)
-	defer cancel()
+	if err := saveModule(layout.TeacherPath(), pdn); err != nil {
+		return err
+	}
+	return r.finish()
+}
+
+// teacherJob is what one distillation iteration draws: distinct ImageNet
+// images and their grayscale decisions; and the data stream's state after
+// the draws.
+type teacherJob struct {
+	idx  []int
+	gray []bool
+	rng  []byte
+}
+
+// teacherBatch holds an iteration's inputs as normalised CHW values,
+// images one after the other: the extractor's and the PDN's.
+type teacherBatch struct{ fe, pdn []float32 }
+
+// iterations describes the distillation iterations from start on.
+func (d *distiller) iterations(cfg TeacherConfig, paths []string, gen *tb.Generator, start int) schedule[teacherJob, teacherBatch] {
 	it := start
-	next := func() (job, bool, error) {
+	next := func() (teacherJob, bool, error) {
 		if it >= cfg.Iterations {
-			return job{}, false, nil
+			return teacherJob{}, false, nil
 		}
 		it++
-		idx, err := sampleDistinct(dataGen, len(paths), cfg.BatchSize)
+		idx, err := sampleDistinct(gen, len(paths), cfg.BatchSize)
 		if err != nil {
-			return job{}, false, err
+			return teacherJob{}, false, err
 		}
-		j := job{idx: idx, gray: make([]bool, len(idx))}
+		j := teacherJob{idx: idx, gray: make([]bool, len(idx))}
 		for i := range idx {
-			u, err := randUniform(dataGen)
+			u, err := randUniform(gen)
 			if err != nil {
-				return job{}, false, err
+				return teacherJob{}, false, err
 			}
 			j.gray[i] = u < teacherGrayscaleP
 		}
-		j.rng, err = dataGen.State()
+		j.rng, err = gen.State()
 		return j, true, err
 	}
-	work := func(j job) (batch, error) {
-		var b batch
+	load := func(j teacherJob) (teacherBatch, error) {
+		var b teacherBatch
 		for i, k := range j.idx {
 			f, p, err := teacherInputs(paths[k], j.gray[i], cfg.ImgSize)
 			if err != nil {
@@ -398,88 +372,23 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 		}
 		return b, nil
 	}
-	rngState, err := dataGen.State()
-	if err != nil {
-		return err
-	}
-	lastLoss := math.NaN()
-	save := func(done int) error {
-		off, err := log.Sync()
-		if err != nil {
-			return err
-		}
-		return saveCheckpoint(ckptPath, checkpointState{
-			Iteration: done, LogOffset: off, Config: string(runCfg), LastLoss: lastLoss,
-			RNG: map[string][]byte{streamData: rngState},
-		}, mods, opt)
-	}
 	// Each worker loads whole batches; as many batches as workers are in flight.
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	stream := prefetch.Ordered(ctx2, workers, workers, next, work)
-	for i := start; i < cfg.Iterations; i++ {
-		if ctx.Err() != nil {
-			return interrupted(ctx, i, ckptPath, save)
-		}
-		f, ok := <-stream
-		if !ok {
-			return interrupted(ctx, i, ckptPath, save)
-		}
-		if f.Err != nil {
-			return fmt.Errorf("iteration %d: %w", i+1, f.Err)
-		}
-		n := int64(len(f.Job.idx))
-		s2, s1 := int64(2*cfg.ImgSize), int64(cfg.ImgSize)
-		loss, err := d.stepSlices(f.Out.fe, f.Out.pdn, n, s2, s1, cfg.Device)
-		if err != nil {
-			return fmt.Errorf("iteration %d: %w", i+1, err)
-		}
-		rngState, lastLoss = f.Job.rng, loss
-		log.Row(i+1, loss, opt.LR)
-		cfg.Progress(StageDistill, i+1, cfg.Iterations, loss)
-		if cfg.CheckpointEvery > 0 && (i+1)%cfg.CheckpointEvery == 0 && i+1 < cfg.Iterations {
-			if err := save(i + 1); err != nil {
-				return err
-			}
-		}
+	return schedule[teacherJob, teacherBatch]{
+		total: cfg.Iterations, next: next, load: load, workers: workers, ahead: workers,
+		dataState: func(j teacherJob) []byte { return j.rng },
+		lr:        func(int) float64 { return learningRate },
+		step: func(b teacherBatch, j teacherJob) ([]float64, error) {
+			s2, s1 := int64(2*cfg.ImgSize), int64(cfg.ImgSize)
+			loss, err := d.stepSlices(b.fe, b.pdn, int64(len(j.idx)), s2, s1, cfg.Device)
+			return []float64{loss}, err
+		},
+		stage: StageDistill, progress: cfg.Progress,
+		every: cfg.CheckpointEvery,
 	}
-	sd, err := models.StateDict(pdn)
-	if err != nil {
-		return err
-	}
-	defer sd.Close()
-	if err := tb.SaveStateDict(teacherPath, sd); err != nil {
-		return err
-	}
-	if err := log.Close(); err != nil {
-		return err
-	}
-	if err := os.Remove(ckptPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-func closeAdamState(st []tb.AdamState) {
-	for _, s := range st {
-		s.ExpAvg.Close()
-		s.ExpAvgSq.Close()
-	}
-}
-
-// interrupted saves a checkpoint after done iterations and returns the
-// InterruptedError.
-func interrupted(ctx context.Context, done int, path string, save func(int) error) error {
-	if err := save(done); err != nil {
-		return fmt.Errorf("interrupted, and saving the checkpoint failed: %w", err)
-	}
-	cause := ctx.Err()
-	if cause == nil {
-		cause = context.Canceled
-	}
-	return &InterruptedError{Iteration: done, Checkpoint: path, Cause: cause}
 }
 
 // teacherInputs loads one ImageNet image as the reference's teacher
@@ -506,7 +415,7 @@ func teacherInputs(path string, gray bool, size int) (fe, pdn []float32, err err
 type distiller struct {
 	fe        *models.WRNExtractor
 	pdn       *models.PDN
-	mu, sigma *tb.Tensor // [384, 1, 1] on the device
+	mu, sigma *tb.Tensor // [384] on the device: the extractor's feature statistics
 	opt       *tb.Adam
 }
 
@@ -524,7 +433,7 @@ func (d *distiller) backward(xFE, xPDN *tb.Tensor) (float64, error) {
 		var target *tb.Tensor
 		if err := tb.NoGrad(func() error {
 			f := s.T(d.fe.Forward(xFE))
-			target = s.T(tb.Div(s.T(tb.Sub(f, d.mu)), d.sigma))
+			target = s.T(models.NormalizeChannels(f, d.mu, d.sigma))
 			return s.Err()
 		}); err != nil {
 			return err
@@ -619,7 +528,7 @@ func statSamples(paths []string, n int, seed uint64) (pass1, pass2 []statSample,
 // loadOrComputeStats returns the teacher folder's mu and sigma (on the
 // CPU), computing and saving each one that is missing.
 func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *models.WRNExtractor, paths []string) (mu, sigma *tb.Tensor, err error) {
-	muPath, sigmaPath := filepath.Join(dir, "mu.pt"), filepath.Join(dir, "sigma.pt")
+	muPath, sigmaPath := filepath.Join(dir, models.MuFile), filepath.Join(dir, models.SigmaFile)
 	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed)
 	if err != nil {
 		return nil, nil, err

@@ -1,10 +1,15 @@
 package training
 
 import (
+	"bytes"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
 
@@ -85,6 +90,70 @@ func TestSampleDistinct(t *testing.T) {
 	for i, c := range counts {
 		if math.Abs(float64(c)-200) > 60 {
 			t.Errorf("index %d drawn first %d times of 2000", i, c)
+		}
+	}
+}
+
+// TestCheckpointBytesRepeat saves the same state several times: the files
+// must be equal byte for byte (no key order left to map iteration).
+func TestCheckpointBytesRepeat(t *testing.T) {
+	pdn, err := models.NewPDN(models.Small, models.TeacherChannels, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer models.Close(pdn)
+	if err := initModules(1, pdn); err != nil {
+		t.Fatal(err)
+	}
+	params := models.Parameters(pdn)
+	opt := tb.NewAdam(params, learningRate, weightDecay)
+	defer opt.Close()
+	state := make([]tb.AdamState, len(params))
+	for i := range state[:2] {
+		info, err := params[i].Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		avg, err1 := tb.Zeros(info.Shape, info.DType, tb.CPU)
+		sq, err2 := tb.Zeros(info.Shape, info.DType, tb.CPU)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		state[i] = tb.AdamState{Step: 3, ExpAvg: avg, ExpAvgSq: sq}
+	}
+	if err := opt.SetState(state); err != nil {
+		t.Fatal(err)
+	}
+	s := tb.NewScope()
+	defer s.Close()
+	mu, sigma := s.T(tb.FromSlice([]float32{1, 2})), s.T(tb.FromSlice([]float32{3, 4}))
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := checkpointState{
+		Iteration: 7, LogOffset: 12, LastLoss: 0.5, Config: `{"a":1}`,
+		RNG:   map[string][]byte{streamData: {1, 2, 3}, streamDropout: {4, 5}, streamStats: {6}},
+		Extra: map[string]*tb.Tensor{"mu": mu, "sigma": sigma},
+	}
+	dir := t.TempDir()
+	var first []byte
+	for i := 0; i < 6; i++ {
+		// The archive inside a .pt file is named after the file: same name, other folders.
+		path := filepath.Join(dir, fmt.Sprint(i), CheckpointFile)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := saveCheckpoint(path, st, []namedModule{{"teacher", pdn}}, opt); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Fatalf("checkpoint %d differs from the first", i)
 		}
 	}
 }

@@ -152,7 +152,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 		cfg.Iterations, cfg.ImgSize, cfg.ImgSize)
 	bar := newProgressBar(cfg.Quiet)
 	var logBuf strings.Builder
-	tr, err := training.TrainStudent(ctx, training.StudentConfig{
+	scfg := training.StudentConfig{
 		DatasetDir: sum.Dir, ModelDir: modelDir, Size: size, Iterations: cfg.Iterations, ImgSize: cfg.ImgSize,
 		Seed: cfg.Seed, Device: dev, Log: &logBuf,
 		Progress: func(stage string, iter, total int, loss float64) {
@@ -162,11 +162,16 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 			}
 			bar.Update(stage, iter, total, note)
 		},
-	})
+	}
+	tr, err := training.TrainStudent(ctx, scfg)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "      final loss %.4f; EfficientAD AUROC after training %.4f (%s)\n", tr.FinalLoss, tr.AUROC, since(t0))
+	trainedAUROC, _, err := scoreTrainedStudent(ctx, scfg, tr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "      final loss %.4f; EfficientAD AUROC after training %.4f (%s)\n", tr.FinalLoss, trainedAUROC, since(t0))
 
 	// 4. Evaluation.
 	t0 = time.Now()

@@ -489,7 +489,7 @@ var trainingHooks = func(cfg reproduceConfig, log io.Writer) (reproduceHooks, er
 		return reproduceHooks{}, fmt.Errorf("--imagenet %s: not a folder", ts.ImageNet)
 	}
 	if _, err := os.Stat(ts.WRNWeights); err != nil {
-		return reproduceHooks{}, fmt.Errorf("--wrn-weights %s: %v; %s", ts.WRNWeights, err, training.WRNWeightsHelp())
+		return reproduceHooks{}, fmt.Errorf("--wrn-weights %s: %v; %s", ts.WRNWeights, err, wrnWeightsHelp())
 	}
 	bar := newProgressBar(cfg.Quiet)
 	progress := func(label string) training.Progress {
@@ -565,12 +565,16 @@ var trainingHooks = func(cfg reproduceConfig, log io.Writer) (reproduceHooks, er
 			if seed != nil {
 				k = uint64(*seed)
 			}
-			_, err := training.TrainStudent(ctx, training.StudentConfig{
+			scfg := training.StudentConfig{
 				ImageNetDir: ts.ImageNet, DatasetDir: ref.Dir, ModelDir: modelRoot, Size: size,
 				Iterations: ts.StudentIterations, Seed: k, Device: dev,
 				CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
 				Progress: progress(fmt.Sprintf("%s/%s (%s%s)", ref.Dataset, ref.Category, size, seedLabel(seed))), Log: log,
-			})
+			}
+			res, err := training.TrainStudent(ctx, scfg)
+			if err == nil {
+				_, _, err = scoreTrainedStudent(ctx, scfg, res)
+			}
 			return err == nil, err
 		},
 	}, nil

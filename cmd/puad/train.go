@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -87,7 +91,7 @@ func trainTeacherCommand() *cli.Command {
 				weights = defaultWRNWeights()
 			}
 			if weights == "" {
-				return errors.New("--wrn-weights FILE is needed: " + training.WRNWeightsHelp())
+				return errors.New("--wrn-weights FILE is needed: " + wrnWeightsHelp())
 			}
 			ctx, stop := interruptible(c.Context)
 			defer stop()
@@ -103,9 +107,9 @@ func trainTeacherCommand() *cli.Command {
 				return err
 			}
 			if err := training.TrainTeacher(ctx, cfg); err != nil {
-				return err
+				return withTrainHint(err)
 			}
-			fmt.Printf("teacher saved to %s\n", filepath.Join(models.Layout{Root: cfg.ModelDir, Size: size}.TeacherDir(), "teacher.pt"))
+			fmt.Printf("teacher saved to %s\n", models.Layout{Root: cfg.ModelDir, Size: size}.TeacherPath())
 			return nil
 		},
 	}
@@ -148,19 +152,21 @@ func trainStudentCommand() *cli.Command {
 			ctx, stop := interruptible(c.Context)
 			defer stop()
 			bar := newProgressBar(c.Bool("quiet"))
-			res, err := training.TrainStudent(ctx, training.StudentConfig{
+			cfg := training.StudentConfig{
 				ImageNetDir: imagenet, DatasetDir: c.String("dataset"), ModelDir: c.Args().Get(1), Size: size,
 				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), ImgSize: c.Int("img-size"),
 				Seed: c.Uint64("seed"), Device: dev, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
 				Progress: trainProgress(bar), Log: logWriter{},
-			})
+			}
+			res, err := training.TrainStudent(ctx, cfg)
+			if err != nil {
+				return withTrainHint(err)
+			}
+			auroc, perClass, err := scoreTrainedStudent(ctx, cfg, res)
 			if err != nil {
 				return err
 			}
-			fmt.Printf("auroc score = %s\n", pyfmt.Float(res.AUROC))
-			for _, pc := range res.PerClass {
-				fmt.Printf("%s auroc score = %s\n", pc.Class, pyfmt.Float(pc.AUROC))
-			}
+			fmt.Print(evaluate.ResultsText(auroc, perClass))
 			fmt.Printf("model saved to %s (final loss %s)\n", res.Dir, pyfmt.Float(res.FinalLoss))
 			return nil
 		},
@@ -201,3 +207,58 @@ func (logWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = logWriter{}
+
+// scoreTrainedStudent scores the test set with the model that TrainStudent
+// saved, as the reference does after training, and writes its results.txt.
+func scoreTrainedStudent(ctx context.Context, cfg training.StudentConfig, res *training.StudentResult) (float64, []metrics.ClassAUROC, error) {
+	ds := res.Dataset
+	imgSize := cmp.Or(cfg.ImgSize, training.DefaultImgSize)
+	m, err := models.LoadEfficientAD(cfg.ModelDir, cfg.Size, ds.DatasetName, ds.Category, int64(imgSize), cfg.Device)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer m.Close()
+	progress := func(stage string, done, total int) {
+		if cfg.Progress != nil {
+			cfg.Progress(stage, done, total, math.NaN())
+		}
+	}
+	auroc, perClass, err := evaluate.EfficientADTestAUROC(ctx, ds, m, evaluate.Options{Workers: cfg.Workers, Progress: progress})
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, fmt.Errorf("interrupted while scoring the test set; the trained model is saved in %s (puad eval scores it): %w", res.Dir, err)
+		}
+		return 0, nil, err
+	}
+	if err := evaluate.WriteResultsTxt(filepath.Join(res.Dir, models.ResultsFile), auroc, perClass); err != nil {
+		return 0, nil, err
+	}
+	return auroc, perClass, nil
+}
+
+// trainHints say which flag acts on a training error.
+var trainHints = []struct {
+	err  error
+	hint string
+}{
+	{training.ErrOutputExists, " (use --force)"},
+	{training.ErrCheckpointExists, ": use --resume to continue it, or delete it to start over"},
+	{training.ErrInterrupted, " (continue with --resume)"},
+	{training.ErrNoTeacher, " (puad train teacher writes it)"},
+	{training.ErrNoWRNWeights, wrnWeightsHint},
+}
+
+// withTrainHint appends the hint of err's kind to its message.
+func withTrainHint(err error) error {
+	for _, h := range trainHints {
+		if errors.Is(err, h.err) {
+			return fmt.Errorf("%w%s", err, h.hint)
+		}
+	}
+	return err
+}
+
+const wrnWeightsHint = ": copy the file anywhere and pass it with --wrn-weights FILE"
+
+// wrnWeightsHelp says where the WideResNet101-2 weights come from and how to pass them.
+func wrnWeightsHelp() string { return training.WRNWeightsHelp() + wrnWeightsHint }
