@@ -19,6 +19,29 @@ type Layout struct {
 	Size Size
 }
 
+// The file names of the reference's model directory.
+const (
+	// TeacherFile is the teacher's weights, in the teacher folder.
+	TeacherFile = "teacher.pt"
+	// StudentFile and AutoEncoderFile are a category's networks.
+	StudentFile     = "student.pt"
+	AutoEncoderFile = "autoencoder.pt"
+	// MuFile and SigmaFile are per-channel statistics of the teacher's
+	// output: on ImageNet in the teacher folder, on the category's training
+	// images in a category folder.
+	MuFile    = "mu.pt"
+	SigmaFile = "sigma.pt"
+	// QuantileFile holds the quantiles of a category (QuantileKeys).
+	QuantileFile = "quantile.pt"
+)
+
+// TeacherFiles are the files of the teacher folder, the teacher first.
+// Only TeacherFile is needed to score images; the statistics serve training.
+var TeacherFiles = []string{TeacherFile, MuFile, SigmaFile}
+
+// CategoryFiles are the files of a category folder that LoadEfficientAD reads.
+var CategoryFiles = []string{StudentFile, AutoEncoderFile, MuFile, SigmaFile, QuantileFile}
+
 // SizeDir is <Root>/<size>_size.
 func (l Layout) SizeDir() string { return filepath.Join(l.Root, string(l.Size)+"_size") }
 
@@ -28,6 +51,27 @@ func (l Layout) TeacherDir() string { return filepath.Join(l.SizeDir(), "teacher
 // CategoryDir is where a category's student, autoencoder and statistics live.
 func (l Layout) CategoryDir(datasetName, category string) string {
 	return filepath.Join(l.SizeDir(), datasetName, category)
+}
+
+// ModelFiles are the paths of the files LoadEfficientAD reads for a
+// category: the teacher, then CategoryFiles in their order.
+func (l Layout) ModelFiles(datasetName, category string) []string {
+	files := []string{filepath.Join(l.TeacherDir(), TeacherFile)}
+	for _, f := range CategoryFiles {
+		files = append(files, filepath.Join(l.CategoryDir(datasetName, category), f))
+	}
+	return files
+}
+
+// MissingFiles are the paths of ModelFiles that do not exist.
+func (l Layout) MissingFiles(datasetName, category string) []string {
+	var missing []string
+	for _, f := range l.ModelFiles(datasetName, category) {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, f)
+		}
+	}
+	return missing
 }
 
 // QuantileKeys are the entries of quantile.pt.
@@ -88,23 +132,14 @@ func (m *EfficientAD) Close() {
 // LoadEfficientAD loads a category's model from a reference model directory:
 // the teacher from <root>/<size>_size/teacher/teacher.pt and the rest from
 // <root>/<size>_size/<datasetName>/<category>/. Missing or mismatched files
-// are reported by name, key and shape.
+// are reported by name, key and shape (a *ShapeError for a tensor of
+// another shape).
 func LoadEfficientAD(root string, size Size, datasetName, category string, imgSize int64, dev tb.Device) (*EfficientAD, error) {
 	l := Layout{Root: root, Size: size}
-	catDir := l.CategoryDir(datasetName, category)
-	files := []string{
-		filepath.Join(l.TeacherDir(), "teacher.pt"),
-		filepath.Join(catDir, "student.pt"),
-		filepath.Join(catDir, "autoencoder.pt"),
-		filepath.Join(catDir, "mu.pt"),
-		filepath.Join(catDir, "sigma.pt"),
-		filepath.Join(catDir, "quantile.pt"),
-	}
+	files := l.ModelFiles(datasetName, category)
 	var missing []error
-	for _, f := range files {
-		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
-			missing = append(missing, fmt.Errorf("missing model file %s", f))
-		}
+	for _, f := range l.MissingFiles(datasetName, category) {
+		missing = append(missing, fmt.Errorf("missing model file %s", f))
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("model directory %s (size %s, %s/%s): %w", root, size, datasetName, category, errors.Join(missing...))
@@ -169,7 +204,7 @@ func loadVector(path string, n int64, dev tb.Device) (*tb.Tensor, error) {
 	}
 	defer t.Close()
 	if shape := t.Shape(); len(shape) != 1 || shape[0] != n {
-		return nil, fmt.Errorf("%s: expected shape [%d], found %v", path, n, shape)
+		return nil, &ShapeError{File: path, Want: []int64{n}, Got: shape}
 	}
 	return t.To(dev, tb.Float32)
 }
@@ -180,7 +215,7 @@ func (m *EfficientAD) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, mod := range map[string]Module{"student.pt": m.Student, "autoencoder.pt": m.AutoEncoder} {
+	for name, mod := range map[string]Module{StudentFile: m.Student, AutoEncoderFile: m.AutoEncoder} {
 		sd, err := StateDict(mod)
 		if err != nil {
 			return err
@@ -191,10 +226,10 @@ func (m *EfficientAD) Save(dir string) error {
 			return err
 		}
 	}
-	if err := tb.SaveTensor(filepath.Join(dir, "mu.pt"), m.Mu); err != nil {
+	if err := tb.SaveTensor(filepath.Join(dir, MuFile), m.Mu); err != nil {
 		return err
 	}
-	if err := tb.SaveTensor(filepath.Join(dir, "sigma.pt"), m.Sigma); err != nil {
+	if err := tb.SaveTensor(filepath.Join(dir, SigmaFile), m.Sigma); err != nil {
 		return err
 	}
 	q := tb.NewStateDict()
@@ -211,5 +246,5 @@ func (m *EfficientAD) Save(dir string) error {
 		}
 		q.Set(k, t)
 	}
-	return tb.SaveStateDict(filepath.Join(dir, "quantile.pt"), q)
+	return tb.SaveStateDict(filepath.Join(dir, QuantileFile), q)
 }
