@@ -18,12 +18,11 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
-
-func init() { extraCommands = append(extraCommands, predictCommand()) }
 
 func predictCommand() *cli.Command {
 	return &cli.Command{
@@ -57,7 +56,7 @@ func predictCommand() *cli.Command {
 			defer cancel()
 			rep, err := runPredict(ctx, ps, os.Stdout, os.Stderr)
 			if rep != nil && c.String("json") != "" {
-				if jerr := writeJSON(c.String("json"), rep); jerr != nil && err == nil {
+				if jerr := atomicfile.WriteJSON(c.String("json"), rep); jerr != nil && err == nil {
 					err = jerr
 				}
 			}
@@ -241,10 +240,11 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			rep.Errors = append(rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
 			continue
 		}
-		o, err := scoreOne(sc, it.Data, imgSize, ps.HeatmapDir != "")
+		outs, err := evaluate.ScoreBatch(sc, it.Data, 1, evaluate.Need{Score: true, Feature: true, Map: ps.HeatmapDir != ""})
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", in.path, err)
 		}
+		o := outs[0]
 		maha, puad, anom := fit.Score(g, o.Score, o.Feature)
 		p := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
 		if ps.HeatmapDir != "" {
@@ -290,28 +290,6 @@ func verdict(anomalous bool) string {
 		return "anomalous"
 	}
 	return "normal"
-}
-
-// scoreOne runs one loaded image (CHW float32) through the scorer.
-func scoreOne(sc *evaluate.Scorer, data []float32, size int, withMap bool) (evaluate.ImageOutput, error) {
-	x, err := tb.FromSlice(data, 1, 3, int64(size), int64(size))
-	if err != nil {
-		return evaluate.ImageOutput{}, err
-	}
-	defer x.Close()
-	if sc.Model.Device != tb.CPU {
-		xd, err := x.ToDevice(sc.Model.Device)
-		if err != nil {
-			return evaluate.ImageOutput{}, err
-		}
-		defer xd.Close()
-		x = xd
-	}
-	outs, err := sc.Run(x, evaluate.Need{Score: true, Feature: true, Map: withMap})
-	if err != nil {
-		return evaluate.ImageOutput{}, err
-	}
-	return outs[0], nil
 }
 
 // heatmapStyle draws anomaly maps with one colour scale for all images of a

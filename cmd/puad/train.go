@@ -17,8 +17,6 @@ import (
 	"github.com/puad-go/puad/training"
 )
 
-func init() { extraCommands = append(extraCommands, trainCommand()) }
-
 func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
