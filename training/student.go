@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/prefetch"
@@ -133,7 +134,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	if cfg.ImgSize < 128 || pdnOutputSize(cfg.ImgSize) != aeOutputSize(cfg.ImgSize) {
 		return nil, fmt.Errorf("train student: image size %d: the autoencoder needs at least 128 pixels and an output the size of the PDN's (multiples of 4 work; the reference uses 256)", cfg.ImgSize)
 	}
-	ds, err := datasets.Open(cfg.DatasetDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	ds, err := datasets.Open(cfg.DatasetDir, refsplit.Perm)
 	if err != nil {
 		return nil, err
 	}
