@@ -103,7 +103,7 @@ func trainTeacherCommand() *cli.Command {
 			if err := training.TrainTeacher(ctx, cfg); err != nil {
 				return err
 			}
-			fmt.Printf("teacher saved to %s\n", filepath.Join(models.Layout{Root: cfg.ModelDir, Size: size}.TeacherDir(), "teacher.pt"))
+			fmt.Printf("teacher saved to %s\n", filepath.Join(models.Layout{Root: cfg.ModelDir, Size: size}.TeacherDir(), models.TeacherFile))
 			return nil
 		},
 	}
