@@ -14,15 +14,27 @@ import (
 // validation when a dataset has no validation/good folder.
 const ValidSplitRatio = 0.15
 
-// NormalClass is the test class name of defect-free images.
-const NormalClass = "good"
+// The folder names of an MVTec-style category.
+const (
+	// TrainDir, ValidationDir and TestDir are the splits of a category.
+	TrainDir      = "train"
+	ValidationDir = "validation"
+	TestDir       = "test"
+	// GroundTruthDir holds the defect masks of the test images, one folder per anomaly class.
+	GroundTruthDir = "ground_truth"
+	// NormalClass is the class folder of defect-free images (train/good,
+	// validation/good, test/good).
+	NormalClass = "good"
+)
 
 // ImgExtensions are torchvision's IMG_EXTENSIONS: the (lower-case) file name
 // endings ImageFolder accepts.
 var ImgExtensions = []string{".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 
 // PermFunc returns a permutation of 0..n-1. The reference uses
-// torch.randperm(n, generator=torch.Generator().manual_seed(42)).
+// torch.randperm(n, generator=torch.Generator().manual_seed(42)), which
+// datasets/refsplit.Perm reproduces (it needs libtorch, which this package
+// does not use).
 type PermFunc func(n int) ([]int64, error)
 
 // TestItem is one test image.
@@ -30,7 +42,7 @@ type TestItem struct {
 	Path      string
 	Class     string // name of its class folder
 	Label     int    // index of Class in the sorted class list
-	Anomalous bool   // Class != "good"
+	Anomalous bool   // Class != NormalClass
 }
 
 // Dataset is one category of an MVTec-style dataset, e.g.
@@ -73,22 +85,22 @@ func Open(dir string, perm PermFunc) (*Dataset, error) {
 		Category:    filepath.Base(abs),
 		DatasetName: filepath.Base(filepath.Dir(abs)),
 	}
-	trainDir := filepath.Join(dir, "train")
-	testDir := filepath.Join(dir, "test")
+	trainDir := filepath.Join(dir, TrainDir)
+	testDir := filepath.Join(dir, TestDir)
 	for _, p := range []string{trainDir, testDir} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("dataset %s must contain `train` and `test` folders: %w", dir, err)
 		}
 	}
 
-	normal, err := ListNormalImages(filepath.Join(trainDir, "good"))
+	normal, err := ListNormalImages(filepath.Join(trainDir, NormalClass))
 	if err != nil {
 		return nil, err
 	}
 	if len(normal) == 0 {
-		return nil, fmt.Errorf("dataset %s: no .png image in %s", dir, filepath.Join(trainDir, "good"))
+		return nil, fmt.Errorf("dataset %s: no .png image in %s", dir, filepath.Join(trainDir, NormalClass))
 	}
-	validDir := filepath.Join(dir, "validation", "good")
+	validDir := filepath.Join(dir, ValidationDir, NormalClass)
 	if _, err := os.Stat(validDir); err == nil {
 		d.HasValidationDir = true
 		d.Train = normal

@@ -190,19 +190,7 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 		if n == 0 {
 			return nil
 		}
-		x, err := tb.FromSlice(batch, int64(n), 3, int64(size), int64(size))
-		if err != nil {
-			return err
-		}
-		defer x.Close()
-		xd := x
-		if sc.Model.Device != tb.CPU {
-			if xd, err = x.ToDevice(sc.Model.Device); err != nil {
-				return err
-			}
-			defer xd.Close()
-		}
-		o, err := sc.Run(xd, need)
+		o, err := ScoreBatch(sc, batch, n, need)
 		if err != nil {
 			return err
 		}
@@ -235,4 +223,25 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 		return nil, fmt.Errorf("%s images: %d of %d processed", stage, len(outs), len(paths))
 	}
 	return outs, nil
+}
+
+// ScoreBatch runs n loaded images (float32 CHW at the model's ImgSize, one
+// after the other in data, as datasets.Stream delivers them) through sc on
+// its model's device: one step of RunImages, for callers that load images
+// themselves.
+func ScoreBatch(sc *Scorer, data []float32, n int, need Need) ([]ImageOutput, error) {
+	size := sc.Model.ImgSize
+	x, err := tb.FromSlice(data, int64(n), 3, size, size)
+	if err != nil {
+		return nil, err
+	}
+	defer x.Close()
+	xd := x
+	if sc.Model.Device != tb.CPU {
+		if xd, err = x.ToDevice(sc.Model.Device); err != nil {
+			return nil, err
+		}
+		defer xd.Close()
+	}
+	return sc.Run(xd, need)
 }

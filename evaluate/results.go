@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/puad-go/puad/datasets"
@@ -10,6 +11,7 @@ import (
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
 )
 
 // EfficientADTestAUROC scores the test images of ds with m (EfficientAD's
@@ -52,4 +54,25 @@ func ResultsText(auroc float64, perClass []metrics.ClassAUROC) string {
 // WriteResultsTxt writes ResultsText to path atomically.
 func WriteResultsTxt(path string, auroc float64, perClass []metrics.ClassAUROC) error {
 	return atomicfile.WriteFile(path, []byte(ResultsText(auroc, perClass)), atomicfile.DefaultPerm)
+}
+
+// TestTrainedModel loads the model that training just wrote for ds under
+// modelDir (reference layout, images of imgSize pixels), scores ds's test
+// set with it and writes results.txt beside it, as the reference does at the
+// end of training. It returns the AUROCs it wrote.
+func TestTrainedModel(ctx context.Context, modelDir string, size models.Size, imgSize int, dev tb.Device, ds *datasets.Dataset, opts Options) (float64, []metrics.ClassAUROC, error) {
+	m, err := models.LoadEfficientAD(modelDir, size, ds.DatasetName, ds.Category, int64(imgSize), dev)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer m.Close()
+	auroc, perClass, err := EfficientADTestAUROC(ctx, ds, m, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	dir := models.Layout{Root: modelDir, Size: size}.CategoryDir(ds.DatasetName, ds.Category)
+	if err := WriteResultsTxt(filepath.Join(dir, models.ResultsFile), auroc, perClass); err != nil {
+		return 0, nil, err
+	}
+	return auroc, perClass, nil
 }

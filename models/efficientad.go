@@ -30,6 +30,27 @@ func (l Layout) CategoryDir(datasetName, category string) string {
 	return filepath.Join(l.SizeDir(), datasetName, category)
 }
 
+// ModelFiles are the paths of the files LoadEfficientAD reads for a
+// category: the teacher, then CategoryFiles in their order.
+func (l Layout) ModelFiles(datasetName, category string) []string {
+	files := []string{l.TeacherPath()}
+	for _, f := range CategoryFiles {
+		files = append(files, filepath.Join(l.CategoryDir(datasetName, category), f))
+	}
+	return files
+}
+
+// MissingFiles are the paths of ModelFiles that do not exist.
+func (l Layout) MissingFiles(datasetName, category string) []string {
+	var missing []string
+	for _, f := range l.ModelFiles(datasetName, category) {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
 // EfficientAD is a trained EfficientAD model of one category: the networks,
 // the teacher-output statistics (mu, sigma) of the category, and the
 // quantiles that normalise the two anomaly maps. Tensors live on Device.
@@ -85,19 +106,14 @@ func (m *EfficientAD) Close() {
 // LoadEfficientAD loads a category's model from a reference model directory:
 // the teacher from <root>/<size>_size/teacher/teacher.pt and the rest from
 // <root>/<size>_size/<datasetName>/<category>/. Missing or mismatched files
-// are reported by name, key and shape.
+// are reported by name, key and shape (a *ShapeError for a tensor of
+// another shape).
 func LoadEfficientAD(root string, size Size, datasetName, category string, imgSize int64, dev tb.Device) (*EfficientAD, error) {
 	l := Layout{Root: root, Size: size}
-	catDir := l.CategoryDir(datasetName, category)
-	files := []string{l.TeacherPath()}
-	for _, f := range CategoryFiles {
-		files = append(files, filepath.Join(catDir, f))
-	}
+	files := l.ModelFiles(datasetName, category)
 	var missing []error
-	for _, f := range files {
-		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
-			missing = append(missing, fmt.Errorf("missing model file %s", f))
-		}
+	for _, f := range l.MissingFiles(datasetName, category) {
+		missing = append(missing, fmt.Errorf("missing model file %s", f))
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("model directory %s (size %s, %s/%s): %w", root, size, datasetName, category, errors.Join(missing...))
@@ -162,7 +178,7 @@ func loadVector(path string, n int64, dev tb.Device) (*tb.Tensor, error) {
 	}
 	defer t.Close()
 	if shape := t.Shape(); len(shape) != 1 || shape[0] != n {
-		return nil, fmt.Errorf("%s: expected shape [%d], found %v", path, n, shape)
+		return nil, &ShapeError{File: path, Want: []int64{n}, Got: shape}
 	}
 	return t.To(dev, tb.Float32)
 }

@@ -32,6 +32,10 @@ const (
 // QuantileKeys are the entries of QuantileFile, in the file's order.
 var QuantileKeys = []string{QuantileStudentA, QuantileStudentB, QuantileAutoEncoderA, QuantileAutoEncoderB}
 
+// TeacherFiles are the files of the teacher folder, the teacher first.
+// Only TeacherFile is needed to score images; the statistics serve training.
+var TeacherFiles = []string{TeacherFile, MuFile, SigmaFile}
+
 // CategoryFiles are the files of a category folder that a trained model
 // needs, in the order LoadEfficientAD reads them.
 var CategoryFiles = []string{StudentFile, AutoEncoderFile, MuFile, SigmaFile, QuantileFile}

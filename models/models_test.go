@@ -1,6 +1,8 @@
 package models
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -156,5 +158,53 @@ func TestLoadEfficientADMissingFiles(t *testing.T) {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error does not name %s: %v", part, err)
 		}
+	}
+}
+
+// TestShapeError checks that weights of another shape are a *ShapeError:
+// an autoencoder built for 128-pixel images differs from one for 256 in a
+// kernel (spatial), a PDN_S teacher from a PDN_M one in channels.
+func TestShapeError(t *testing.T) {
+	g, err := tb.NewGenerator(2, tb.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	small := NewAutoEncoder(TeacherChannels, 128, false)
+	if err := InitDefault(small, g, tb.CPU); err != nil {
+		t.Fatal(err)
+	}
+	defer Close(small)
+	sd, err := StateDict(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	large := NewAutoEncoder(TeacherChannels, 256, false)
+	defer Close(large) // the layers loaded before the mismatch
+	err = LoadStateDict(large, sd, tb.CPU, AutoEncoderFile)
+	var se *ShapeError
+	if !errors.As(fmt.Errorf("load: %w", err), &se) {
+		t.Fatalf("autoencoder of another image size: %v, want a *ShapeError", err)
+	}
+	if se.File != AutoEncoderFile || se.Key != "encoder.enconv6.weight" || !se.Spatial() ||
+		fmt.Sprint(se.Want) != "[64 64 8 8]" || fmt.Sprint(se.Got) != "[64 64 4 4]" {
+		t.Errorf("shape error %+v, spatial %v", se, se.Spatial())
+	}
+
+	teacherS, _ := NewPDN(Small, TeacherChannels, false)
+	if err := InitDefault(teacherS, g, tb.CPU); err != nil {
+		t.Fatal(err)
+	}
+	defer Close(teacherS)
+	tsd, err := StateDict(teacherS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tsd.Close()
+	teacherM, _ := NewPDN(Medium, TeacherChannels, false)
+	defer Close(teacherM)
+	if err := LoadStateDict(teacherM, tsd, tb.CPU, TeacherFile); !errors.As(err, &se) || se.Spatial() {
+		t.Errorf("teacher of another size: %v, want a channel *ShapeError", err)
 	}
 }

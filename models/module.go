@@ -51,6 +51,7 @@ func Close(m Module) {
 // present with the expected shape and that sd has no extra keys (as
 // load_state_dict(strict=True)). The tensors are moved to dev and converted to float32
 // (integer buffers keep their dtype). The state dict keeps ownership of its own tensors.
+// A tensor of another shape is a *ShapeError.
 func LoadStateDict(m Module, sd *tb.StateDict, dev tb.Device, source string) error {
 	params := m.NamedParams()
 	want := make(map[string]bool, len(params))
@@ -76,7 +77,7 @@ func LoadStateDict(m Module, sd *tb.StateDict, dev tb.Device, source string) err
 			return fmt.Errorf("%s: key %q: %w", source, p.Name, err)
 		}
 		if !sameShape(info.Shape, p.Shape) {
-			return fmt.Errorf("%s: key %q: expected shape %v, found %v (weights of another size?)", source, p.Name, p.Shape, info.Shape)
+			return &ShapeError{File: source, Key: p.Name, Want: p.Shape, Got: info.Shape}
 		}
 		dt := tb.Float32
 		if info.DType == tb.Int64 {

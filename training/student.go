@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -130,7 +131,7 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ds, err := datasets.Open(cfg.DatasetDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	ds, err := datasets.Open(cfg.DatasetDir, refsplit.Perm)
 	if err != nil {
 		return nil, err
 	}

@@ -14,17 +14,17 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
 )
-
-func init() { extraCommands = append(extraCommands, demoCommand()) }
 
 // Demo defaults, chosen so that `make demo` ends within 10 minutes on two
 // CPU cores (see demoConfig).
@@ -175,7 +175,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 
 	// 4. Evaluation.
 	t0 = time.Now()
-	ds, err := datasets.Open(sum.Dir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	ds, err := datasets.Open(sum.Dir, refsplit.Perm)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 	if err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(cfg.OutDir, "results.json"), res); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(cfg.OutDir, "results.json"), res); err != nil {
 		return nil, err
 	}
 	fit, err := res.Fitted.FitFile(ds, stats.DefaultMaxFPR, time.Now())
@@ -228,7 +228,7 @@ func runDemo(ctx context.Context, cfg demoConfig, out io.Writer) (*demoOutcome, 
 	o.Verdict = demoVerdict(rows)
 	fmt.Fprintf(out, "\n%s\n", o.Verdict)
 	fmt.Fprintf(out, "\nTry: puad predict %s --category %s --heatmaps %s %s\n", modelDir, sum.Dir,
-		filepath.Join(cfg.OutDir, "predict"), filepath.Join(sum.Dir, "test", synth.LabelLogical))
+		filepath.Join(cfg.OutDir, "predict"), filepath.Join(sum.Dir, datasets.TestDir, synth.LabelLogical))
 	o.Elapsed = time.Since(start)
 	fmt.Fprintf(out, "demo finished in %s\n", o.Elapsed.Round(time.Second))
 	return o, nil
@@ -313,10 +313,11 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 		if err != nil {
 			return nil, err
 		}
-		o, err := scoreOne(sc, data, size, true)
+		outs, err := evaluate.ScoreBatch(sc, data, 1, evaluate.Need{Score: true, Feature: true, Map: true})
 		if err != nil {
 			return nil, err
 		}
+		o := outs[0]
 		stem := strings.TrimSuffix(filepath.Base(it.Path), filepath.Ext(it.Path))
 		path := filepath.Join(dir, it.Class+"_"+stem+".png")
 		title := it.Class + "/" + filepath.Base(it.Path)

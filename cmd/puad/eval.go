@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/internal/atomicfile"
+	"github.com/puad-go/puad/internal/evalsetup"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -47,7 +47,7 @@ func evalCommand() *cli.Command {
 			}
 			printResult(os.Stdout, res)
 			if path := c.String("json"); path != "" {
-				if err := writeJSON(path, res); err != nil {
+				if err := atomicfile.WriteJSON(path, res); err != nil {
 					return err
 				}
 			}
@@ -74,38 +74,24 @@ func evalSettingsFrom(c *cli.Context) evalSettings {
 	}
 }
 
-// loadCategory opens a dataset category and its model.
+// loadCategory opens a dataset category and its model, with a progress bar
+// unless st.Quiet.
 func loadCategory(datasetDir, modelDir string, st evalSettings) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
-	var opts evaluate.Options
-	size, err := models.ParseSize(st.Size)
+	var set evalsetup.Settings
+	var err error
+	if set.Size, err = models.ParseSize(st.Size); err != nil {
+		return nil, nil, evaluate.Options{}, err
+	}
+	if set.Extractor, err = evaluate.ParseExtractor(st.Extractor); err != nil {
+		return nil, nil, evaluate.Options{}, err
+	}
+	if set.Device, err = tb.ParseDevice(st.Device); err != nil {
+		return nil, nil, evaluate.Options{}, err
+	}
+	set.BatchSize, set.ImgSize = st.BatchSize, st.ImgSize
+	ds, m, opts, err := evalsetup.Load(datasetDir, modelDir, set)
 	if err != nil {
 		return nil, nil, opts, err
-	}
-	if opts.Extractor, err = evaluate.ParseExtractor(st.Extractor); err != nil {
-		return nil, nil, opts, err
-	}
-	dev, err := tb.ParseDevice(st.Device)
-	if err != nil {
-		return nil, nil, opts, err
-	}
-	if info, err := os.Stat(modelDir); err != nil || !info.IsDir() {
-		return nil, nil, opts, fmt.Errorf("model directory %s: not found", modelDir)
-	}
-	ds, err := datasets.Open(datasetDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
-	if err != nil {
-		return nil, nil, opts, err
-	}
-	imgSize := int64(st.ImgSize)
-	if imgSize <= 0 {
-		imgSize = 256
-	}
-	m, err := models.LoadEfficientAD(modelDir, size, ds.DatasetName, ds.Category, imgSize, dev)
-	if err != nil {
-		return nil, nil, opts, err
-	}
-	opts.BatchSize = st.BatchSize
-	if opts.BatchSize <= 0 && dev.IsCUDA() {
-		opts.BatchSize = evaluate.DefaultCUDABatchSize
 	}
 	bar := newProgressBar(st.Quiet)
 	opts.Progress = func(stage string, done, total int) { bar.Update(stage, done, total, "") }
@@ -141,13 +127,4 @@ func printResult(w io.Writer, r *evaluate.Result) {
 	for _, pc := range r.PUADPerClass {
 		fmt.Fprintf(w, "puad auroc for %s: %s\n", pc.Class, pyfmt.Float(pc.AUROC))
 	}
-}
-
-// writeJSON writes v as indented JSON to path atomically.
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return atomicfile.WriteFile(path, append(data, '\n'), atomicfile.DefaultPerm)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/internal/testtree"
 )
 
 // runPuad runs the puad program (this test binary, see TestMain) with args
@@ -31,8 +32,8 @@ func runPuad(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 func TestEvalPrintsTheReferenceLines(t *testing.T) {
 	root := filepath.Join(testRoot, "eval-lines")
-	dir := tinyCategory(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 5)
-	writeRandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
+	dir := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 5)
+	testtree.RandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
 	jsonPath := filepath.Join(root, "out.json")
 	stdout, stderr, code := runPuad(t, "eval", dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet")
 	if code != 0 {
@@ -71,9 +72,9 @@ func TestEvalPrintsTheReferenceLines(t *testing.T) {
 func TestEvalErrors(t *testing.T) {
 	root := filepath.Join(testRoot, "eval-errors")
 	models := filepath.Join(root, "models")
-	writeRandomModel(t, models, loco, "tray", 6)
+	testtree.RandomModel(t, models, loco, "tray", 6)
 	fresh := func(name string) string {
-		return tinyCategory(t, filepath.Join(root, name), loco, "tray", synth.VariantTray, 6)
+		return testtree.Category(t, filepath.Join(root, name), loco, "tray", synth.VariantTray, 6)
 	}
 	noTrain := fresh("no-train")
 	os.RemoveAll(filepath.Join(noTrain, "train"))
@@ -87,7 +88,7 @@ func TestEvalErrors(t *testing.T) {
 	os.RemoveAll(filepath.Join(noAnomaly, "test", "structural_anomalies"))
 	emptyClass := fresh("empty-class")
 	os.MkdirAll(filepath.Join(emptyClass, "test", "broken"), 0o755)
-	otherCategory := tinyCategory(t, filepath.Join(root, "other"), loco, "pins", synth.VariantPins, 6)
+	otherCategory := testtree.Category(t, filepath.Join(root, "other"), loco, "pins", synth.VariantPins, 6)
 
 	cases := []struct {
 		name string
@@ -101,6 +102,7 @@ func TestEvalErrors(t *testing.T) {
 		{"empty class folder", []string{emptyClass, models}, []string{"broken"}},
 		{"no model for the category", []string{otherCategory, models}, []string{"pins", "student.pt"}},
 		{"model of another size", []string{fresh("m"), models, "--size", "m"}, []string{"m_size", "teacher.pt"}},
+		{"model of another image size", []string{fresh("imgsize"), models, "--img-size", "128"}, []string{"autoencoder.pt", "encoder.enconv6.weight", "another --img-size?"}},
 		{"no such model directory", []string{fresh("nomodels"), filepath.Join(root, "absent")}, []string{"absent"}},
 		{"bad size", []string{fresh("badsize"), models, "--size", "xl"}, []string{"xl"}},
 		{"bad device", []string{fresh("baddev"), models, "--device", "tpu"}, []string{"tpu"}},
@@ -132,9 +134,61 @@ func TestInterspersedFlags(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	got = interspersed(app, []string{"puad", "--threads", "2", "eval", "data", "models", "--quiet"})
-	want = []string{"puad", "--threads", "2", "eval", "--quiet", "--", "data", "models"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("with a global flag: got %q, want %q", got, want)
+	for _, c := range []struct{ args, want []string }{
+		{[]string{"puad", "--threads", "2", "eval", "data", "models", "--quiet"},
+			[]string{"puad", "--threads", "2", "eval", "--quiet", "--", "data", "models"}},
+		// Global flags after the verb move in front of it.
+		{[]string{"puad", "eval", "data", "models", "--threads", "2"},
+			[]string{"puad", "--threads", "2", "eval", "--", "data", "models"}},
+		{[]string{"puad", "eval", "--threads=3", "data", "--quiet", "models"},
+			[]string{"puad", "--threads=3", "eval", "--quiet", "--", "data", "models"}},
+		{[]string{"puad", "train", "student", "none", "models", "--dataset", "d", "--threads", "2", "--seed", "1"},
+			[]string{"puad", "--threads", "2", "train", "student", "--dataset", "d", "--seed", "1", "--", "none", "models"}},
+		// After "--" everything is an argument.
+		{[]string{"puad", "eval", "--", "data", "--threads", "2"},
+			[]string{"puad", "eval", "--", "data", "--threads", "2"}},
+	} {
+		if got := interspersed(app, c.args); strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%q: got %q, want %q", c.args, got, c.want)
+		}
+	}
+}
+
+// TestGlobalFlagAfterVerb runs commands with --threads after their
+// arguments: the flag is accepted, not "flag provided but not defined".
+func TestGlobalFlagAfterVerb(t *testing.T) {
+	for _, args := range [][]string{
+		{"version", "--threads", "1"},
+		{"eval", filepath.Join(testRoot, "absent-data"), filepath.Join(testRoot, "absent-models"), "--threads", "1"},
+		{"train", "student", "none", filepath.Join(testRoot, "absent-models"), "--threads", "1"},
+	} {
+		_, stderr, _ := runPuad(t, args...)
+		if strings.Contains(stderr, "not defined") || strings.Contains(stderr, "threads") {
+			t.Errorf("%q: %s", args, stderr)
+		}
+	}
+}
+
+// TestHelpListsCommands checks the order of the verbs in `puad --help`.
+func TestHelpListsCommands(t *testing.T) {
+	stdout, stderr, code := runPuad(t, "--help")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	_, list, _ := strings.Cut(stdout, "COMMANDS:")
+	var names []string
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasSuffix(line, ":") && !strings.HasPrefix(line, " ") {
+			if len(names) > 0 {
+				break
+			}
+			continue
+		}
+		names = append(names, strings.TrimSuffix(f[0], ","))
+	}
+	want := "eval fit predict train reproduce demo version help"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("commands listed: %q, want %q\n%s", got, want, stdout)
 	}
 }

@@ -18,8 +18,6 @@ import (
 	"github.com/puad-go/puad/models"
 )
 
-func init() { extraCommands = append(extraCommands, fitCommand()) }
-
 var maxFPRFlag = &cli.Float64Flag{Name: "max-fpr", Value: stats.DefaultMaxFPR,
 	Usage: "largest false-positive rate the decision threshold allows on the validation images"}
 

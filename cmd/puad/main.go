@@ -17,17 +17,13 @@ import (
 	tb "github.com/puad-go/puad/torchbind"
 )
 
-// extraCommands are added by the files that define them (in init), so each
-// verb lives in its own file.
-var extraCommands []*cli.Command
-
 // version is the module version, set at link time (-ldflags "-X main.version=...").
 var version = "0.1.0-dev"
 
 func main() {
 	app := newApp()
 	if err := app.Run(interspersed(app, os.Args)); err != nil {
-		fmt.Fprintln(os.Stderr, "puad:", err)
+		fmt.Fprintln(os.Stderr, "puad:", explain(err))
 		os.Exit(1)
 	}
 }
@@ -46,8 +42,23 @@ func newApp() *cli.App {
 			}
 			return nil
 		},
-		Commands:       append([]*cli.Command{versionCommand(), evalCommand()}, extraCommands...),
+		Commands:       commands(),
 		ExitErrHandler: func(c *cli.Context, err error) {},
+	}
+}
+
+// commands are the verbs in the order `puad --help` lists them: the
+// everyday ones first, then training, the paper's tables, the demo and the
+// version. Each is defined in its own file.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		evalCommand(),
+		fitCommand(),
+		predictCommand(),
+		trainCommand(),
+		reproduceCommand(),
+		demoCommand(),
+		versionCommand(),
 	}
 }
 

@@ -20,12 +20,11 @@ import (
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
-
-func init() { extraCommands = append(extraCommands, predictCommand()) }
 
 func predictCommand() *cli.Command {
 	return &cli.Command{
@@ -59,7 +58,7 @@ func predictCommand() *cli.Command {
 			defer cancel()
 			rep, err := runPredict(ctx, ps, os.Stdout, os.Stderr)
 			if rep != nil && c.String("json") != "" {
-				if jerr := writeJSON(c.String("json"), rep); jerr != nil && err == nil {
+				if jerr := atomicfile.WriteJSON(c.String("json"), rep); jerr != nil && err == nil {
 					err = jerr
 				}
 			}
@@ -171,42 +170,84 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 	return ins, errs
 }
 
-// runPredict scores the inputs and prints one line per image to out;
-// unreadable images are reported on errOut. It returns the report, and an
-// error when some image could not be read (after scoring the others).
-func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
+// predictor scores images with a category's model and its stored fit.
+type predictor struct {
+	fit     *stats.FitFile
+	model   *models.EfficientAD
+	sc      *evaluate.Scorer
+	g       *stats.Gaussian
+	hm      heatmapStyle
+	heatDir string // "": no heatmaps
+}
+
+// openPredictor loads the fit and the model of the category ps names and
+// starts its report. The caller closes the model.
+func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 	size, err := models.ParseSize(ps.Size)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ps.Extractor != "" {
 		if _, err := evaluate.ParseExtractor(ps.Extractor); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	dev, err := tb.ParseDevice(ps.Device)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	datasetName, category, err := categoryNames(ps.CategoryDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fp := fitPath(ps.ModelDir, size, datasetName, category)
 	fit, err := stats.LoadFit(fp, string(size), ps.Extractor)
 	if err != nil {
-		return nil, withFitHint(err, string(size))
+		return nil, nil, withFitHint(err, string(size))
 	}
 	if fit.DatasetName != datasetName || fit.Category != category {
-		return nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, category)
+		return nil, nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, category)
 	}
 	m, err := models.LoadEfficientAD(ps.ModelDir, size, datasetName, category, int64(fit.ImgSize), dev)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer m.Close()
+	p := &predictor{fit: fit, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
+		g: fit.Gaussian(), heatDir: ps.HeatmapDir,
+		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
 	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
 		FitFile: fp, Threshold: fit.Threshold}
+	return p, rep, nil
+}
+
+// score scores one loaded image (CHW float32 at the model's size) and
+// draws its heatmap.
+func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
+	outs, err := evaluate.ScoreBatch(p.sc, data, 1, evaluate.Need{Score: true, Feature: true, Map: p.heatDir != ""})
+	if err != nil {
+		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
+	}
+	o := outs[0]
+	maha, puad, anom := p.fit.Score(p.g, o.Score, o.Feature)
+	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
+	if p.heatDir != "" {
+		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
+		if err := p.hm.write(pr.Heatmap, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
+			return pr, err
+		}
+	}
+	return pr, nil
+}
+
+// runPredict scores the inputs and prints one line per image to out;
+// unreadable images are reported on errOut. It returns the report, and an
+// error when some image could not be read (after scoring the others).
+func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
+	p, rep, err := openPredictor(ps)
+	if err != nil {
+		return nil, err
+	}
+	defer p.model.Close()
 	ins, errs := listInputs(ps.Inputs)
 	for _, e := range errs {
 		fmt.Fprintf(errOut, "puad: cannot read %s: %s\n", e.Path, e.Error)
@@ -217,21 +258,17 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			return rep, err
 		}
 	}
-
-	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", datasetName, category, fit.Size, fit.Extractor)
+	fit := p.fit
+	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
 	fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
 		pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
 	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 
-	sc := &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)}
-	g := fit.Gaussian()
-	hm := heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}
 	paths := make([]string, len(ins))
 	for i, in := range ins {
 		paths[i] = in.path
 	}
-	imgSize := int(m.ImgSize)
-	stream := datasets.Stream(ctx, paths, imgSize, runtime.NumCPU(), 2*runtime.NumCPU())
+	stream := datasets.Stream(ctx, paths, int(p.model.ImgSize), runtime.NumCPU(), 2*runtime.NumCPU())
 	anomalous := 0
 	for it := range stream {
 		in := ins[it.Index]
@@ -243,39 +280,36 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			rep.Errors = append(rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
 			continue
 		}
-		o, err := scoreOne(sc, it.Data, imgSize, ps.HeatmapDir != "")
+		pr, err := p.score(in, it.Data)
 		if err != nil {
-			return rep, fmt.Errorf("%s: %w", in.path, err)
+			return rep, err
 		}
-		maha, puad, anom := fit.Score(g, o.Score, o.Feature)
-		p := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
-		if ps.HeatmapDir != "" {
-			p.Heatmap = filepath.Join(ps.HeatmapDir, in.name+".png")
-			if err := hm.write(p.Heatmap, in.path, imgSize, o.Map, heatmapTitle(in.path), puad); err != nil {
-				return rep, err
-			}
-		}
-		if anom {
+		if pr.Anomalous {
 			anomalous++
 		}
-		rep.Images = append(rep.Images, p)
-		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", p.EfficientAD, p.Mahalanobis, p.PUAD, verdict(anom), in.path)
+		rep.Images = append(rep.Images, pr)
+		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr.Anomalous), in.path)
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
+	return rep, predictSummary(out, rep, anomalous, len(ins)+len(errs))
+}
+
+// predictSummary prints the counts and says whether the run failed.
+func predictSummary(out io.Writer, rep *predictReport, anomalous, inputs int) error {
 	fmt.Fprintf(out, "%d images: %d anomalous, %d normal", len(rep.Images), anomalous, len(rep.Images)-anomalous)
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(out, ", %d unreadable", len(rep.Errors))
 	}
 	fmt.Fprintln(out)
 	if len(rep.Errors) > 0 {
-		return rep, fmt.Errorf("%d of %d inputs could not be read", len(rep.Errors), len(ins)+len(errs))
+		return fmt.Errorf("%d of %d inputs could not be read", len(rep.Errors), inputs)
 	}
 	if len(rep.Images) == 0 {
-		return rep, errors.New("no image found in the arguments")
+		return errors.New("no image found in the arguments")
 	}
-	return rep, nil
+	return nil
 }
 
 // heatmapTitle is an image's folder and file name, e.g. "good/000.png".
@@ -292,28 +326,6 @@ func verdict(anomalous bool) string {
 		return "anomalous"
 	}
 	return "normal"
-}
-
-// scoreOne runs one loaded image (CHW float32) through the scorer.
-func scoreOne(sc *evaluate.Scorer, data []float32, size int, withMap bool) (evaluate.ImageOutput, error) {
-	x, err := tb.FromSlice(data, 1, 3, int64(size), int64(size))
-	if err != nil {
-		return evaluate.ImageOutput{}, err
-	}
-	defer x.Close()
-	if sc.Model.Device != tb.CPU {
-		xd, err := x.ToDevice(sc.Model.Device)
-		if err != nil {
-			return evaluate.ImageOutput{}, err
-		}
-		defer xd.Close()
-		x = xd
-	}
-	outs, err := sc.Run(x, evaluate.Need{Score: true, Feature: true, Map: withMap})
-	if err != nil {
-		return evaluate.ImageOutput{}, err
-	}
-	return outs[0], nil
 }
 
 // heatmapStyle draws anomaly maps with one colour scale for all images of a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/testtree"
 )
 
 // TestFitAndPredict fits PUAD on a tiny category, then predicts its test
@@ -22,8 +23,8 @@ import (
 func TestFitAndPredict(t *testing.T) {
 	root := t.TempDir()
 	data, modelDir := filepath.Join(root, "data"), filepath.Join(root, "models")
-	cat := tinyCategory(t, data, loco, "pushpins", synth.VariantPins, 7)
-	writeRandomModel(t, modelDir, loco, "pushpins", 7)
+	cat := testtree.Category(t, data, loco, "pushpins", synth.VariantPins, 7)
+	testtree.RandomModel(t, modelDir, loco, "pushpins", 7)
 	ctx := context.Background()
 	st := evalSettings{Size: "s", Extractor: "student", Device: "cpu", Quiet: true}
 

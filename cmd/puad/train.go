@@ -21,8 +21,6 @@ import (
 	"github.com/puad-go/puad/training"
 )
 
-func init() { extraCommands = append(extraCommands, trainCommand()) }
-
 func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
@@ -211,26 +209,18 @@ var _ io.Writer = logWriter{}
 // scoreTrainedStudent scores the test set with the model that TrainStudent
 // saved, as the reference does after training, and writes its results.txt.
 func scoreTrainedStudent(ctx context.Context, cfg training.StudentConfig, res *training.StudentResult) (float64, []metrics.ClassAUROC, error) {
-	ds := res.Dataset
-	imgSize := cmp.Or(cfg.ImgSize, training.DefaultImgSize)
-	m, err := models.LoadEfficientAD(cfg.ModelDir, cfg.Size, ds.DatasetName, ds.Category, int64(imgSize), cfg.Device)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer m.Close()
 	progress := func(stage string, done, total int) {
 		if cfg.Progress != nil {
 			cfg.Progress(stage, done, total, math.NaN())
 		}
 	}
-	auroc, perClass, err := evaluate.EfficientADTestAUROC(ctx, ds, m, evaluate.Options{Workers: cfg.Workers, Progress: progress})
+	imgSize := cmp.Or(cfg.ImgSize, training.DefaultImgSize)
+	auroc, perClass, err := evaluate.TestTrainedModel(ctx, cfg.ModelDir, cfg.Size, imgSize, cfg.Device, res.Dataset,
+		evaluate.Options{Workers: cfg.Workers, Progress: progress})
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil, fmt.Errorf("interrupted while scoring the test set; the trained model is saved in %s (puad eval scores it): %w", res.Dir, err)
 		}
-		return 0, nil, err
-	}
-	if err := evaluate.WriteResultsTxt(filepath.Join(res.Dir, models.ResultsFile), auroc, perClass); err != nil {
 		return 0, nil, err
 	}
 	return auroc, perClass, nil

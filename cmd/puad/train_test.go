@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -15,7 +16,7 @@ import (
 
 func TestTrainErrors(t *testing.T) {
 	root := filepath.Join(testRoot, "train-errors")
-	data := tinyCategory(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 7)
+	data := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 7)
 	modelsDir := filepath.Join(root, "models")
 	imagenet := filepath.Join(root, "imagenet")
 	os.MkdirAll(imagenet, 0o755)
@@ -52,7 +53,7 @@ func TestTrainErrors(t *testing.T) {
 // tiny images without ImageNet and checks its output and files.
 func TestTrainStudentCommand(t *testing.T) {
 	root := filepath.Join(testRoot, "train-student")
-	data := tinyCategory(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 8)
+	data := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 8)
 	modelsDir := filepath.Join(root, "models")
 	if _, err := training.RandomTeacher(modelsDir, models.Small, 3, false); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/atomicfile"
 )
 
@@ -69,7 +70,7 @@ func Generate(root string, cfg Config) (Summary, error) {
 		for i := range n {
 			e := Entry{Set: s, Index: i, Path: filepath.Join(setDir, Stem(i)+".png")}
 			if s == SetTestStructural {
-				maskDir := filepath.Join(dir, "ground_truth", s.Label(), Stem(i))
+				maskDir := filepath.Join(dir, datasets.GroundTruthDir, s.Label(), Stem(i))
 				if err := os.MkdirAll(maskDir, 0o755); err != nil {
 					return Summary{}, fmt.Errorf("synth: create %s: %w", maskDir, err)
 				}

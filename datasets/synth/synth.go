@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"image"
 	"strings"
+
+	"github.com/puad-go/puad/datasets"
 )
 
 // Variant selects the object set of a category.
@@ -58,7 +60,7 @@ const (
 // Labels of the image groups, which are also the names of the directories
 // below train/, validation/, test/ and ground_truth/.
 const (
-	LabelGood       = "good"
+	LabelGood       = datasets.NormalClass
 	LabelLogical    = "logical_anomalies"
 	LabelStructural = "structural_anomalies"
 )
@@ -88,11 +90,11 @@ func Sets() []Set {
 func (s Set) Split() string {
 	switch s {
 	case SetTrainGood:
-		return "train"
+		return datasets.TrainDir
 	case SetValidationGood:
-		return "validation"
+		return datasets.ValidationDir
 	case SetTestGood, SetTestLogical, SetTestStructural:
-		return "test"
+		return datasets.TestDir
 	}
 	return ""
 }

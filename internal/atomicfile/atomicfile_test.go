@@ -127,3 +127,20 @@ func assertNoTemp(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestWriteJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	if err := WriteJSON(path, map[string]any{"a": 1, "b": []int{2}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "{\n  \"a\": 1,\n  \"b\": [\n    2\n  ]\n}\n"; string(got) != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if err := WriteJSON(path, func() {}); err == nil {
+		t.Error("writing a function succeeded")
+	}
+}

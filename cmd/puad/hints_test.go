@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/puad-go/puad/internal/reproduce"
+	"github.com/puad-go/puad/models"
+)
+
+// TestExplain checks the advice added to the libraries' typed errors.
+func TestExplain(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"autoencoder of another image size",
+			fmt.Errorf("load: %w", &models.ShapeError{File: "m/s_size/d/c/autoencoder.pt", Key: "encoder.enconv6.weight", Want: []int64{64, 64, 8, 8}, Got: []int64{64, 64, 4, 4}}),
+			`load: m/s_size/d/c/autoencoder.pt: key "encoder.enconv6.weight": expected shape [64 64 8 8], found [64 64 4 4] (a model trained at another --img-size?)`},
+		{"autoencoder, channels",
+			&models.ShapeError{File: "autoencoder.pt", Key: "decoder.deconv8.weight", Want: []int64{384, 64, 3, 3}, Got: []int64{512, 64, 3, 3}},
+			`autoencoder.pt: key "decoder.deconv8.weight": expected shape [384 64 3 3], found [512 64 3 3] (a model trained at another --img-size?)`},
+		{"kernel of another network",
+			&models.ShapeError{File: "student.pt", Key: "conv1.weight", Want: []int64{128, 3, 4, 4}, Got: []int64{128, 3, 2, 2}},
+			`student.pt: key "conv1.weight": expected shape [128 3 4 4], found [128 3 2 2] (a model trained at another --img-size?)`},
+		{"teacher of another size",
+			fmt.Errorf("teacher: %w", &models.ShapeError{File: "teacher.pt", Key: "conv1.weight", Want: []int64{256, 3, 4, 4}, Got: []int64{128, 3, 4, 4}}),
+			`teacher: teacher.pt: key "conv1.weight": expected shape [256 3 4 4], found [128 3 4 4] (weights of another --size?)`},
+		{"statistics file", &models.ShapeError{File: "mu.pt", Want: []int64{384}, Got: []int64{3}},
+			"mu.pt: expected shape [384], found [3]"},
+		{"interrupted reproduce", fmt.Errorf("%w", &reproduce.InterruptedError{Err: context.Canceled, RunsDir: "out/runs"}),
+			"context canceled: rerun the same command to continue (finished categories are kept in out/runs; training resumes from its checkpoint)"},
+		{"other", fmt.Errorf("plain"), "plain"},
+	} {
+		if got := explain(c.err); got != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+// Package testtree writes small dataset categories and random models in the
+// reference's layouts for the tests of the programs that read them.
+package testtree
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
+)
+
+// Category writes a small LOCO-like category (32×32 images, upscaled to
+// the model's 256 when loaded) below root and returns its folder: 4 train,
+// 3 validation, 2 good, 1 logical and 1 structural test images.
+func Category(t testing.TB, root, datasetName, category string, variant synth.Variant, seed uint64) string {
+	t.Helper()
+	sum, err := synth.Generate(root, synth.Config{
+		Seed: seed, Width: 32, Height: 32, DatasetName: datasetName, Category: category, Variant: variant,
+		TrainGood: 4, WithValidation: true, ValidationGood: 3, TestGood: 2, TestLogical: 1, TestStructural: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum.Dir
+}
+
+// RandomModel writes an EfficientAD-S model with PyTorch's default
+// initialisation drawn from seed into the reference layout below root: the
+// teacher (if absent) and the category's student, autoencoder, mu, sigma and
+// quantiles. The scores are meaningless but deterministic.
+func RandomModel(t testing.TB, root, datasetName, category string, seed uint64) {
+	t.Helper()
+	m, err := models.NewEfficientAD(models.Small, 256, tb.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	g, err := tb.NewGenerator(seed, tb.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, mod := range []models.Module{m.Teacher, m.Student, m.AutoEncoder} {
+		if err := models.InitDefault(mod, g, tb.CPU); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(x *tb.Tensor, err error) *tb.Tensor {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	m.Mu = must(tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
+	m.Sigma = must(tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
+	for k, v := range map[string]float64{"q_a_student": 0, "q_b_student": 0.5, "q_a_autoencoder": 0, "q_b_autoencoder": 0.5} {
+		m.Quantiles[k] = must(tb.Scalar(v, tb.Float32, tb.CPU))
+	}
+	l := models.Layout{Root: root, Size: models.Small}
+	teacher := filepath.Join(l.TeacherDir(), models.TeacherFile)
+	if _, err := os.Stat(teacher); err != nil {
+		if err := os.MkdirAll(l.TeacherDir(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sd, err := models.StateDict(m.Teacher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tb.SaveStateDict(teacher, sd)
+		sd.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Save(l.CategoryDir(datasetName, category)); err != nil {
+		t.Fatal(err)
+	}
+}
