@@ -74,12 +74,13 @@ func ReadDefectsConfig(path string) (*DefectsConfig, error) {
 	return ParseDefectsConfig(data, path)
 }
 
-// spro JSON entry as written in the file; pointers tell missing fields.
+// sproCfgEntry is one entry as written in the file; nil tells a missing
+// field, and the numbers stay raw so that their JSON type can be checked.
 type sproCfgEntry struct {
-	DefectName          *string      `json:"defect_name"`
-	PixelValue          *json.Number `json:"pixel_value"`
-	SaturationThreshold *json.Number `json:"saturation_threshold"`
-	RelativeSaturation  *bool        `json:"relative_saturation"`
+	DefectName          *string         `json:"defect_name"`
+	PixelValue          json.RawMessage `json:"pixel_value"`
+	SaturationThreshold json.RawMessage `json:"saturation_threshold"`
+	RelativeSaturation  *bool           `json:"relative_saturation"`
 }
 
 // ParseDefectsConfig parses the contents of a defects_config.json (a JSON
@@ -94,7 +95,6 @@ func ParseDefectsConfig(data []byte, file string) (*DefectsConfig, error) {
 		return nil, &DefectsConfigError{File: file, Err: fmt.Errorf(format, args...)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var entries []sproCfgEntry
 	if err := dec.Decode(&entries); err != nil {
 		return fail("not a JSON list of defect entries: %w", err)
@@ -125,31 +125,42 @@ func sproEntry(e sproCfgEntry) (DefectConfig, error) {
 	switch {
 	case e.DefectName == nil:
 		return DefectConfig{}, errors.New("missing defect_name")
-	case e.PixelValue == nil:
+	case e.PixelValue == nil || string(e.PixelValue) == "null":
 		return DefectConfig{}, fmt.Errorf("%q: missing pixel_value", *e.DefectName)
-	case e.SaturationThreshold == nil:
+	case e.SaturationThreshold == nil || string(e.SaturationThreshold) == "null":
 		return DefectConfig{}, fmt.Errorf("%q: missing saturation_threshold", *e.DefectName)
 	case e.RelativeSaturation == nil:
 		return DefectConfig{}, fmt.Errorf("%q: missing relative_saturation", *e.DefectName)
 	}
 	name := *e.DefectName
-	pv, err := e.PixelValue.Int64()
+	pv, err := sproNumber(e.PixelValue).Int64()
 	if err != nil || pv < 1 || pv > 255 {
-		return DefectConfig{}, fmt.Errorf("%q: pixel_value %s is not a whole number in 1..255", name, *e.PixelValue)
+		return DefectConfig{}, fmt.Errorf("%q: pixel_value %s is not a whole number in 1..255", name, e.PixelValue)
 	}
+	sat := sproNumber(e.SaturationThreshold)
 	d := DefectConfig{Name: name, PixelValue: uint8(pv), Relative: *e.RelativeSaturation}
 	if d.Relative {
-		t, err := e.SaturationThreshold.Float64()
+		t, err := sat.Float64()
 		if err != nil || !(t > 0 && t <= 1) {
-			return DefectConfig{}, fmt.Errorf("%q: relative saturation_threshold %s is not in (0, 1]", name, *e.SaturationThreshold)
+			return DefectConfig{}, fmt.Errorf("%q: relative saturation_threshold %s is not a number in (0, 1]", name, e.SaturationThreshold)
 		}
 		d.Saturation = t
 		return d, nil
 	}
-	t, err := e.SaturationThreshold.Int64()
+	t, err := sat.Int64()
 	if err != nil || t < 1 {
-		return DefectConfig{}, fmt.Errorf("%q: absolute saturation_threshold %s is not a whole number of pixels ≥ 1", name, *e.SaturationThreshold)
+		return DefectConfig{}, fmt.Errorf("%q: absolute saturation_threshold %s is not a whole number of pixels ≥ 1", name, e.SaturationThreshold)
 	}
 	d.Saturation = float64(t)
 	return d, nil
+}
+
+// sproNumber returns a JSON value's text as a number; anything but a JSON
+// number literal (a string, a boolean, an object) gives a json.Number
+// whose conversions fail.
+func sproNumber(raw json.RawMessage) json.Number {
+	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return ""
+	}
+	return json.Number(raw)
 }
