@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Mask is a ground-truth mask of one image in row-major order (index
@@ -51,6 +53,9 @@ type pxCore struct {
 	nPos   uint64
 	images int
 	keys   []uint32 // scratch: the keys of the image being added
+	// scratch for sorting them
+	negKeys, tmp []uint32
+	posKeys      []pxKeyed
 }
 
 func newPxCore() *pxCore {
@@ -98,17 +103,80 @@ func (c *pxCore) keysOf(anomalyMap []float32) error {
 
 // addPixels counts every pixel of the current image (c.keys) as normal or
 // anomalous; weight(i) is the overlap-curve increment of anomalous pixel i.
+// The keys are sorted first, so that the stores are filled in key order
+// (one run per distinct score, sequential access to dense buckets) rather
+// than at random.
 func (c *pxCore) addPixels(anomalous func(i int) bool, weight func(i int) float64) {
+	neg, pos := c.negKeys[:0], c.posKeys[:0]
 	for i, k := range c.keys {
 		if anomalous(i) {
-			c.pos.add(k, pxPos{n: 1, w: weight(i)})
-			c.nPos++
+			pos = append(pos, pxKeyed{k, pxPos{n: 1, w: weight(i)}})
 		} else {
-			c.neg.add(k, 1)
-			c.nNeg++
+			neg = append(neg, k)
 		}
 	}
+	c.nNeg += uint64(len(neg))
+	c.nPos += uint64(len(pos))
+	neg, c.tmp = pxSortKeys(neg, c.tmp)
+	for i := 0; i < len(neg); {
+		j := i + 1
+		for j < len(neg) && neg[j] == neg[i] {
+			j++
+		}
+		c.neg.add(neg[i], pxCount(j-i))
+		i = j
+	}
+	slices.SortFunc(pos, func(a, b pxKeyed) int { return cmp.Compare(a.key, b.key) })
+	for i := 0; i < len(pos); {
+		p := pos[i].v
+		j := i + 1
+		for ; j < len(pos) && pos[j].key == pos[i].key; j++ {
+			p = p.pxPlus(pos[j].v)
+		}
+		c.pos.add(pos[i].key, p)
+		i = j
+	}
+	c.negKeys, c.posKeys = neg, pos
 	c.images++
+}
+
+// pxKeyed is an anomalous pixel's key with its value.
+type pxKeyed struct {
+	key uint32
+	v   pxPos
+}
+
+// pxSortKeys sorts keys in ascending order with a least-significant-digit
+// radix sort (digits of 11, 11 and 10 bits; a pass whose digit is the same
+// for every key is skipped), using tmp as scratch. It returns the sorted
+// slice (keys or tmp) and the other one for reuse.
+func pxSortKeys(keys, tmp []uint32) (sorted, scratch []uint32) {
+	if cap(tmp) < len(keys) {
+		tmp = make([]uint32, len(keys))
+	}
+	tmp = tmp[:len(keys)]
+	var count [1 << 11]int
+	for _, shift := range [3]uint{0, 11, 22} {
+		clear(count[:])
+		for _, k := range keys {
+			count[k>>shift&(1<<11-1)]++
+		}
+		if len(keys) == 0 || count[keys[0]>>shift&(1<<11-1)] == len(keys) {
+			continue
+		}
+		sum := 0
+		for d, n := range count {
+			count[d] = sum
+			sum += n
+		}
+		for _, k := range keys {
+			d := k >> shift & (1<<11 - 1)
+			tmp[count[d]] = k
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	return keys, tmp
 }
 
 // pxCurve is the outcome of one walk over all distinct scores.
@@ -131,9 +199,11 @@ func (c *pxCore) walk(norm float64, limits []float64) (pxCurve, error) {
 	}
 	// The AUROC is the Mann-Whitney statistic with ties counted one half:
 	// sum over scores of negatives × (2 × positives above + positives at),
-	// over 2 × P × N. With at most 2^32 pixels every term and the sum fit
-	// in a uint64 exactly, so the one division is the only rounding. That
-	// is the exact value of scikit-learn's trapezoidal roc_auc_score.
+	// over 2 × P × N. With at most 2^32 pixels the numerator (at most
+	// 2 × P × N ≤ 2^63) is an exact uint64, so the result is the exact
+	// area of scikit-learn's trapezoidal roc_auc_score up to the rounding
+	// of the two operands to float64 and of the division (a few ulps);
+	// scikit-learn itself sums the trapezoids in floating point.
 	var num, posAbove, fp uint64
 	var cum proSum
 	tr := newProTrapz(limits)

@@ -290,3 +290,21 @@ func TestPixelKeyOrder(t *testing.T) {
 		t.Error("-0 and +0 have different keys")
 	}
 }
+
+func TestPixelSortKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 1000, 100000} {
+		for _, mask := range []uint32{math.MaxUint32, 0xffff, 0x3f80ffff} {
+			keys := make([]uint32, n)
+			for i := range keys {
+				keys[i] = rng.Uint32()&mask | 0x3f000000&^mask
+			}
+			want := slices.Clone(keys)
+			slices.Sort(want)
+			got, _ := pxSortKeys(keys, nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d mask=%#x: not sorted", n, mask)
+			}
+		}
+	}
+}

@@ -1,9 +1,7 @@
 package metrics
 
 import (
-	"cmp"
 	"math"
-	"slices"
 )
 
 // The pixel metrics need, for every distinct anomaly score, how many normal
@@ -64,6 +62,7 @@ type pxStore[V pxValue[V]] struct {
 	// denseAt is the number of distinct sparse entries above which a
 	// dense bucket takes less memory.
 	denseAt int
+	tmp     []pxEntry[V] // scratch for sorting append buffers
 }
 
 func newPxStore[V pxValue[V]](entryBytes, slotBytes int) *pxStore[V] {
@@ -94,7 +93,7 @@ func (s *pxStore[V]) compact(b *pxBucket[V]) {
 	if len(b.pend) == 0 {
 		return
 	}
-	slices.SortFunc(b.pend, func(x, y pxEntry[V]) int { return cmp.Compare(x.low, y.low) })
+	s.tmp = pxRadixSort(b.pend, s.tmp)
 	if len(b.lows)+len(b.pend) > s.denseAt {
 		b.dense = make([]V, pxBuckets)
 		for i, l := range b.lows {
@@ -132,6 +131,33 @@ func (s *pxStore[V]) compact(b *pxBucket[V]) {
 	}
 	b.lows, b.vals = lows, vals
 	b.pend = b.pend[:0]
+}
+
+// pxRadixSort sorts entries by their lower halves with two counting passes
+// (one per byte), using tmp as scratch; it returns tmp for reuse.
+func pxRadixSort[V any](a, tmp []pxEntry[V]) []pxEntry[V] {
+	if cap(tmp) < len(a) {
+		tmp = make([]pxEntry[V], len(a))
+	}
+	tmp = tmp[:len(a)]
+	var lo, hi [257]int
+	for _, e := range a {
+		lo[e.low&0xff+1]++
+		hi[e.low>>8+1]++
+	}
+	for i := 1; i < 257; i++ {
+		lo[i] += lo[i-1]
+		hi[i] += hi[i-1]
+	}
+	for _, e := range a {
+		tmp[lo[e.low&0xff]] = e
+		lo[e.low&0xff]++
+	}
+	for _, e := range tmp {
+		a[hi[e.low>>8]] = e
+		hi[e.low>>8]++
+	}
+	return tmp
 }
 
 // descending appends the bucket's keys (lower halves) and values, in
