@@ -308,3 +308,29 @@ func TestPixelSortKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestPROTrapz checks the integration against hand-computed areas: a limit
+// that is one of the x values (no interpolation, zero-width steps at the
+// limit ignored) and one between two points (interpolated).
+func TestPROTrapz(t *testing.T) {
+	tr := newProTrapz([]float64{0.25, 0.5, 0.3, 1})
+	for _, p := range [][2]float64{{0, 0.5}, {0.25, 0.5}, {0.5, 1}, {0.5, 0.75}, {1, 1}} {
+		tr.next(p[0], p[1])
+	}
+	got := tr.result()
+	// The step from (0, 0) to (0, 0.5) is zero wide; then a rectangle of
+	// 0.25 × 0.5, a trapezoid of 0.25 × 0.75 (y from 0.5 to 1), a zero-wide
+	// drop to 0.75 and a trapezoid of 0.5 × 0.875. At 0.3 the line from
+	// (0.25, 0.5) to (0.5, 1) is at y = 0.6.
+	want := []float64{
+		0.125 / 0.25,
+		(0.125 + 0.25*0.75) / 0.5,
+		(0.125 + 0.05*(0.5+0.6)/2) / 0.3,
+		(0.125 + 0.25*0.75 + 0.5*0.875) / 1,
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-15 {
+			t.Errorf("limit %v: %v, want %v", tr.limits[i], got[i], want[i])
+		}
+	}
+}
