@@ -58,10 +58,10 @@ type pxCore struct {
 	posKeys      []pxKeyed
 }
 
-func newPxCore() *pxCore {
+func pxNewCore() *pxCore {
 	return &pxCore{
-		neg: newPxStore[pxCount](6, 4),
-		pos: newPxStore[pxPos](18, 16),
+		neg: pxNewStore[pxCount](6, 4),
+		pos: pxNewStore[pxPos](18, 16),
 	}
 }
 
@@ -206,7 +206,7 @@ func (c *pxCore) walk(norm float64, limits []float64) (pxCurve, error) {
 	// scikit-learn itself sums the trapezoids in floating point.
 	var num, posAbove, fp uint64
 	var cum proSum
-	tr := newProTrapz(limits)
+	tr := proNewTrapz(limits)
 	nNeg := float64(c.nNeg)
 	pxWalk(c.neg, c.pos, func(_ uint32, n pxCount, p pxPos) {
 		num += uint64(n) * (2*posAbove + uint64(p.n))

@@ -227,8 +227,8 @@ func TestPixelComponents(t *testing.T) {
 // states and checks the walk against plain maps.
 func TestPixelStore(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	neg := newPxStore[pxCount](6, 4)
-	pos := newPxStore[pxPos](18, 16)
+	neg := pxNewStore[pxCount](6, 4)
+	pos := pxNewStore[pxPos](18, 16)
 	wantNeg := map[uint32]pxCount{}
 	wantPos := map[uint32]pxPos{}
 	for i := 0; i < 300000; i++ {
@@ -313,7 +313,7 @@ func TestPixelSortKeys(t *testing.T) {
 // that is one of the x values (no interpolation, zero-width steps at the
 // limit ignored) and one between two points (interpolated).
 func TestPROTrapz(t *testing.T) {
-	tr := newProTrapz([]float64{0.25, 0.5, 0.3, 1})
+	tr := proNewTrapz([]float64{0.25, 0.5, 0.3, 1})
 	for _, p := range [][2]float64{{0, 0.5}, {0.25, 0.5}, {0.5, 1}, {0.5, 0.75}, {1, 1}} {
 		tr.next(p[0], p[1])
 	}

@@ -65,7 +65,7 @@ type pxStore[V pxValue[V]] struct {
 	tmp     []pxEntry[V] // scratch for sorting append buffers
 }
 
-func newPxStore[V pxValue[V]](entryBytes, slotBytes int) *pxStore[V] {
+func pxNewStore[V pxValue[V]](entryBytes, slotBytes int) *pxStore[V] {
 	return &pxStore[V]{denseAt: pxBuckets * slotBytes / entryBytes}
 }
 

@@ -53,7 +53,7 @@ type PixelResult struct {
 
 // NewPixelAccumulator returns an empty accumulator.
 func NewPixelAccumulator() *PixelAccumulator {
-	return &PixelAccumulator{core: newPxCore()}
+	return &PixelAccumulator{core: pxNewCore()}
 }
 
 // Add adds one image: its anomaly map (w×h scores, row-major; higher is
@@ -217,7 +217,7 @@ type proTrapz struct {
 	x0, y0 float64
 }
 
-func newProTrapz(limits []float64) *proTrapz {
+func proNewTrapz(limits []float64) *proTrapz {
 	return &proTrapz{limits: limits, areas: make([]proSum, len(limits))}
 }
 

@@ -63,7 +63,7 @@ type SPROResult struct {
 // NewSPROAccumulator returns an empty accumulator for a category with the
 // given defects configuration.
 func NewSPROAccumulator(cfg *DefectsConfig) *SPROAccumulator {
-	return &SPROAccumulator{core: newPxCore(), cfg: cfg}
+	return &SPROAccumulator{core: pxNewCore(), cfg: cfg}
 }
 
 // Add adds one image: its anomaly map (w×h scores, row-major) and its
