@@ -2,11 +2,12 @@
 """Expected pixel-level metrics for evaluate/metrics, from an independent
 transcription of MVTec's official definitions.
 
-  gen_pixel_fixtures.py OUT.json
+  gen_pixel_fixtures.py [OUT.json]
       builds small cases (ties, empty masks, masks on the border, several
       regions per image, several channels per LOCO defect, relative and
       absolute saturation, all-normal images) and writes them with their
-      expected pixel AUROC, AU-PRO and AU-sPRO values.
+      expected pixel AUROC, AU-PRO and AU-sPRO values (by default to
+      pixel_fixtures.json beside this script, as `make fixtures` runs it).
 
   gen_pixel_fixtures.py --bench DIR
       reads DIR/meta.json, DIR/maps.f32 and DIR/masks.u8 (written by the Go
@@ -417,7 +418,8 @@ def bench(directory):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--bench":
         bench(sys.argv[2])
-    elif len(sys.argv) == 2:
-        write_fixtures(sys.argv[1])
+    elif len(sys.argv) <= 2:
+        write_fixtures(sys.argv[1] if len(sys.argv) == 2 else os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "pixel_fixtures.json"))
     else:
         sys.exit(__doc__)
