@@ -25,7 +25,7 @@ const PROLimit = 0.3
 //     the last piece interpolated linearly at the limit.
 //
 // The official script rounds its FPRs to float32; here they are exact
-// quotients in float64, which moves the AU-PRO by about 1e-8.
+// quotients in float64, which moves the AU-PRO by about 1e-9.
 //
 // Nothing is kept per pixel: memory grows with the number of distinct
 // scores (see the package's pixel store), not with the number of images.
