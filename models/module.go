@@ -9,6 +9,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	tb "github.com/puad-go/puad/torchbind"
@@ -76,7 +77,7 @@ func LoadStateDict(m Module, sd *tb.StateDict, dev tb.Device, source string) err
 		if err != nil {
 			return fmt.Errorf("%s: key %q: %w", source, p.Name, err)
 		}
-		if !sameShape(info.Shape, p.Shape) {
+		if !slices.Equal(info.Shape, p.Shape) {
 			return &ShapeError{File: source, Key: p.Name, Want: p.Shape, Got: info.Shape}
 		}
 		dt := tb.Float32
@@ -157,18 +158,6 @@ func To(m Module, dev tb.Device) error {
 		*p.Tensor = t
 	}
 	return nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // InitDefault initialises every parameter of m as PyTorch's Conv2d does by

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -447,7 +448,7 @@ func buildMean(t Table, okRows []*Row, okCats []string, perSeed map[int]*seedVal
 	}
 	// Published mean: the README's when exactly its categories ran, else the
 	// mean of the published values of the categories that ran (if all have one).
-	if pt, found := p.Tables[t.DatasetName][t.Size]; found && equalStrings(okCats, p.Categories(t.DatasetName, t.Size)) {
+	if pt, found := p.Tables[t.DatasetName][t.Size]; found && slices.Equal(okCats, p.Categories(t.DatasetName, t.Size)) {
 		mean.EfficientAD.Published = ptr(pt.Mean.EfficientAD)
 		if t.Extractor == PaperExtractor {
 			mean.PUAD.Published = ptr(pt.Mean.PUAD)
@@ -493,7 +494,7 @@ func buildComparison(tables []Table, p *PaperResults) []ComparisonRow {
 		if t.DatasetName != LOCODataset || t.Mean == nil {
 			continue
 		}
-		if !equalStrings(okCategories(t), p.Categories(LOCODataset, t.Size)) {
+		if !slices.Equal(okCategories(t), p.Categories(LOCODataset, t.Size)) {
 			continue
 		}
 		S := strings.ToUpper(t.Size)
@@ -520,18 +521,6 @@ func okCategories(t Table) []string {
 		}
 	}
 	return cs
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func ptr(v float64) *float64 { return &v }
