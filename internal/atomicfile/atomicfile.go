@@ -64,7 +64,7 @@ func write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriter(f)
+	bw := bufio.NewWriterSize(f, 1<<20)
 	if err := fill(bw); err != nil {
 		return err
 	}
