@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -70,7 +71,7 @@ func endToEnd(t *testing.T, extractor Extractor, args []string, checkBatch bool)
 		t.Fatal(err)
 	}
 	catDir := filepath.Join(dir, "data", want.DatasetName, want.Category)
-	ds, err := datasets.Open(catDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	ds, err := datasets.Open(catDir, refsplit.Perm)
 	if err != nil {
 		t.Fatal(err)
 	}

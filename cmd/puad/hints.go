@@ -7,6 +7,7 @@ import (
 
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
 )
 
 // explain is the message of err for the command line: the libraries'
@@ -20,6 +21,9 @@ func explain(err error) string {
 	}
 	if hint := shapeHint(err); hint != "" {
 		return err.Error() + " (" + hint + ")"
+	}
+	if errors.Is(err, tb.ErrNoCUDA) {
+		return err.Error() + ", or use --device cpu"
 	}
 	return err.Error()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
 )
 
 // TestExplain checks the advice added to the libraries' typed errors.
@@ -32,6 +33,8 @@ func TestExplain(t *testing.T) {
 			"mu.pt: expected shape [384], found [3]"},
 		{"interrupted reproduce", fmt.Errorf("%w", &reproduce.InterruptedError{Err: context.Canceled, RunsDir: "out/runs"}),
 			"context canceled: rerun the same command to continue (finished categories are kept in out/runs; training resumes from its checkpoint)"},
+		{"no CUDA", fmt.Errorf("device %q: %w", "cuda", tb.ErrNoCUDA),
+			`device "cuda": CUDA is not available, or use --device cpu`},
 		{"other", fmt.Errorf("plain"), "plain"},
 	} {
 		if got := explain(c.err); got != c.want {
