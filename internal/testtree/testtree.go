@@ -4,7 +4,6 @@ package testtree
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
@@ -17,14 +16,23 @@ import (
 // 3 validation, 2 good, 1 logical and 1 structural test images.
 func Category(t testing.TB, root, datasetName, category string, variant synth.Variant, seed uint64) string {
 	t.Helper()
+	dir, err := WriteCategory(root, datasetName, category, variant, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// WriteCategory is Category for callers without a testing.TB (examples).
+func WriteCategory(root, datasetName, category string, variant synth.Variant, seed uint64) (string, error) {
 	sum, err := synth.Generate(root, synth.Config{
 		Seed: seed, Width: 32, Height: 32, DatasetName: datasetName, Category: category, Variant: variant,
 		TrainGood: 4, WithValidation: true, ValidationGood: 3, TestGood: 2, TestLogical: 1, TestStructural: 1,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return sum.Dir
+	return sum.Dir, nil
 }
 
 // RandomModel writes an EfficientAD-S model with PyTorch's default
@@ -33,50 +41,55 @@ func Category(t testing.TB, root, datasetName, category string, variant synth.Va
 // quantiles. The scores are meaningless but deterministic.
 func RandomModel(t testing.TB, root, datasetName, category string, seed uint64) {
 	t.Helper()
+	if err := WriteRandomModel(root, datasetName, category, seed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteRandomModel is RandomModel for callers without a testing.TB.
+func WriteRandomModel(root, datasetName, category string, seed uint64) error {
 	m, err := models.NewEfficientAD(models.Small, 256, tb.CPU)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer m.Close()
 	g, err := tb.NewGenerator(seed, tb.CPU)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer g.Close()
 	for _, mod := range []models.Module{m.Teacher, m.Student, m.AutoEncoder} {
 		if err := models.InitDefault(mod, g, tb.CPU); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	must := func(x *tb.Tensor, err error) *tb.Tensor {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x
+	s := tb.NewScope()
+	defer s.Close()
+	m.Mu = s.Keep(s.T(tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU)))
+	m.Sigma = s.Keep(s.T(tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU)))
+	for k, v := range map[string]float64{models.QuantileStudentA: 0, models.QuantileStudentB: 0.5, models.QuantileAutoEncoderA: 0, models.QuantileAutoEncoderB: 0.5} {
+		m.Quantiles[k] = s.Keep(s.T(tb.Scalar(v, tb.Float32, tb.CPU)))
 	}
-	m.Mu = must(tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
-	m.Sigma = must(tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
-	for k, v := range map[string]float64{"q_a_student": 0, "q_b_student": 0.5, "q_a_autoencoder": 0, "q_b_autoencoder": 0.5} {
-		m.Quantiles[k] = must(tb.Scalar(v, tb.Float32, tb.CPU))
+	if err := s.Err(); err != nil {
+		return err
 	}
 	l := models.Layout{Root: root, Size: models.Small}
-	teacher := filepath.Join(l.TeacherDir(), models.TeacherFile)
-	if _, err := os.Stat(teacher); err != nil {
-		if err := os.MkdirAll(l.TeacherDir(), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		sd, err := models.StateDict(m.Teacher)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = tb.SaveStateDict(teacher, sd)
-		sd.Close()
-		if err != nil {
-			t.Fatal(err)
+	if _, err := os.Stat(l.TeacherPath()); err != nil {
+		if err := writeTeacher(m.Teacher, l); err != nil {
+			return err
 		}
 	}
-	if err := m.Save(l.CategoryDir(datasetName, category)); err != nil {
-		t.Fatal(err)
+	return m.Save(l.CategoryDir(datasetName, category))
+}
+
+func writeTeacher(teacher models.Module, l models.Layout) error {
+	if err := os.MkdirAll(l.TeacherDir(), 0o755); err != nil {
+		return err
 	}
+	sd, err := models.StateDict(teacher)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	return tb.SaveStateDict(l.TeacherPath(), sd)
 }
