@@ -6,7 +6,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 APT_PACKAGES := ca-certificates libtorch-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil
 
-.PHONY: setup native build test bench demo fixtures clean vet
+.PHONY: setup native build test bench demo fixtures clean vet mutate
 
 # Installs only what is missing (Debian 12, as root). Idempotent.
 setup:
@@ -52,3 +52,8 @@ fixtures:
 
 clean:
 	rm -rf $(BUILD_DIR) bin
+
+# Measures the test suite's strength: applies each mutation of
+# tools/mutations.txt in turn and runs the affected tests (CI=true).
+mutate: setup native
+	$(GO) run ./tools/mutate -list tools/mutations.txt
