@@ -36,3 +36,12 @@ func Run(t testing.TB, script string, args ...string) {
 		t.Fatalf("%s %v: %v\n%s", script, args, err, out)
 	}
 }
+
+// SkipShort skips a long test in -short mode, except under CI (CI=true),
+// where every test runs.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip(why + " (skipped with -short)")
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/puad-go/puad/internal/pyref"
 )
 
 func mustLoad(t *testing.T, name string) any {
@@ -293,9 +295,7 @@ func TestTorchLoadsSaved(t *testing.T) {
 	if _, err := os.Stat(python); err != nil {
 		unavailable(python + " is missing")
 	}
-	if testing.Short() {
-		t.Skip("PyTorch check skipped in -short mode")
-	}
+	pyref.SkipShort(t, "PyTorch check")
 	dir := t.TempDir()
 	type entry struct {
 		Path   string `json:"path"`
