@@ -19,7 +19,8 @@
 // parts live in subpackages that build without it:
 //
 //   - evaluate/metrics: image- and pixel-level detection metrics (AUROC as
-//     scikit-learn computes it, per-class AUROC).
+//     scikit-learn computes it, per-class AUROC; pixel AUROC, AU-PRO and
+//     AU-sPRO as MVTec's evaluation scripts define them).
 //   - evaluate/stats: the PUAD statistics (Ledoit-Wolf Gaussian,
 //     Mahalanobis distance, z-score fusion, decision threshold) and the fit
 //     file.

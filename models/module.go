@@ -4,6 +4,19 @@
 // structs whose fields are the reference's layers. A parameter's path is its
 // state-dict key (e.g. "encoder.enconv1.weight"), so loading a PyTorch
 // state dict is a walk over named parameters.
+//
+// The package also owns what every user of a trained model shares:
+//
+//   - the one EfficientAD anomaly map (anomalymap.go): the teacher output
+//     normalised with mu/sigma (NormalizeTeacher), the student/teacher and
+//     student/autoencoder maps upsampled to the image size (Maps), and their
+//     quantile-normalised combination (AnomalyMap). Scoring, heatmaps and
+//     the validation quantiles of training all call these, so they cannot
+//     drift apart;
+//   - the reference's model directory (Layout) and its file names
+//     (files.go), with LoadEfficientAD reading a category's model from it;
+//   - typed errors for weights that do not fit (ShapeError), which the
+//     command line turns into advice about flags.
 package models
 
 import (
