@@ -72,6 +72,9 @@ type EfficientAD struct {
 	// Quantiles holds q_a_student, q_b_student, q_a_autoencoder and
 	// q_b_autoencoder as 0-d float32 tensors.
 	Quantiles map[string]*tb.Tensor
+	// TeacherFile is the teacher's state dict when it was loaded from
+	// another file than the model directory's teacher.pt (ModelRef).
+	TeacherFile string
 }
 
 // NewEfficientAD allocates the networks of a model of the given size (no tensors yet).
@@ -162,6 +165,9 @@ func (r ModelRef) Load(imgSize int64, dev tb.Device) (*EfficientAD, error) {
 	if r.TeacherFile != "" {
 		Close(m.Teacher)
 		if m.Teacher, _, err = LoadTeacher(r.TeacherFile, r.Size, dev); err != nil {
+			return nil, err
+		}
+		if m.TeacherFile, err = filepath.Abs(r.TeacherFile); err != nil {
 			return nil, err
 		}
 	} else if err := loadModuleFile(m.Teacher, files[0], dev); err != nil {
