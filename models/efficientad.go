@@ -163,10 +163,12 @@ func (r ModelRef) Load(imgSize int64, dev tb.Device) (*EfficientAD, error) {
 		}
 	}()
 	if r.TeacherFile != "" {
-		Close(m.Teacher)
-		if m.Teacher, _, err = LoadTeacher(r.TeacherFile, r.Size, dev); err != nil {
+		t, _, err := LoadTeacher(r.TeacherFile, r.Size, dev)
+		if err != nil {
 			return nil, err
 		}
+		Close(m.Teacher)
+		m.Teacher = t
 		if m.TeacherFile, err = filepath.Abs(r.TeacherFile); err != nil {
 			return nil, err
 		}

@@ -33,7 +33,7 @@ type StudentConfig struct {
 	// folder in the reference layout (ErrTeacherConflict when another
 	// teacher is there).
 	TeacherFile string
-	Size                 models.Size
+	Size        models.Size
 	// Iterations (70000), BatchSize (1: the reference's) and ImgSize (256).
 	Iterations, BatchSize, ImgSize int
 	// Seed selects every random stream of the run.

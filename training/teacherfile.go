@@ -32,7 +32,7 @@ func installTeacher(file string, layout models.Layout, log io.Writer) error {
 			return err
 		}
 		if !same {
-			return newRunError(ErrTeacherConflict, "%s differs from the teacher %s; use another model directory", path, file)
+			return newRunError(ErrTeacherConflict, "%v: %s differs from the teacher %s; use another model directory", ErrTeacherConflict, path, file)
 		}
 		fmt.Fprintf(log, "teacher %s (%s layout) is already %s\n", file, found, path)
 		return nil
