@@ -25,10 +25,20 @@ func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.
 		DatasetName: ds.DatasetName, Category: ds.Category,
 		Size: string(pm.Scorer.Model.Size), Extractor: string(pm.Scorer.Extractor), ImgSize: int(pm.Scorer.Model.ImgSize),
 		Gaussian: pm.Gaussian, Fusion: pm.Fusion,
+		Depth16: depth16Name(ds.Decode.Grey16), TeacherFile: pm.Scorer.Model.TeacherFile,
 		ValidPaths: paths, ValidEfficientAD: pm.ValidEfficientAD, ValidMahalanobis: pm.ValidMahalanobis,
 	}, maxFPR, created)
 	if err != nil {
 		return nil, fmt.Errorf("fit of %s: %w", ds.Dir, err)
 	}
 	return f, nil
+}
+
+// depth16Name is the fit file's Depth16 of a dataset decoded with mode: empty
+// for the default, so that fits of MVTec categories keep their layout.
+func depth16Name(mode datasets.Grey16Mode) string {
+	if mode == datasets.Grey16Clip {
+		return ""
+	}
+	return mode.String()
 }

@@ -26,6 +26,9 @@ type Options struct {
 	Workers int
 	// Progress, if set, is called after every batch.
 	Progress Progress
+	// Decode is how RunImages decodes images; Fit, Evaluate and
+	// EfficientADTestAUROC take it from their dataset.
+	Decode datasets.DecodeOptions
 }
 
 // DefaultBatchSize is one image per forward pass: it reproduces the
@@ -86,6 +89,7 @@ type PUADModel struct {
 // EfficientAD scores and Mahalanobis distances of the validation images give
 // the z-score statistics.
 func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts Options) (*PUADModel, error) {
+	opts.Decode = ds.Decode
 	sc := &Scorer{Model: m, Extractor: opts.Extractor}
 	trainOut, err := RunImages(ctx, sc, ds.Train, Need{Feature: true}, "train", opts)
 	if err != nil {
@@ -128,6 +132,7 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 	if err != nil {
 		return nil, err
 	}
+	opts.Decode = ds.Decode
 	paths := make([]string, len(ds.Test))
 	for i, it := range ds.Test {
 		paths[i] = it.Path
@@ -182,7 +187,7 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	size := int(sc.Model.ImgSize)
-	stream := datasets.Stream(ctx, paths, size, workers, 2*bs+workers)
+	stream := opts.Decode.Stream(ctx, paths, size, workers, 2*bs+workers)
 	outs := make([]ImageOutput, 0, len(paths))
 	batch := make([]float32, 0, bs*3*size*size)
 	n := 0

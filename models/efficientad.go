@@ -42,8 +42,13 @@ func (l Layout) ModelFiles(datasetName, category string) []string {
 
 // MissingFiles are the paths of ModelFiles that do not exist.
 func (l Layout) MissingFiles(datasetName, category string) []string {
+	return missingFiles(l.ModelFiles(datasetName, category))
+}
+
+// missingFiles are the paths of files that do not exist.
+func missingFiles(files []string) []string {
 	var missing []string
-	for _, f := range l.ModelFiles(datasetName, category) {
+	for _, f := range files {
 		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
 			missing = append(missing, f)
 		}
@@ -67,6 +72,9 @@ type EfficientAD struct {
 	// Quantiles holds q_a_student, q_b_student, q_a_autoencoder and
 	// q_b_autoencoder as 0-d float32 tensors.
 	Quantiles map[string]*tb.Tensor
+	// TeacherFile is the teacher's state dict when it was loaded from
+	// another file than the model directory's teacher.pt (ModelRef).
+	TeacherFile string
 }
 
 // NewEfficientAD allocates the networks of a model of the given size (no tensors yet).
@@ -109,16 +117,42 @@ func (m *EfficientAD) Close() {
 // are reported by name, key and shape (a *ShapeError for a tensor of
 // another shape).
 func LoadEfficientAD(root string, size Size, datasetName, category string, imgSize int64, dev tb.Device) (*EfficientAD, error) {
-	l := Layout{Root: root, Size: size}
-	files := l.ModelFiles(datasetName, category)
+	return ModelRef{Root: root, Size: size, DatasetName: datasetName, Category: category}.Load(imgSize, dev)
+}
+
+// ModelRef names a category's model in a model directory (see Layout).
+type ModelRef struct {
+	Root                  string
+	Size                  Size
+	DatasetName, Category string
+	// TeacherFile, when set, is the teacher to use instead of the model
+	// directory's teacher.pt: a state dict in any TeacherLayout.
+	TeacherFile string
+}
+
+// files are the paths of the files Load reads: the teacher, then
+// CategoryFiles in their order.
+func (r ModelRef) files() []string {
+	files := Layout{Root: r.Root, Size: r.Size}.ModelFiles(r.DatasetName, r.Category)
+	if r.TeacherFile != "" {
+		files[0] = r.TeacherFile
+	}
+	return files
+}
+
+// Load reads the model r names for images of imgSize pixels onto dev, as
+// LoadEfficientAD describes; a TeacherFile in a layout other than the
+// reference's is converted on the way (a *TeacherKeyError when it is in none).
+func (r ModelRef) Load(imgSize int64, dev tb.Device) (*EfficientAD, error) {
+	files := r.files()
 	var missing []error
-	for _, f := range l.MissingFiles(datasetName, category) {
+	for _, f := range missingFiles(files) {
 		missing = append(missing, fmt.Errorf("missing model file %s", f))
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("model directory %s (size %s, %s/%s): %w", root, size, datasetName, category, errors.Join(missing...))
+		return nil, fmt.Errorf("model directory %s (size %s, %s/%s): %w", r.Root, r.Size, r.DatasetName, r.Category, errors.Join(missing...))
 	}
-	m, err := NewEfficientAD(size, imgSize, dev)
+	m, err := NewEfficientAD(r.Size, imgSize, dev)
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +162,21 @@ func LoadEfficientAD(root string, size Size, datasetName, category string, imgSi
 			m.Close()
 		}
 	}()
-	for i, mod := range []Module{m.Teacher, m.Student, m.AutoEncoder} {
-		if err := loadModuleFile(mod, files[i], dev); err != nil {
+	if r.TeacherFile != "" {
+		t, _, err := LoadTeacher(r.TeacherFile, r.Size, dev)
+		if err != nil {
+			return nil, err
+		}
+		Close(m.Teacher)
+		m.Teacher = t
+		if m.TeacherFile, err = filepath.Abs(r.TeacherFile); err != nil {
+			return nil, err
+		}
+	} else if err := loadModuleFile(m.Teacher, files[0], dev); err != nil {
+		return nil, err
+	}
+	for i, mod := range []Module{m.Student, m.AutoEncoder} {
+		if err := loadModuleFile(mod, files[i+1], dev); err != nil {
 			return nil, err
 		}
 	}
@@ -139,27 +186,35 @@ func LoadEfficientAD(root string, size Size, datasetName, category string, imgSi
 	if m.Sigma, err = loadVector(files[4], TeacherChannels, dev); err != nil {
 		return nil, err
 	}
-	sd, err := tb.LoadStateDict(files[5])
-	if err != nil {
+	if err := m.loadQuantiles(files[5], dev); err != nil {
 		return nil, err
+	}
+	ok = true
+	return m, nil
+}
+
+// loadQuantiles reads the QuantileKeys of path into m.Quantiles.
+func (m *EfficientAD) loadQuantiles(path string, dev tb.Device) error {
+	sd, err := tb.LoadStateDict(path)
+	if err != nil {
+		return err
 	}
 	defer sd.Close()
 	for _, k := range QuantileKeys {
 		t, found := sd.Tensors[k]
 		if !found {
-			return nil, fmt.Errorf("%s: missing key %q", files[5], k)
+			return fmt.Errorf("%s: missing key %q", path, k)
 		}
 		if n := t.Numel(); n != 1 {
-			return nil, fmt.Errorf("%s: key %q: expected a scalar, found shape %v", files[5], k, t.Shape())
+			return fmt.Errorf("%s: key %q: expected a scalar, found shape %v", path, k, t.Shape())
 		}
 		q, err := t.To(dev, tb.Float32)
 		if err != nil {
-			return nil, fmt.Errorf("%s: key %q: %w", files[5], k, err)
+			return fmt.Errorf("%s: key %q: %w", path, k, err)
 		}
 		m.Quantiles[k] = q
 	}
-	ok = true
-	return m, nil
+	return nil
 }
 
 func loadModuleFile(m Module, path string, dev tb.Device) error {

@@ -51,13 +51,30 @@ func TestDemoWiring(t *testing.T) {
 		t.Error(err)
 	}
 
-	// The demo's model and fit serve `puad predict` at the demo's input size,
-	// with the scores of the evaluation.
-	cat := filepath.Join(cfg.OutDir, "data", "synthetic_loco", "tray")
-	rep, err := runPredict(context.Background(), predictSettings{ModelDir: filepath.Join(cfg.OutDir, "models"), CategoryDir: cat,
-		Inputs: []string{filepath.Join(cat, "test")}, Size: "s", Device: "cpu"}, io.Discard, io.Discard)
+	// The demo trained on the plain folder: its model and fit serve `puad
+	// predict --name` at the demo's input size, with the scores of the
+	// evaluation, bit for bit.
+	plain := filepath.Join(cfg.OutDir, "data", "own_images", "tray")
+	for _, p := range []string{"validation", "test/good", "test/logical_anomalies", "000.png"} {
+		if _, err := os.Stat(filepath.Join(plain, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	if o.Result.DatasetName != "custom" || o.Result.Category != "tray" {
+		t.Errorf("evaluated %s/%s", o.Result.DatasetName, o.Result.Category)
+	}
+	for _, s := range []string{"[6/6] predict by name", "--name tray", "2 images: "} {
+		if !strings.Contains(text, s) {
+			t.Errorf("output lacks %q", s)
+		}
+	}
+	rep, err := runPredict(context.Background(), predictSettings{ModelDir: filepath.Join(cfg.OutDir, "models"), Name: "tray",
+		Inputs: []string{filepath.Join(plain, "test")}, Size: "s", Device: "cpu"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(rep.Images) != len(o.Result.Test) {
+		t.Fatalf("predict scored %d images, evaluation %d", len(rep.Images), len(o.Result.Test))
 	}
 	for i, p := range rep.Images {
 		if want := o.Result.Test[i]; p.PUAD != want.PUAD || p.EfficientAD != want.EfficientAD {

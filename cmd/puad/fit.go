@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/pyfmt"
@@ -29,13 +30,14 @@ func fitCommand() *cli.Command {
 		Description: "Fits what `puad predict` needs besides the EfficientAD model: the mean and the Ledoit-Wolf\n" +
 			"inverse covariance of the training images' features, the validation statistics of the\n" +
 			"EfficientAD score and the Mahalanobis distance, and a threshold on the PUAD score.\n" +
-			"They are written to <MODELS>/<size>_size/<dataset>/<category>/" + stats.FitFileName + ".\n\n" +
+			"They are written to <MODELS>/<size>_size/<dataset>/<category>/" + stats.FitFileName + " (for a plain folder\n" +
+			"<MODELS>/<size>_size/custom/<NAME>/" + stats.FitFileName + "). Fitting needs no test images.\n\n" + datasetHelp + "\n" +
 			"The threshold is the (k+1)-th largest PUAD score of the n validation images, with\n" +
 			"k = floor(max-fpr × n) of them allowed above it (images score as anomalous when above\n" +
 			"the threshold). Validation sets are small (60 to 100 images in MVTec LOCO AD), so with\n" +
 			"the default max-fpr of 0.01 the threshold is the largest validation score; the rate to\n" +
 			"expect on new normal images, (k+1)/(n+1), is printed and stored beside it.",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag},
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag, nameFlag, teacherFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError(c, "fit needs DATASET and MODELS, got %d arguments", c.NArg())
@@ -80,7 +82,7 @@ func runFit(ctx context.Context, datasetDir, modelDir string, st evalSettings, m
 	if !(maxFPR >= 0 && maxFPR < 1) {
 		return nil, "", fmt.Errorf("--max-fpr %v: want a rate in [0, 1)", maxFPR)
 	}
-	ds, m, opts, err := loadCategory(datasetDir, modelDir, st)
+	ds, m, opts, err := loadCategory(datasetDir, modelDir, st, datasets.NeedTrain)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -25,7 +26,25 @@ func explain(err error) string {
 	if errors.Is(err, tb.ErrNoCUDA) {
 		return err.Error() + ", or use --device cpu"
 	}
+	if hint := datasetHint(err); hint != "" {
+		return err.Error() + " (" + hint + ")"
+	}
 	return err.Error()
+}
+
+// datasetHint is the advice for plain folders and published teachers.
+func datasetHint(err error) string {
+	var te *models.TeacherKeyError
+	var me *datasets.MissingError
+	switch {
+	case errors.As(err, &te):
+		return "a teacher of the other --size?"
+	case errors.As(err, &me) && me.For == "evaluation":
+		return "puad fit and puad train student need no test images"
+	case errors.Is(err, datasets.ErrBadName):
+		return "--name names the model of a plain folder"
+	}
+	return ""
 }
 
 // shapeHint is the advice for weights of another shape: a kernel that

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,14 +33,18 @@ func predictCommand() *cli.Command {
 		Usage:     "score images with a category's EfficientAD model and its stored PUAD fit",
 		ArgsUsage: "MODELS IMAGE|FOLDER...",
 		Description: "Loads the model of the category named by --category (a folder whose own name is the category\n" +
-			"and whose parent's name is the dataset name, e.g. .../mvtec_loco_anomaly_detection/breakfast_box)\n" +
+			"and whose parent's name is the dataset name, e.g. .../mvtec_loco_anomaly_detection/breakfast_box),\n" +
+			"or by --name NAME (a plain folder's model, MODELS/<size>_size/custom/NAME: no dataset is read),\n" +
 			"and the fit that `puad fit` stored for it, then prints per image the EfficientAD score, the\n" +
 			"Mahalanobis distance, the PUAD score and the verdict (anomalous when the PUAD score is above the\n" +
 			"fit's threshold). A FOLDER is searched recursively for image files. Unreadable images are\n" +
-			"reported and skipped; the exit status is then non-zero.",
+			"reported and skipped; the exit status is then non-zero. Images are decoded as for the fit (16-bit\n" +
+			"greyscale clipped for MVTec categories, scaled for plain folders), with the teacher the fit used\n" +
+			"unless --teacher is given.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)", Required: true},
-			sizeFlag, extractorFlag, deviceFlag,
+			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)"},
+			&cli.StringFlag{Name: "name", Usage: "the model `NAME` of a plain folder (MODELS/<size>_size/custom/NAME)"},
+			sizeFlag, extractorFlag, deviceFlag, teacherFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
 		},
@@ -47,9 +52,12 @@ func predictCommand() *cli.Command {
 			if c.NArg() < 2 {
 				return usageError(c, "predict needs MODELS and at least one IMAGE or FOLDER, got %d arguments", c.NArg())
 			}
+			if (c.String("category") == "") == (c.String("name") == "") {
+				return usageError(c, "predict needs either --category DIR or --name NAME")
+			}
 			ps := predictSettings{
-				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Inputs: c.Args().Slice()[1:],
-				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"),
+				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
+				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), TeacherFile: c.String("teacher"),
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
@@ -68,11 +76,15 @@ func predictCommand() *cli.Command {
 }
 
 type predictSettings struct {
-	ModelDir, CategoryDir string
-	Inputs                []string
-	Size, Extractor       string // Extractor "" accepts the fit's
-	Device                string
-	HeatmapDir            string
+	// CategoryDir names an MVTec category's model, Name a plain folder's
+	// (one of the two is set).
+	ModelDir, CategoryDir, Name string
+	Inputs                      []string
+	Size, Extractor             string // Extractor "" accepts the fit's
+	Device                      string
+	HeatmapDir                  string
+	// TeacherFile replaces the fit's teacher ("": the fit's).
+	TeacherFile string
 }
 
 // prediction is one scored image.
@@ -100,6 +112,18 @@ type predictReport struct {
 	Threshold   stats.Threshold `json:"threshold"`
 	Images      []prediction    `json:"images"`
 	Errors      []predictError  `json:"errors,omitempty"`
+}
+
+// modelNames returns the dataset name and the category of the model ps
+// names: a plain folder's model by name, or a category folder's.
+func modelNames(ps predictSettings) (datasetName, category string, err error) {
+	if ps.Name != "" {
+		if err := datasets.CheckName(ps.Name); err != nil {
+			return "", "", err
+		}
+		return datasets.PlainDatasetName, ps.Name, nil
+	}
+	return categoryNames(ps.CategoryDir)
 }
 
 // categoryNames returns the dataset name and the category of a category folder path.
@@ -173,6 +197,7 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 // predictor scores images with a category's model and its stored fit.
 type predictor struct {
 	fit     *stats.FitFile
+	decode  datasets.DecodeOptions
 	model   *models.EfficientAD
 	sc      *evaluate.Scorer
 	g       *stats.Gaussian
@@ -196,7 +221,7 @@ func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	datasetName, category, err := categoryNames(ps.CategoryDir)
+	datasetName, category, err := modelNames(ps)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,11 +233,16 @@ func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 	if fit.DatasetName != datasetName || fit.Category != category {
 		return nil, nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, category)
 	}
-	m, err := models.LoadEfficientAD(ps.ModelDir, size, datasetName, category, int64(fit.ImgSize), dev)
+	var decode datasets.DecodeOptions
+	if decode.Grey16, err = datasets.ParseGrey16Mode(fit.Depth16); err != nil {
+		return nil, nil, fmt.Errorf("PUAD fit %s: %w", fp, err)
+	}
+	ref := models.ModelRef{Root: ps.ModelDir, Size: size, DatasetName: datasetName, Category: category, TeacherFile: cmp.Or(ps.TeacherFile, fit.TeacherFile)}
+	m, err := ref.Load(int64(fit.ImgSize), dev)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &predictor{fit: fit, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
+	p := &predictor{fit: fit, decode: decode, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
 		g: fit.Gaussian(), heatDir: ps.HeatmapDir,
 		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
 	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
@@ -232,7 +262,7 @@ func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
 	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
 	if p.heatDir != "" {
 		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
-		if err := p.hm.write(pr.Heatmap, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
+		if err := p.hm.write(pr.Heatmap, p.decode, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
 			return pr, err
 		}
 	}
@@ -268,7 +298,7 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 	for i, in := range ins {
 		paths[i] = in.path
 	}
-	stream := datasets.Stream(ctx, paths, int(p.model.ImgSize), runtime.NumCPU(), 2*runtime.NumCPU())
+	stream := p.decode.Stream(ctx, paths, int(p.model.ImgSize), runtime.NumCPU(), 2*runtime.NumCPU())
 	anomalous := 0
 	for it := range stream {
 		in := ins[it.Index]
@@ -344,8 +374,8 @@ const heatmapMinSize = 256
 // write renders the overlay of the image at path (resized to the model's
 // square input size, as the network saw it, or to heatmapMinSize if that is
 // larger) with its size×size map, title and PUAD verdict.
-func (h heatmapStyle) write(out, path string, size int, amap []float32, title string, puad float64) error {
-	img, err := datasets.LoadRGB(path, max(size, heatmapMinSize))
+func (h heatmapStyle) write(out string, decode datasets.DecodeOptions, path string, size int, amap []float32, title string, puad float64) error {
+	img, err := decode.LoadRGB(path, max(size, heatmapMinSize))
 	if err != nil {
 		return err
 	}

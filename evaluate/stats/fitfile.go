@@ -33,15 +33,22 @@ type ValidationScore struct {
 // the EfficientAD model (the Gaussian of the training features, the
 // validation z-score statistics) and the decision threshold.
 type FitFile struct {
-	Format        int       `json:"format"`
-	Created       time.Time `json:"created"`
-	DatasetName   string    `json:"dataset_name"`
-	Category      string    `json:"category"`
-	Size          string    `json:"size"`
-	Extractor     string    `json:"feature_extractor"`
-	ImgSize       int       `json:"img_size"`
-	NumTrain      int       `json:"num_train"`
-	NumValidation int       `json:"num_validation"`
+	Format      int       `json:"format"`
+	Created     time.Time `json:"created"`
+	DatasetName string    `json:"dataset_name"`
+	Category    string    `json:"category"`
+	Size        string    `json:"size"`
+	Extractor   string    `json:"feature_extractor"`
+	ImgSize     int       `json:"img_size"`
+	// Depth16 is how the images' 16-bit greyscale samples were brought to
+	// 8 bits: "" (clipped, as the reference) or "scale" (see
+	// datasets.ParseGrey16Mode).
+	Depth16 string `json:"depth16,omitempty"`
+	// TeacherFile is the teacher the fit was made with when it is not the
+	// model directory's own teacher.pt.
+	TeacherFile   string `json:"teacher_file,omitempty"`
+	NumTrain      int    `json:"num_train"`
+	NumValidation int    `json:"num_validation"`
 	// Mean is the mean training feature vector; CovInv the pseudo-inverse of
 	// the Ledoit-Wolf covariance, row by row; Shrinkage its shrinkage.
 	Mean       []float64         `json:"feature_mean"`
@@ -62,6 +69,8 @@ type FitInput struct {
 	Size      string
 	Extractor string
 	ImgSize   int
+	// Depth16 and TeacherFile are stored as FitFile describes them.
+	Depth16, TeacherFile string
 	// Gaussian is the model of the training features, Fusion the
 	// standardisation fitted on the validation scores.
 	Gaussian *Gaussian
@@ -90,7 +99,7 @@ func NewFitFile(in FitInput, maxFPR float64, created time.Time) (*FitFile, error
 	f := &FitFile{
 		Format: FitFormat, Created: created.UTC().Truncate(time.Second),
 		DatasetName: in.DatasetName, Category: in.Category,
-		Size: in.Size, Extractor: in.Extractor, ImgSize: in.ImgSize,
+		Size: in.Size, Extractor: in.Extractor, ImgSize: in.ImgSize, Depth16: in.Depth16, TeacherFile: in.TeacherFile,
 		NumTrain: g.N, NumValidation: n,
 		Mean: append([]float64(nil), g.Mean...), Shrinkage: g.Shrinkage, Fusion: in.Fusion,
 	}

@@ -28,17 +28,39 @@ type Settings struct {
 	BatchSize int
 	// ImgSize is the model's image size (0: DefaultImgSize).
 	ImgSize int
+	// Need is what the dataset must provide (0: training and test images,
+	// as evaluation needs).
+	Need datasets.Need
+	// MVTecOnly opens the dataset with datasets.Open alone: a category in
+	// the MVTec layout, with the reference's exact rules.
+	MVTecOnly bool
+	// Name names a plain folder's model (empty: the folder's base name).
+	Name string
+	// TeacherFile replaces the model directory's teacher (any
+	// models.TeacherLayout); empty for teacher.pt.
+	TeacherFile string
 }
 
-// Load opens the category folder datasetDir (split as the reference does)
-// and its model from modelDir. The caller closes the model; Options carry
+// Load opens the dataset folder datasetDir (a category in the MVTec layout,
+// split as the reference does, or a plain folder: datasets.OpenFor) and its
+// model from modelDir. The caller closes the model; Options carry
 // the extractor and batch size, and no progress callback.
 func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
 	opts := evaluate.Options{Extractor: s.Extractor, BatchSize: s.BatchSize}
 	if info, err := os.Stat(modelDir); err != nil || !info.IsDir() {
 		return nil, nil, opts, fmt.Errorf("model directory %s: not found", modelDir)
 	}
-	ds, err := datasets.Open(datasetDir, refsplit.Perm)
+	need := s.Need
+	if need == 0 {
+		need = datasets.NeedTrain | datasets.NeedTest
+	}
+	var ds *datasets.Dataset
+	var err error
+	if s.MVTecOnly {
+		ds, err = datasets.Open(datasetDir, refsplit.Perm)
+	} else {
+		ds, err = datasets.OpenFor(datasetDir, refsplit.Perm, need, s.Name)
+	}
 	if err != nil {
 		return nil, nil, opts, err
 	}
@@ -46,7 +68,8 @@ func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.E
 	if imgSize <= 0 {
 		imgSize = DefaultImgSize
 	}
-	m, err := models.LoadEfficientAD(modelDir, s.Size, ds.DatasetName, ds.Category, imgSize, s.Device)
+	ref := models.ModelRef{Root: modelDir, Size: s.Size, DatasetName: ds.DatasetName, Category: ds.Category, TeacherFile: s.TeacherFile}
+	m, err := ref.Load(imgSize, s.Device)
 	if err != nil {
 		return nil, nil, opts, err
 	}
