@@ -238,7 +238,11 @@ func (e *errTracker) vector(name string, got []float32, want []float64) {
 }
 
 func (e *errTracker) log() {
-	e.t.Logf("%s: largest relative difference from PyTorch %.3g (%s; tolerance %.3g)", e.part, e.worst, e.where, e.tol)
+	at := ""
+	if e.where != "" {
+		at = " at " + e.where
+	}
+	e.t.Logf("%s: largest relative difference from PyTorch %.3g%s (tolerance %.3g)", e.part, e.worst, at, e.tol)
 }
 
 func TestTransformsMatchPyTorch(t *testing.T) {

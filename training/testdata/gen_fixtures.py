@@ -115,7 +115,11 @@ class AE(nn.Module):
 def init_default(module, seed):
     """PyTorch's default Conv2d distribution, drawn in state-dict order from
     a generator seeded with seed (models.InitDefault)."""
-    g = torch.Generator().manual_seed(seed)
+    init_from(module, torch.Generator().manual_seed(seed))
+
+
+def init_from(module, g):
+    """init_default's draws, from the generator g."""
     fan_in = None
     with torch.no_grad():
         for _, p in module.named_parameters():
