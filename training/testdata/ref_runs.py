@@ -84,7 +84,9 @@ def teacher_run(c, out):
     paths = image_paths(c["imagenet"])
     n, size, seed = c["stat_samples"], c["img_size"], c["seed"]
     net = ResNet(Bottleneck, [1, 1, 1, 1], width_per_group=128)
-    net.load_state_dict(torch.load(c["wrn"]), strict=False)
+    # The file holds the extractor's part (stem, layer1..3) only.
+    res = net.load_state_dict(torch.load(c["wrn"]), strict=False)
+    assert not res.unexpected_keys and all(k.split(".")[0] in ("layer4", "fc") for k in res.missing_keys), res
     net.eval()
     # The reference's statistics samples; each pass's grayscale draws.
     idx = torch.randint(len(paths), (n,), generator=torch.Generator().manual_seed(42)).tolist()
