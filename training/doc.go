@@ -15,9 +15,9 @@
 //     trying the pipeline without ImageNet.
 //
 // Outputs follow the reference's model directory (models.Layout and its
-// file names), plus a loss log (train_loss.csv, one row per iteration) in
-// the same folder and, while a run is unfinished, its checkpoint
-// (CheckpointFile).
+// file names), plus a loss log (train_loss.csv, one row per iteration: its
+// losses, then the learning rate it used) in the same folder and, while a
+// run is unfinished, its checkpoint (CheckpointFile).
 //
 // Both trainings run one loop: resuming from the checkpoint,
 // periodic checkpoints, interruption (a cancelled context saves a

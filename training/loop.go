@@ -208,6 +208,12 @@ func (r *run) finish() error {
 	return nil
 }
 
+// observeDraws, when not nil, is handed every random draw of the input data
+// as the run uses it: the samples of the teacher statistics (statDraws),
+// then each iteration's job (teacherJob, studentJob). Tests set it to
+// compare the draws with the reference's.
+var observeDraws func(any)
+
 // schedule describes the iterations of a run to trainLoop. J is what an
 // iteration draws from the data stream, B the inputs loaded for it.
 type schedule[J, B any] struct {
@@ -255,6 +261,9 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 		}
 		if f.Err != nil {
 			return fmt.Errorf("iteration %d: %w", i+1, f.Err)
+		}
+		if observeDraws != nil {
+			observeDraws(f.Job)
 		}
 		r.opt.LR = sc.lr(i)
 		losses, err := sc.step(f.Out, f.Job)

@@ -484,6 +484,9 @@ type statSample struct {
 	Gray bool
 }
 
+// statDraws are the samples of the two statistics passes (observeDraws).
+type statDraws struct{ pass1, pass2 []statSample }
+
 // statSamples picks the images of the two statistics passes as the
 // reference does: StatSamples indices from torch.randint(len, (n,)) with a
 // CPU generator seeded with 42, the same for both passes; each pass draws
@@ -532,6 +535,9 @@ func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *
 	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed)
 	if err != nil {
 		return nil, nil, err
+	}
+	if observeDraws != nil {
+		observeDraws(statDraws{pass1, pass2})
 	}
 	fs := featureStats{fe: fe, size: 2 * cfg.ImgSize, dev: cfg.Device, workers: cfg.Workers}
 	if exists(muPath) {
