@@ -72,7 +72,7 @@ func Run(t testing.TB, script string, args ...string) {
 // where every test runs.
 func SkipShort(t testing.TB, why string) {
 	t.Helper()
-	if testing.Short() && os.Getenv("CI") != "true" {
+	if Short() {
 		t.Skip(why + " (skipped with -short)")
 	}
 }
