@@ -79,6 +79,9 @@ func LoadStateDict(m Module, sd *tb.StateDict, dev tb.Device, source string) err
 		if !sameShape(info.Shape, p.Shape) {
 			return &ShapeError{File: source, Key: p.Name, Want: p.Shape, Got: info.Shape}
 		}
+		if err := checkFinite(src, source, p.Name); err != nil {
+			return err
+		}
 		dt := tb.Float32
 		if info.DType == tb.Int64 {
 			dt = tb.Int64
