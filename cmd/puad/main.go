@@ -37,6 +37,9 @@ func newApp() *cli.App {
 			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: libtorch's default)", EnvVars: []string{"PUAD_THREADS"}},
 		},
 		Before: func(c *cli.Context) error {
+			if err := checkThreads(c.Int("threads")); err != nil {
+				return err
+			}
 			if n := c.Int("threads"); n > 0 {
 				tb.SetNumThreads(n)
 			}
