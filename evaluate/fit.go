@@ -26,7 +26,7 @@ func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.
 		DatasetName: ds.DatasetName, Category: ds.Category,
 		Size: string(pm.Scorer.Model.Size), Extractor: string(pm.Scorer.Extractor), ImgSize: int(pm.Scorer.Model.ImgSize),
 		ModelFiles: pm.Scorer.Model.Digests,
-		Gaussian: pm.Gaussian, Fusion: pm.Fusion,
+		Gaussian:   pm.Gaussian, Fusion: pm.Fusion,
 		ValidPaths: paths, ValidEfficientAD: pm.ValidEfficientAD, ValidMahalanobis: pm.ValidMahalanobis,
 	}, maxFPR, created)
 	if err != nil {

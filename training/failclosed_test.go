@@ -35,8 +35,8 @@ func testSchedule(r *run, total, every int, losses ...float64) schedule[int, int
 	i := 0
 	return schedule[int, int]{
 		total: total, workers: 1, ahead: 1,
-		next: func() (int, bool, error) { i++; return i, i <= total, nil },
-		load: func(j int) (int, error) { return j, nil },
+		next:      func() (int, bool, error) { i++; return i, i <= total, nil },
+		load:      func(j int) (int, error) { return j, nil },
 		dataState: func(int) []byte { st, _ := r.data.State(); return st },
 		lr:        func(int) float64 { return learningRate },
 		step: func(_ int, j int) ([]float64, error) {

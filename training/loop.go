@@ -56,8 +56,8 @@ type runSetup struct {
 	logHeader string
 	// total is the run's number of iterations: a checkpoint beyond it is refused.
 	total int
-	dev       tb.Device
-	log       io.Writer
+	dev   tb.Device
+	log   io.Writer
 }
 
 // run is a training run in progress. It owns the optimiser, the loss log
