@@ -68,6 +68,11 @@ func TestPredictFailsClosed(t *testing.T) {
 	if fi, err := os.Lstat("/dev/stdout"); err == nil && fi.Mode().IsRegular() {
 		t.Error("/dev/stdout was replaced by a regular file")
 	}
+	// The pixel limit, lowered below the test images' 32×32.
+	_, stderr, code = runPuad(t, "--max-image-pixels", "1000", "predict", modelDir, image, "--category", cat, "--device", "cpu")
+	if code == 0 || !strings.Contains(stderr, "over the limit of 1000 pixels") {
+		t.Errorf("--max-image-pixels 1000: exit %d, stderr %s", code, stderr)
+	}
 
 	// An interrupted run: the report says so.
 	cancelled, cancel := context.WithCancel(ctx)
@@ -155,6 +160,7 @@ func TestFlagsChecked(t *testing.T) {
 	}{
 		{[]string{"--threads", "-3", "version"}, "--threads -3: want 1 to"},
 		{[]string{"--threads", "100000", "version"}, "--threads 100000: want 1 to"},
+		{[]string{"--max-image-pixels", "0", "version"}, "--max-image-pixels 0: want a positive number"},
 		{[]string{"eval", cat, models, "--batch-size", "-1"}, "--batch-size -1"},
 		{[]string{"eval", cat, models, "--img-size", "0"}, "--img-size: image size 0"},
 		{[]string{"fit", cat, models, "--img-size", "130"}, "--img-size: image size 130"},

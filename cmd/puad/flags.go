@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/models"
 )
 
@@ -18,6 +19,16 @@ func checkThreads(n int) error {
 	if n < 0 || n > maxThreads() {
 		return fmt.Errorf("--threads %d: want 1 to %d (4 per CPU core), or 0 for libtorch's default", n, maxThreads())
 	}
+	return nil
+}
+
+// setMaxImagePixels sets the decoders' pixel limit from --max-image-pixels
+// (-1: none).
+func setMaxImagePixels(n int64) error {
+	if n == 0 || n < -1 {
+		return fmt.Errorf("--max-image-pixels %d: want a positive number of pixels, or -1 for no limit", n)
+	}
+	datasets.MaxImagePixels = n
 	return nil
 }
 
