@@ -4,6 +4,10 @@
 // structs whose fields are the reference's layers. A parameter's path is its
 // state-dict key (e.g. "encoder.enconv1.weight"), so loading a PyTorch
 // state dict is a walk over named parameters.
+//
+// Loading refuses what would score silently wrong: NaN or infinite values
+// (ErrNonFinite), quantiles that cannot normalise a map, and a category
+// folder whose files are not the set its manifest lists (ErrMixedModel).
 package models
 
 import (
