@@ -129,7 +129,7 @@ func TestPredictFailsClosed(t *testing.T) {
 	}
 	testtree.RandomModel(t, modelDir, loco, "pushpins", 8)
 	var stale *stats.StaleError
-	if _, err := runPredict(ctx, ps, io.Discard, io.Discard); !errors.As(err, &stale) || !strings.Contains(err.Error(), "run it again") {
+	if _, err := runPredict(ctx, ps, io.Discard, io.Discard); !errors.As(err, &stale) || !strings.Contains(err.Error(), "changed since the PUAD fit was made: run `puad fit` again") {
 		t.Errorf("fit of the previous student: %v", err)
 	}
 }

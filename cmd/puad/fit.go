@@ -76,7 +76,7 @@ func withFitHint(err error, size string) error {
 	case errors.As(err, &format):
 		return fmt.Errorf("%w (run `puad fit` again)", err)
 	case errors.As(err, &stale):
-		return fmt.Errorf("%w: the model changed since `puad fit`; run it again for this model", err)
+		return fmt.Errorf("%w: run `puad fit` again for this model", err)
 	}
 	return err
 }

@@ -266,7 +266,7 @@ type StaleError struct {
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("PUAD fit was made with another %s than the model's current one", e.File)
+	return fmt.Sprintf("model file %s changed since the PUAD fit was made", e.File)
 }
 
 // CheckModelFiles compares the digests of the model's files (as
