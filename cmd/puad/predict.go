@@ -260,9 +260,10 @@ func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
 	o := outs[0]
-	maha, puad, anom := p.fit.Score(p.g, o.Score, o.Feature)
-	invalid := math.IsNaN(puad) || math.IsInf(puad, 0)
-	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom && !invalid, Invalid: invalid}
+	maha, puad, _ := p.fit.Score(p.g, o.Score, o.Feature)
+	v := p.fit.Verdict(puad)
+	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad,
+		Anomalous: v == stats.VerdictAnomalous, Invalid: v == stats.VerdictInvalid}
 	if p.heatDir != "" {
 		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
 		if err := p.hm.write(pr.Heatmap, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
@@ -365,15 +366,15 @@ func heatmapTitle(path string) string {
 	return filepath.Base(filepath.Dir(abs)) + "/" + filepath.Base(abs)
 }
 
-// verdict is a prediction's word: never "normal" for a score that is not a number.
+// verdict is a prediction's word (stats.Verdict).
 func verdict(pr prediction) string {
 	switch {
 	case pr.Invalid:
-		return "invalid"
+		return stats.VerdictInvalid.String()
 	case pr.Anomalous:
-		return "anomalous"
+		return stats.VerdictAnomalous.String()
 	}
-	return "normal"
+	return stats.VerdictNormal.String()
 }
 
 // heatmapStyle draws anomaly maps with one colour scale for all images of a

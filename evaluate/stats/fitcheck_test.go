@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,4 +140,17 @@ func FuzzParseFit(f *testing.F) {
 		g := fit.Gaussian()
 		fit.Score(g, 0.5, make([]float32, len(fit.Mean)))
 	})
+}
+
+// TestVerdict: a score that is not a number is never normal.
+func TestVerdict(t *testing.T) {
+	f := &FitFile{Threshold: Threshold{Value: 1}}
+	for _, c := range []struct {
+		puad float64
+		want Verdict
+	}{{0.5, VerdictNormal}, {1, VerdictNormal}, {1.5, VerdictAnomalous}, {math.NaN(), VerdictInvalid}, {math.Inf(1), VerdictInvalid}, {math.Inf(-1), VerdictInvalid}} {
+		if got := f.Verdict(c.puad); got != c.want {
+			t.Errorf("Verdict(%v) = %v, want %v", c.puad, got, c.want)
+		}
+	}
 }

@@ -143,6 +143,39 @@ func (f *FitFile) Score(g *Gaussian, eff float64, feature []float32) (maha, puad
 	return maha, puad, puad > f.Threshold.Value
 }
 
+// Verdict is the decision on one image.
+type Verdict int
+
+// The verdicts: an image scoring above the threshold is anomalous, and one
+// whose score is not a number (NaN or infinite, from a broken model or fit)
+// is invalid, never normal.
+const (
+	VerdictNormal Verdict = iota
+	VerdictAnomalous
+	VerdictInvalid
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case VerdictNormal:
+		return "normal"
+	case VerdictAnomalous:
+		return "anomalous"
+	}
+	return "invalid"
+}
+
+// Verdict returns the decision for a PUAD score.
+func (f *FitFile) Verdict(puad float64) Verdict {
+	switch {
+	case math.IsNaN(puad) || math.IsInf(puad, 0):
+		return VerdictInvalid
+	case puad > f.Threshold.Value:
+		return VerdictAnomalous
+	}
+	return VerdictNormal
+}
+
 // ErrNoFit is returned (wrapped) by LoadFit when the fit file does not
 // exist. errors.Is(err, fs.ErrNotExist) holds for it too.
 var ErrNoFit error = noFitError{}
