@@ -89,6 +89,9 @@ type PUADModel struct {
 // EfficientAD scores and Mahalanobis distances of the validation images give
 // the z-score statistics.
 func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts Options) (*PUADModel, error) {
+	if n := len(ds.Valid); n < MinValidation {
+		return nil, fmt.Errorf("%s: need at least %d validation images to standardise the scores, found %d", ds.Dir, MinValidation, n)
+	}
 	opts.Decode = ds.Decode
 	sc := &Scorer{Model: m, Extractor: opts.Extractor}
 	trainOut, err := RunImages(ctx, sc, ds.Train, Need{Feature: true}, "train", opts)
@@ -119,6 +122,10 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 	}
 	return &PUADModel{Scorer: sc, Gaussian: g, Fusion: fu, ValidEfficientAD: eff, ValidMahalanobis: maha}, nil
 }
+
+// MinValidation is the fewest validation images Fit accepts: a standard
+// deviation needs two.
+const MinValidation = 2
 
 // Evaluate runs the reference's main.py on one category: EfficientAD's
 // image AUROC on the test set, PUAD's fit on train/validation, and PUAD's
@@ -180,6 +187,9 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 	if bs <= 0 {
 		bs = DefaultBatchSize
 	}
+	// No batch is larger than the images there are: memory follows the
+	// work, not the setting.
+	bs = max(1, min(bs, len(paths)))
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()

@@ -75,6 +75,9 @@ type EfficientAD struct {
 	// TeacherFile is the teacher's state dict when it was loaded from
 	// another file than the model directory's teacher.pt (ModelRef).
 	TeacherFile string
+	// Digests are the SHA-256 digests of the files LoadEfficientAD read
+	// (Layout.FileDigests); nil for a model built in memory.
+	Digests map[string]string
 }
 
 // NewEfficientAD allocates the networks of a model of the given size (no tensors yet).
@@ -152,10 +155,19 @@ func (r ModelRef) Load(imgSize int64, dev tb.Device) (*EfficientAD, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("model directory %s (size %s, %s/%s): %w", r.Root, r.Size, r.DatasetName, r.Category, errors.Join(missing...))
 	}
+	l := Layout{Root: r.Root, Size: r.Size}
+	digests, err := l.FileDigests(r.DatasetName, r.Category)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkManifest(l, r.DatasetName, r.Category, digests); err != nil {
+		return nil, err
+	}
 	m, err := NewEfficientAD(r.Size, imgSize, dev)
 	if err != nil {
 		return nil, err
 	}
+	m.Digests = digests
 	ok := false
 	defer func() {
 		if !ok {
@@ -186,35 +198,50 @@ func (r ModelRef) Load(imgSize int64, dev tb.Device) (*EfficientAD, error) {
 	if m.Sigma, err = loadVector(files[4], TeacherChannels, dev); err != nil {
 		return nil, err
 	}
-	if err := m.loadQuantiles(files[5], dev); err != nil {
+	if m.Quantiles, err = loadQuantiles(files[5], dev); err != nil {
 		return nil, err
 	}
 	ok = true
 	return m, nil
 }
 
-// loadQuantiles reads the QuantileKeys of path into m.Quantiles.
-func (m *EfficientAD) loadQuantiles(path string, dev tb.Device) error {
+// loadQuantiles reads QuantileFile's scalars (checkQuantiles) onto dev.
+func loadQuantiles(path string, dev tb.Device) (_ map[string]*tb.Tensor, err error) {
 	sd, err := tb.LoadStateDict(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer sd.Close()
+	out := map[string]*tb.Tensor{}
+	defer func() {
+		if err != nil {
+			for _, t := range out {
+				t.Close()
+			}
+		}
+	}()
+	values := map[string]float64{}
 	for _, k := range QuantileKeys {
 		t, found := sd.Tensors[k]
 		if !found {
-			return fmt.Errorf("%s: missing key %q", path, k)
+			return nil, fmt.Errorf("%s: missing key %q", path, k)
 		}
 		if n := t.Numel(); n != 1 {
-			return fmt.Errorf("%s: key %q: expected a scalar, found shape %v", path, k, t.Shape())
+			return nil, fmt.Errorf("%s: key %q: expected a scalar, found shape %v", path, k, t.Shape())
 		}
 		q, err := t.To(dev, tb.Float32)
 		if err != nil {
-			return fmt.Errorf("%s: key %q: %w", path, k, err)
+			return nil, fmt.Errorf("%s: key %q: %w", path, k, err)
 		}
-		m.Quantiles[k] = q
+		out[k] = q
+		if values[k], err = q.Item(); err != nil {
+			return nil, fmt.Errorf("%s: key %q: %w", path, k, err)
+		}
 	}
-	return nil
+	if err := checkQuantiles(path, values); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func loadModuleFile(m Module, path string, dev tb.Device) error {
@@ -235,15 +262,32 @@ func loadVector(path string, n int64, dev tb.Device) (*tb.Tensor, error) {
 	if shape := t.Shape(); len(shape) != 1 || shape[0] != n {
 		return nil, &ShapeError{File: path, Want: []int64{n}, Got: shape}
 	}
+	if err := checkFinite(t, path, ""); err != nil {
+		return nil, err
+	}
 	return t.To(dev, tb.Float32)
 }
 
 // Save writes the category's files (student.pt, autoencoder.pt, mu.pt,
-// sigma.pt, quantile.pt) into dir, each atomically, in the reference's format.
+// sigma.pt, quantile.pt) into dir, each atomically, in the reference's
+// format, as one set: ManifestFile is marked incomplete first and lists the
+// files' digests last, so that LoadEfficientAD refuses a folder whose
+// update was cut short.
 func (m *EfficientAD) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	if err := beginUpdate(dir); err != nil {
+		return err
+	}
+	if err := m.saveFiles(dir); err != nil {
+		return err
+	}
+	return finishUpdate(dir)
+}
+
+// saveFiles writes the category's files into dir (see Save).
+func (m *EfficientAD) saveFiles(dir string) error {
 	for name, mod := range map[string]Module{StudentFile: m.Student, AutoEncoderFile: m.AutoEncoder} {
 		sd, err := StateDict(mod)
 		if err != nil {

@@ -17,6 +17,10 @@
 //     (files.go), with LoadEfficientAD reading a category's model from it;
 //   - typed errors for weights that do not fit (ShapeError), which the
 //     command line turns into advice about flags.
+//
+// Loading refuses what would score silently wrong: NaN or infinite values
+// (ErrNonFinite), quantiles that cannot normalise a map, and a category
+// folder whose files are not the set its manifest lists (ErrMixedModel).
 package models
 
 import (
@@ -92,6 +96,9 @@ func LoadStateDict(m Module, sd *tb.StateDict, dev tb.Device, source string) err
 		}
 		if !slices.Equal(info.Shape, p.Shape) {
 			return &ShapeError{File: source, Key: p.Name, Want: p.Shape, Got: info.Shape}
+		}
+		if err := checkFinite(src, source, p.Name); err != nil {
+			return err
 		}
 		dt := tb.Float32
 		if info.DType == tb.Int64 {

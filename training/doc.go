@@ -24,8 +24,15 @@
 // checkpoint and returns an InterruptedError), progress, the loss log and
 // the prefetching of inputs. Errors a caller acts on match sentinel errors
 // (ErrOutputExists, ErrCheckpointExists, ErrCheckpointMismatch,
-// ErrNoTeacher, ErrNoWRNWeights, ErrInterrupted); the messages leave the
-// how-to of a particular front end (flags) to the caller.
+// ErrNoTeacher, ErrNoWRNWeights, ErrNonFiniteLoss, ErrLocked,
+// ErrInterrupted); the messages leave the how-to of a particular front end
+// (flags) to the caller.
+//
+// A run fails closed: it holds a lock on its folder (LockFile), removes
+// the temporary files of writes killed there before, stops at the first
+// non-finite loss without touching its last checkpoint, and treats a
+// checkpoint it cannot write on the way as a warning, so that the trained
+// model is still saved.
 //
 // Every random decision (initial weights, images drawn, augmentations,
 // grayscale conversions, dropout masks) comes from libtorch generators

@@ -95,9 +95,10 @@ type Losses struct {
 }
 
 // pdnOutputSize is the output size of an unpadded PDN (S or M) on
-// size×size images, and aeOutputSize the autoencoder's; training needs them equal.
-func pdnOutputSize(size int) int { return ((size-3)/2-3)/2 - 2 - 3 }
-func aeOutputSize(size int) int  { return size/4 - 8 }
+// size×size images, and aeOutputSize the autoencoder's; training needs them
+// equal (models.CheckImgSize).
+func pdnOutputSize(size int) int { return models.PDNOutputSize(size) }
+func aeOutputSize(size int) int  { return models.AutoEncoderOutputSize(size) }
 
 // studentRunConfig is what a student checkpoint must agree on to be resumed.
 type studentRunConfig struct {
@@ -123,11 +124,11 @@ func (c *StudentConfig) validate() error {
 	if _, err := models.ParseSize(string(c.Size)); err != nil {
 		return err
 	}
-	if c.Iterations < 0 || c.BatchSize < 1 || c.CheckpointEvery < 0 {
+	if c.Iterations < 0 || c.BatchSize < 1 || c.BatchSize > MaxBatchSize || c.CheckpointEvery < 0 {
 		return fmt.Errorf("train student: invalid settings (iterations %d, batch size %d, checkpoint every %d)", c.Iterations, c.BatchSize, c.CheckpointEvery)
 	}
-	if c.ImgSize < 128 || pdnOutputSize(c.ImgSize) != aeOutputSize(c.ImgSize) {
-		return fmt.Errorf("train student: image size %d: the autoencoder needs at least 128 pixels and an output the size of the PDN's (multiples of 4 work; the reference uses 256)", c.ImgSize)
+	if err := models.CheckImgSize(c.ImgSize); err != nil {
+		return fmt.Errorf("train student: %w", err)
 	}
 	return nil
 }
@@ -252,7 +253,7 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 		},
 		data: dataGen, streams: map[string]*tb.Generator{streamDropout: dropGen},
 		logHeader: "iteration,loss_total,loss_hard,loss_penalty,loss_ae,loss_student_ae,lr",
-		dev:       cfg.Device, log: cfg.Log,
+		total:     cfg.Iterations, dev: cfg.Device, log: cfg.Log,
 	})
 	if err != nil {
 		return 0, err
@@ -296,8 +297,8 @@ func categoryStats(ctx context.Context, r *run, m *models.EfficientAD, train []s
 }
 
 // finishStudent computes the quantiles of the trained model, saves it and
-// removes the checkpoint. An interruption here keeps the checkpoint saved
-// after the last iteration: resuming goes straight to these steps.
+// removes the checkpoint. An interruption here saves a checkpoint of the
+// last iteration (unless there is one): resuming goes straight to these steps.
 func finishStudent(ctx context.Context, r *run, m *models.EfficientAD, valid []string, cfg StudentConfig) error {
 	m.AutoEncoder.Training = false
 	for _, mod := range []models.Module{m.Student, m.AutoEncoder} {
@@ -308,7 +309,7 @@ func finishStudent(ctx context.Context, r *run, m *models.EfficientAD, valid []s
 	q, err := validationQuantiles(ctx, m, valid, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return r.stopped(ctx, cfg.Iterations)
+			return r.interrupted(ctx, cfg.Iterations)
 		}
 		return err
 	}
@@ -330,9 +331,9 @@ func (s *studentStep) iterations(cfg StudentConfig, data *studentData) schedule[
 			return []float64{l.Total, l.Hard, l.Penalty, l.AE, l.StudentAE}, err
 		},
 		stage: StageTrain, progress: cfg.Progress,
-		// The last checkpoint lets an interrupted computation of the
-		// quantiles resume without training again.
-		every: cfg.CheckpointEvery, atEnd: true,
+		// With checkpoints on, one after the last iteration lets a killed
+		// computation of the quantiles resume without training again.
+		every: cfg.CheckpointEvery, atEnd: cfg.CheckpointEvery > 0,
 	}
 }
 

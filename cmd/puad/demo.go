@@ -60,9 +60,18 @@ func demoCommand() *cli.Command {
 			ctx, cancel := interruptible(c.Context)
 			defer cancel()
 			_, err := runDemo(ctx, cfg, os.Stdout)
-			return err
+			return demoError(ctx, err)
 		},
 	}
+}
+
+// demoError is the error of a demo run: an interrupted demo cannot be
+// continued (it starts over on the next run), whatever the step said.
+func demoError(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("demo interrupted; run `puad demo` again to start it over (it does not resume): %v", plainMessage(err))
+	}
+	return err
 }
 
 // demoConfig is one demo run.

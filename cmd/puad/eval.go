@@ -51,6 +51,9 @@ func evalCommand() *cli.Command {
 			if c.NArg() != 2 {
 				return usageError(c, "eval needs DATASET and MODELS, got %d arguments", c.NArg())
 			}
+			if err := checkModelFlags(c); err != nil {
+				return err
+			}
 			res, err := runEval(c.Context, c.Args().Get(0), c.Args().Get(1), evalSettingsFrom(c))
 			if err != nil {
 				return err

@@ -42,6 +42,9 @@ func fitCommand() *cli.Command {
 			if c.NArg() != 2 {
 				return usageError(c, "fit needs DATASET and MODELS, got %d arguments", c.NArg())
 			}
+			if err := checkModelFlags(c); err != nil {
+				return err
+			}
 			ctx, cancel := interruptible(c.Context)
 			defer cancel()
 			f, path, err := runFit(ctx, c.Args().Get(0), c.Args().Get(1), evalSettingsFrom(c), c.Float64("max-fpr"))
@@ -64,6 +67,7 @@ func fitPath(modelDir string, size models.Size, datasetName, category string) st
 func withFitHint(err error, size string) error {
 	var mismatch *stats.MismatchError
 	var format *stats.FormatError
+	var stale *stats.StaleError
 	switch {
 	case errors.Is(err, stats.ErrNoFit):
 		return fmt.Errorf("%w: run `puad fit DATASET MODELS --size %s` for this category first", err, size)
@@ -73,6 +77,8 @@ func withFitHint(err error, size string) error {
 		return fmt.Errorf("%w: run `puad fit` with --feature-extractor %s", err, mismatch.Want)
 	case errors.As(err, &format):
 		return fmt.Errorf("%w (run `puad fit` again)", err)
+	case errors.As(err, &stale):
+		return fmt.Errorf("%w: run `puad fit` again for this model", err)
 	}
 	return err
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/reproduce"
@@ -17,19 +19,33 @@ import (
 func explain(err error) string {
 	var ie *reproduce.InterruptedError
 	if errors.As(err, &ie) {
-		return fmt.Sprintf("%v: rerun the same command to continue (finished categories are kept in %s; training resumes from its checkpoint)",
-			ie.Err, ie.RunsDir)
+		return fmt.Sprintf("%s: rerun the same command to continue (finished categories are kept in %s; training resumes from its checkpoint)",
+			plainMessage(ie.Err), ie.RunsDir)
 	}
+	msg := plainMessage(err)
 	if hint := shapeHint(err); hint != "" {
-		return err.Error() + " (" + hint + ")"
+		return msg + " (" + hint + ")"
 	}
 	if errors.Is(err, tb.ErrNoCUDA) {
-		return err.Error() + ", or use --device cpu"
+		return msg + ", or use --device cpu"
 	}
 	if hint := datasetHint(err); hint != "" {
-		return err.Error() + " (" + hint + ")"
+		return msg + " (" + hint + ")"
 	}
-	return err.Error()
+	if errors.Is(err, models.ErrMixedModel) {
+		return msg + " (retrain the category, or restore its folder from a copy)"
+	}
+	return msg
+}
+
+// plainMessage is err's message with the runtime's word for a cancelled
+// context replaced by what happened: the user interrupted the command.
+func plainMessage(err error) string {
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) {
+		msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+	}
+	return msg
 }
 
 // datasetHint is the advice for plain folders and published teachers.

@@ -33,7 +33,7 @@ func TestExplain(t *testing.T) {
 		{"statistics file", &models.ShapeError{File: "mu.pt", Want: []int64{384}, Got: []int64{3}},
 			"mu.pt: expected shape [384], found [3]"},
 		{"interrupted reproduce", fmt.Errorf("%w", &reproduce.InterruptedError{Err: context.Canceled, RunsDir: "out/runs"}),
-			"context canceled: rerun the same command to continue (finished categories are kept in out/runs; training resumes from its checkpoint)"},
+			"interrupted: rerun the same command to continue (finished categories are kept in out/runs; training resumes from its checkpoint)"},
 		{"no CUDA", fmt.Errorf("device %q: %w", "cuda", tb.ErrNoCUDA),
 			`device "cuda": CUDA is not available, or use --device cpu`},
 		{"published teacher of another size",

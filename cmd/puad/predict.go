@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -94,7 +95,31 @@ type prediction struct {
 	Mahalanobis float64 `json:"mahalanobis_distance"`
 	PUAD        float64 `json:"puad_score"`
 	Anomalous   bool    `json:"anomalous"`
-	Heatmap     string  `json:"heatmap,omitempty"`
+	// Invalid marks a score that is not a number (NaN or infinite): the
+	// image is neither normal nor anomalous, and the run fails.
+	Invalid bool   `json:"invalid,omitempty"`
+	Heatmap string `json:"heatmap,omitempty"`
+}
+
+// MarshalJSON writes the scores of an invalid prediction that are not
+// numbers as null, which JSON can hold.
+func (p prediction) MarshalJSON() ([]byte, error) {
+	num := func(v float64) *float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
+	type plain prediction
+	if !p.Invalid {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		EfficientAD *float64 `json:"efficient_ad_score"`
+		Mahalanobis *float64 `json:"mahalanobis_distance"`
+		PUAD        *float64 `json:"puad_score"`
+	}{plain(p), num(p.EfficientAD), num(p.Mahalanobis), num(p.PUAD)})
 }
 
 type predictError struct {
@@ -112,6 +137,9 @@ type predictReport struct {
 	Threshold   stats.Threshold `json:"threshold"`
 	Images      []prediction    `json:"images"`
 	Errors      []predictError  `json:"errors,omitempty"`
+	// Incomplete is set when the run was interrupted before every input
+	// was scored.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // modelNames returns the dataset name and the category of the model ps
@@ -242,6 +270,10 @@ func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := evaluate.CheckFit(fit, m); err != nil {
+		m.Close()
+		return nil, nil, withFitHint(fmt.Errorf("%s: %w", fp, err), string(size))
+	}
 	p := &predictor{fit: fit, decode: decode, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
 		g: fit.Gaussian(), heatDir: ps.HeatmapDir,
 		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
@@ -258,8 +290,10 @@ func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
 	o := outs[0]
-	maha, puad, anom := p.fit.Score(p.g, o.Score, o.Feature)
-	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
+	maha, puad, _ := p.fit.Score(p.g, o.Score, o.Feature)
+	v := p.fit.Verdict(puad)
+	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad,
+		Anomalous: v == stats.VerdictAnomalous, Invalid: v == stats.VerdictInvalid}
 	if p.heatDir != "" {
 		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
 		if err := p.hm.write(pr.Heatmap, p.decode, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
@@ -299,7 +333,7 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		paths[i] = in.path
 	}
 	stream := p.decode.Stream(ctx, paths, int(p.model.ImgSize), runtime.NumCPU(), 2*runtime.NumCPU())
-	anomalous := 0
+	anomalous, invalid := 0, 0
 	for it := range stream {
 		in := ins[it.Index]
 		if it.Err != nil {
@@ -317,18 +351,29 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		if pr.Anomalous {
 			anomalous++
 		}
+		if pr.Invalid {
+			invalid++
+		}
 		rep.Images = append(rep.Images, pr)
-		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr.Anomalous), in.path)
+		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr), in.path)
 	}
-	if err := ctx.Err(); err != nil {
-		return rep, err
+	if ctx.Err() != nil {
+		rep.Incomplete = true
+		return rep, fmt.Errorf("interrupted after %d of %d images", len(rep.Images), len(ins))
 	}
-	return rep, predictSummary(out, rep, anomalous, len(ins)+len(errs))
+	if invalid > 0 {
+		predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
+		return rep, fmt.Errorf("%d of %d images got a score that is not a number (verdict invalid): the model or its fit is broken", invalid, len(rep.Images))
+	}
+	return rep, predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
 }
 
 // predictSummary prints the counts and says whether the run failed.
-func predictSummary(out io.Writer, rep *predictReport, anomalous, inputs int) error {
-	fmt.Fprintf(out, "%d images: %d anomalous, %d normal", len(rep.Images), anomalous, len(rep.Images)-anomalous)
+func predictSummary(out io.Writer, rep *predictReport, anomalous, invalid, inputs int) error {
+	fmt.Fprintf(out, "%d images: %d anomalous, %d normal", len(rep.Images), anomalous, len(rep.Images)-anomalous-invalid)
+	if invalid > 0 {
+		fmt.Fprintf(out, ", %d invalid", invalid)
+	}
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(out, ", %d unreadable", len(rep.Errors))
 	}
@@ -351,11 +396,15 @@ func heatmapTitle(path string) string {
 	return filepath.Base(filepath.Dir(abs)) + "/" + filepath.Base(abs)
 }
 
-func verdict(anomalous bool) string {
-	if anomalous {
-		return "anomalous"
+// verdict is a prediction's word (stats.Verdict).
+func verdict(pr prediction) string {
+	switch {
+	case pr.Invalid:
+		return stats.VerdictInvalid.String()
+	case pr.Anomalous:
+		return stats.VerdictAnomalous.String()
 	}
-	return "normal"
+	return stats.VerdictNormal.String()
 }
 
 // heatmapStyle draws anomaly maps with one colour scale for all images of a

@@ -243,6 +243,8 @@ var trainHints = []struct {
 	{training.ErrInterrupted, " (continue with --resume)"},
 	{training.ErrNoTeacher, " (puad train teacher writes it, or give a published teacher with --teacher FILE)"},
 	{training.ErrNoWRNWeights, wrnWeightsHint},
+	{training.ErrNonFiniteLoss, " (the run diverged: check the data, or train with another --seed)"},
+	{training.ErrLocked, " (wait for it to finish, or stop it)"},
 }
 
 // withTrainHint appends the hint of err's kind to its message.

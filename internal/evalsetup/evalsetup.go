@@ -5,7 +5,9 @@
 package evalsetup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/puad-go/puad/datasets"
@@ -47,8 +49,16 @@ type Settings struct {
 // the extractor and batch size, and no progress callback.
 func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
 	opts := evaluate.Options{Extractor: s.Extractor, BatchSize: s.BatchSize}
-	if info, err := os.Stat(modelDir); err != nil || !info.IsDir() {
-		return nil, nil, opts, fmt.Errorf("model directory %s: not found", modelDir)
+	if err := checkDir(modelDir); err != nil {
+		return nil, nil, opts, fmt.Errorf("model directory %w", err)
+	}
+	if s.BatchSize < 0 {
+		return nil, nil, opts, fmt.Errorf("batch size %d: want at least 1", s.BatchSize)
+	}
+	if s.ImgSize != 0 {
+		if err := models.CheckImgSize(s.ImgSize); err != nil {
+			return nil, nil, opts, err
+		}
 	}
 	need := s.Need
 	if need == 0 {
@@ -77,4 +87,18 @@ func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.E
 		opts.BatchSize = evaluate.DefaultCUDABatchSize
 	}
 	return ds, m, opts, nil
+}
+
+// checkDir returns an error, starting with the path, unless dir is a directory.
+func checkDir(dir string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: not found", dir)
+	case err != nil:
+		return fmt.Errorf("%s: %w", dir, err)
+	case !info.IsDir():
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ package testtree
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
@@ -92,4 +93,60 @@ func writeTeacher(teacher models.Module, l models.Layout) error {
 	}
 	defer sd.Close()
 	return tb.SaveStateDict(l.TeacherPath(), sd)
+}
+
+// Poison rewrites the weights file path (a state dict, or a single tensor
+// when key is "") in place, with its first value of key set to v (e.g.
+// NaN), as a damaged or diverged file would hold it. The file is written
+// directly, as by hand, so a model folder's manifest no longer matches it.
+func Poison(t testing.TB, path, key string, v float32) {
+	t.Helper()
+	set := func(src *tb.Tensor) *tb.Tensor {
+		vals, err := src.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals[0] = v
+		out, err := tb.FromSlice(vals, src.Shape()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if key == "" {
+		src, err := tb.LoadTensor(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		out := set(src)
+		defer out.Close()
+		if err := tb.SaveTensor(path, out); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	sd, err := tb.LoadStateDict(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	src, ok := sd.Tensors[key]
+	if !ok {
+		t.Fatalf("%s has no key %q", path, key)
+	}
+	sd.Set(key, set(src))
+	if err := tb.SaveStateDict(path, sd); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Unseal removes a category's manifest, so that hand-edited files load as
+// in a reference folder.
+func Unseal(t testing.TB, root, datasetName, category string) {
+	t.Helper()
+	p := filepath.Join(models.Layout{Root: root, Size: models.Small}.CategoryDir(datasetName, category), models.ManifestFile)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
 }
