@@ -68,10 +68,10 @@ type Result struct {
 	// Metrics are the pixel-level results of EfficientAD's maps; nil (and
 	// absent from the JSON) when the category has no ground truth.
 	*localize.Metrics
-	Validation          stats.Fusion         `json:"validation"`
-	NumTrain            int                  `json:"num_train"`
-	NumValidation       int                  `json:"num_validation"`
-	Test                []ImageScore         `json:"test"`
+	Validation    stats.Fusion `json:"validation"`
+	NumTrain      int          `json:"num_train"`
+	NumValidation int          `json:"num_validation"`
+	Test          []ImageScore `json:"test"`
 	// Fitted is the fitted PUAD (scorer, Gaussian, validation statistics
 	// and scores), for scoring further images the same way.
 	Fitted *PUADModel `json:"-"`
