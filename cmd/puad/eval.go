@@ -25,6 +25,7 @@ var (
 	batchFlag     = &cli.IntFlag{Name: "batch-size", Usage: "images per forward pass (default: 1 on CPU, bit-exact with the reference; 8 on CUDA)"}
 	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}
 	imgSizeFlag   = &cli.IntFlag{Name: "img-size", Value: 256, Usage: "image size the model was trained at (the reference's is 256)"}
+	mapsFlag      = &cli.StringFlag{Name: "maps", Usage: "write each test image's anomaly map at the image's size as a float TIFF into `DIR`/<category>/test/<class>/<id>.tiff (the official MVTec evaluation scripts' layout)"}
 )
 
 func evalCommand() *cli.Command {
@@ -36,6 +37,7 @@ func evalCommand() *cli.Command {
 			"MODELS is a model directory in the reference's layout (<size>_size/teacher, <size>_size/<dataset>/<category>).",
 		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
+			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -65,12 +67,14 @@ type evalSettings struct {
 	Quiet     bool
 	// ImgSize is the model's image size (0: 256, the reference's).
 	ImgSize int
+	// MapsDir receives the test anomaly maps ("": none).
+	MapsDir string
 }
 
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
-		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"),
+		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"), MapsDir: c.String("maps"),
 	}
 }
 
@@ -106,6 +110,7 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 	defer m.Close()
 	ctx, cancel := interruptible(ctx)
 	defer cancel()
+	opts.MapsDir = st.MapsDir
 	res, err := evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
 		return nil, err
@@ -116,7 +121,8 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 	return res, nil
 }
 
-// printResult prints the reference's lines.
+// printResult prints the reference's lines, then the pixel-level results
+// when the category has ground truth.
 func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "dataset name : %s\n", r.DatasetName)
 	fmt.Fprintf(w, "category : %s\n", r.Category)
@@ -126,5 +132,8 @@ func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "puad auroc : %s\n", pyfmt.Float(r.PUADAUROC))
 	for _, pc := range r.PUADPerClass {
 		fmt.Fprintf(w, "puad auroc for %s: %s\n", pc.Class, pyfmt.Float(pc.AUROC))
+	}
+	if r.Metrics != nil {
+		r.Metrics.WriteText(w)
 	}
 }

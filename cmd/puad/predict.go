@@ -42,6 +42,7 @@ func predictCommand() *cli.Command {
 			sizeFlag, extractorFlag, deviceFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
+			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
@@ -50,6 +51,7 @@ func predictCommand() *cli.Command {
 			ps := predictSettings{
 				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Inputs: c.Args().Slice()[1:],
 				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"),
+				MapsDir: c.String("maps"),
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
@@ -73,6 +75,7 @@ type predictSettings struct {
 	Size, Extractor       string // Extractor "" accepts the fit's
 	Device                string
 	HeatmapDir            string
+	MapsDir               string // anomaly maps as float TIFFs ("": none)
 }
 
 // prediction is one scored image.
@@ -83,6 +86,7 @@ type prediction struct {
 	PUAD        float64 `json:"puad_score"`
 	Anomalous   bool    `json:"anomalous"`
 	Heatmap     string  `json:"heatmap,omitempty"`
+	Map         string  `json:"map,omitempty"`
 }
 
 type predictError struct {
@@ -178,6 +182,7 @@ type predictor struct {
 	g       *stats.Gaussian
 	hm      heatmapStyle
 	heatDir string // "": no heatmaps
+	mapsDir string // "": no anomaly map files
 }
 
 // openPredictor loads the fit and the model of the category ps names and
@@ -213,17 +218,18 @@ func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 		return nil, nil, err
 	}
 	p := &predictor{fit: fit, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		g: fit.Gaussian(), heatDir: ps.HeatmapDir,
+		g: fit.Gaussian(), heatDir: ps.HeatmapDir, mapsDir: ps.MapsDir,
 		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
 	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
 		FitFile: fp, Threshold: fit.Threshold}
 	return p, rep, nil
 }
 
-// score scores one loaded image (CHW float32 at the model's size) and
-// draws its heatmap.
+// score scores one loaded image (CHW float32 at the model's size), draws
+// its heatmap and writes its anomaly map.
 func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
-	outs, err := evaluate.ScoreBatch(p.sc, data, 1, evaluate.Need{Score: true, Feature: true, Map: p.heatDir != ""})
+	need := evaluate.Need{Score: true, Feature: true, Map: p.heatDir != "" || p.mapsDir != ""}
+	outs, err := evaluate.ScoreBatch(p.sc, data, 1, need)
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
@@ -236,7 +242,26 @@ func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
 			return pr, err
 		}
 	}
+	if p.mapsDir != "" {
+		full, err := evaluate.ImageFullMap(in.path, o.Map, int(p.model.ImgSize))
+		if err != nil {
+			return pr, err
+		}
+		// The image's folder stands for the class folder of the layout.
+		class := filepath.Base(filepath.Dir(absPath(in.path)))
+		if pr.Map, err = evaluate.WriteMap(p.mapsDir, p.fit.Category, class, in.path, full); err != nil {
+			return pr, err
+		}
+	}
 	return pr, nil
+}
+
+// absPath is path made absolute, or path itself when that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // runPredict scores the inputs and prints one line per image to out;
