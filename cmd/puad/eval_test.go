@@ -36,14 +36,14 @@ func runPuad(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // referenceLines are the lines of eval's output that the reference's
 // main.py prints, for a LOCO-like category.
 var referenceLines = []string{
-		`dataset name : mvtec_loco_anomaly_detection`,
-		`category : tray`,
-		`size : s`,
-		`feature extractor : student`,
-		`efficient_ad auroc : [0-9.e-]+`,
-		`puad auroc : [0-9.e-]+`,
-		`puad auroc for logical_anomalies: [0-9.e-]+`,
-		`puad auroc for structural_anomalies: [0-9.e-]+`,
+	`dataset name : mvtec_loco_anomaly_detection`,
+	`category : tray`,
+	`size : s`,
+	`feature extractor : student`,
+	`efficient_ad auroc : [0-9.e-]+`,
+	`puad auroc : [0-9.e-]+`,
+	`puad auroc for logical_anomalies: [0-9.e-]+`,
+	`puad auroc for structural_anomalies: [0-9.e-]+`,
 }
 
 // sproLines are the AU-sPRO lines of eval's output with the given suffix.
