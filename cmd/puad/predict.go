@@ -238,7 +238,8 @@ func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
 	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
 	if p.heatDir != "" {
 		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
-		if err := p.hm.write(pr.Heatmap, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
+		ex := heatmapExtras{UnpicturableOnly: p.fit.UnpicturableOnly(o.Score, maha)}
+		if err := p.hm.write(pr.Heatmap, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad, ex); err != nil {
 			return pr, err
 		}
 	}
@@ -366,10 +367,23 @@ type heatmapStyle struct {
 // with smaller inputs are drawn upsampled over a larger copy of the image.
 const heatmapMinSize = 256
 
+// heatmapExtras are what a heatmap shows beyond the map and the verdict.
+type heatmapExtras struct {
+	// GroundTruth is the image's ground-truth mask, outlined when set.
+	GroundTruth *image.Gray
+	// UnpicturableOnly says that only the Mahalanobis score flags the
+	// image (stats.FitFile.UnpicturableOnly): the map may show nothing.
+	UnpicturableOnly bool
+}
+
+// unpicturableNote is the heatmap's note for an image that only the
+// unpicturable score flags.
+const unpicturableNote = "flagged by Mahalanobis score only"
+
 // write renders the overlay of the image at path (resized to the model's
 // square input size, as the network saw it, or to heatmapMinSize if that is
-// larger) with its size×size map, title and PUAD verdict.
-func (h heatmapStyle) write(out, path string, size int, amap []float32, title string, puad float64) error {
+// larger) with its size×size map, title, PUAD verdict and extras.
+func (h heatmapStyle) write(out, path string, size int, amap []float32, title string, puad float64, ex heatmapExtras) error {
 	img, err := datasets.LoadRGB(path, max(size, heatmapMinSize))
 	if err != nil {
 		return err
@@ -378,11 +392,16 @@ func (h heatmapStyle) write(out, path string, size int, amap []float32, title st
 	if !(hi > 0) || math.IsInf(hi, 0) {
 		hi = 0 // relative to the map's own peak
 	}
-	return heatmap.Write(out, rgbaImage(img), amap, size, size, heatmap.Options{
+	opts := heatmap.Options{
 		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
 		// heatmap.Write flags Score >= Threshold; the verdict is Score > Threshold.
 		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
-	})
+		GroundTruth: ex.GroundTruth,
+	}
+	if ex.UnpicturableOnly {
+		opts.Note = unpicturableNote
+	}
+	return heatmap.Write(out, rgbaImage(img), amap, size, size, opts)
 }
 
 // rgbaImage converts a datasets.RGB to an image.RGBA.

@@ -13,6 +13,7 @@ package localize
 import (
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -133,4 +134,21 @@ func (m *Metrics) WriteText(w io.Writer) {
 	for _, c := range m.PerClass {
 		lines(" for "+c.Class, c.PixelAUROC, c.AUPRO, c.AUSPRO)
 	}
+}
+
+// MaskImage is the union of an image's masks as a w×h greyscale image
+// (255 where any mask is non-zero), for drawing; nil when there is none.
+func MaskImage(masks []metrics.Mask, w, h int) *image.Gray {
+	if len(masks) == 0 {
+		return nil
+	}
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for _, m := range masks {
+		for i, v := range m {
+			if v != 0 && i < len(img.Pix) {
+				img.Pix[i] = 255
+			}
+		}
+	}
+	return img
 }
