@@ -114,6 +114,39 @@ func TestEvalPrintsTheReferenceLines(t *testing.T) {
 	}
 }
 
+// With MVTec AD masks eval reports the pixel AUROC and the AU-PRO, overall
+// and per class, and no AU-sPRO.
+func TestEvalMVTecADMasks(t *testing.T) {
+	root := filepath.Join(testRoot, "eval-ad-masks")
+	sum, err := synth.Generate(filepath.Join(root, "data"), synth.Config{
+		Seed: 5, Width: 32, Height: 32, DatasetName: loco, Category: "tray", Variant: synth.VariantTray,
+		TrainGood: 4, WithValidation: true, ValidationGood: 3, TestGood: 2, TestLogical: 1, TestStructural: 1,
+		Masks: synth.MasksMVTecAD,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testtree.RandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
+	jsonPath := filepath.Join(root, "out.json")
+	stdout, stderr, code := runPuad(t, "eval", sum.Dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := append([]string{}, referenceLines...)
+	want = append(want, `pixel auroc : [0-9.e-]+`, `au_pro : [0-9.e-]+`)
+	for _, c := range []string{"logical_anomalies", "structural_anomalies"} {
+		want = append(want, `pixel auroc for `+c+` : [0-9.e-]+`, `au_pro for `+c+` : [0-9.e-]+`)
+	}
+	checkLines(t, stdout, want)
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(`"au_pro"`)) || bytes.Contains(data, []byte(`"au_spro"`)) {
+		t.Errorf("JSON with MVTec AD masks:\n%s", data)
+	}
+}
+
 // Without ground truth the output is the reference's lines alone, and the
 // JSON has no pixel-level key.
 func TestEvalWithoutMasksPrintsOnlyTheReferenceLines(t *testing.T) {
