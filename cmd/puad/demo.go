@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"os"
@@ -16,11 +17,13 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/localize"
 	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/evalsetup"
+	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/training"
@@ -307,6 +310,9 @@ func (r *demoRun) printTable(o *demoOutcome) {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\n", row.Method, 100*row.All, 100*row.Logical, 100*row.Structural)
 	}
 	tw.Flush()
+	if o.Result != nil {
+		demoLocalization(r.out, o.Result.Metrics)
+	}
 	o.Verdict = demoVerdict(o.Rows)
 	fmt.Fprintf(r.out, "\n%s\n", o.Verdict)
 	fmt.Fprintf(r.out, "\nTry: puad predict %s --name %s --heatmaps %s %s\n", r.modelDir, r.category,
@@ -378,6 +384,10 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	gt, err := localize.Open(ds)
+	if err != nil {
+		return nil, err
+	}
 	sc := res.Fitted.Scorer
 	size := int(sc.Model.ImgSize)
 	hm := heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}
@@ -400,10 +410,74 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 		stem := strings.TrimSuffix(filepath.Base(it.Path), filepath.Ext(it.Path))
 		path := filepath.Join(dir, it.Class+"_"+stem+".png")
 		title := it.Class + "/" + filepath.Base(it.Path)
-		if err := hm.write(path, ds.Decode, it.Path, size, o.Map, title, res.Test[i].PUAD); err != nil {
+		ts := res.Test[i]
+		ex := heatmapExtras{UnpicturableOnly: fit.UnpicturableOnly(ts.EfficientAD, ts.Mahalanobis)}
+		if ex.GroundTruth, err = demoGroundTruth(gt, it); err != nil {
+			return nil, err
+		}
+		if err := hm.write(path, ds.Decode, it.Path, size, o.Map, title, ts.PUAD, ex); err != nil {
 			return nil, err
 		}
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// demoGroundTruth is the outline mask of a test image, nil without ground
+// truth.
+func demoGroundTruth(gt *localize.GroundTruth, it datasets.TestItem) (*image.Gray, error) {
+	if gt == nil || !it.Anomalous {
+		return nil, nil
+	}
+	w, h, err := datasets.ImageSize(it.Path)
+	if err != nil {
+		return nil, err
+	}
+	masks, err := gt.Masks(it, w, h)
+	if err != nil {
+		return nil, err
+	}
+	return localize.MaskImage(masks, w, h), nil
+}
+
+// demoLocalization prints the pixel-level results of EfficientAD's maps
+// beside the image-level table: the pixel AUROC and the AU-sPRO at the
+// official FPR limits, over all images (for the AU-sPRO the mean of the
+// classes, as the official script reports it) and per anomaly type.
+func demoLocalization(out io.Writer, m *localize.Metrics) {
+	if m == nil {
+		return
+	}
+	fmt.Fprintln(out, "\nPixel-level results ×100 of EfficientAD's anomaly maps (MVTec LOCO AD's metrics)")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tall\tlogical\tstructural")
+	perClass := map[string]localize.ClassMetrics{}
+	for _, c := range m.PerClass {
+		perClass[c.Class] = c
+	}
+	cell := func(v float64, ok bool) string {
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", 100*v)
+	}
+	row := func(name string, all float64, allOK bool, of func(localize.ClassMetrics) (float64, bool)) {
+		fmt.Fprintf(tw, "%s\t%s", name, cell(all, allOK))
+		for _, c := range []string{report.LogicalClass, report.StructuralClass} {
+			pc, ok := perClass[c]
+			v, vok := of(pc)
+			fmt.Fprintf(tw, "\t%s", cell(v, ok && vok))
+		}
+		fmt.Fprintln(tw)
+	}
+	row("pixel AUROC", m.PixelAUROC, true, func(c localize.ClassMetrics) (float64, bool) { return c.PixelAUROC, true })
+	for _, l := range localize.SPROLimits {
+		key := pyfmt.Float(l)
+		all, ok := m.AUSPRO[key]
+		row("AU-sPRO@"+key, all, ok, func(c localize.ClassMetrics) (float64, bool) {
+			v, ok := c.AUSPRO[key]
+			return v, ok
+		})
+	}
+	tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/evaluate/floattiff"
 )
 
 // TestDemoWiring runs the demo in miniature (tiny images and counts, two
@@ -30,6 +31,7 @@ func TestDemoWiring(t *testing.T) {
 		"RANDOM weights", "can be downloaded here", "2 iterations at 128×128",
 		"EfficientAD (S)", "Mahalanobis distance alone", "PUAD (EfficientAD + Mahalanobis)",
 		"Logical anomalies: EfficientAD", "On this data", "demo finished in",
+		"Pixel-level results", "pixel AUROC", "AU-sPRO@0.05", "AU-sPRO@1.0",
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("output lacks %q", s)
@@ -68,13 +70,30 @@ func TestDemoWiring(t *testing.T) {
 			t.Errorf("output lacks %q", s)
 		}
 	}
+	mapsDir := filepath.Join(cfg.OutDir, "maps")
 	rep, err := runPredict(context.Background(), predictSettings{ModelDir: filepath.Join(cfg.OutDir, "models"), Name: "tray",
-		Inputs: []string{filepath.Join(plain, "test")}, Size: "s", Device: "cpu"}, io.Discard, io.Discard)
+		Inputs: []string{filepath.Join(plain, "test")}, Size: "s", Device: "cpu", MapsDir: mapsDir}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Images) != len(o.Result.Test) {
 		t.Fatalf("predict scored %d images, evaluation %d", len(rep.Images), len(o.Result.Test))
+	}
+	// --maps writes each image's map at the image's size in the official layout.
+	want := filepath.Join(mapsDir, "tray", "test", "structural_anomalies", "001.tiff")
+	if rep.Images[len(rep.Images)-1].Map != want {
+		t.Errorf("last map %q, want %s", rep.Images[len(rep.Images)-1].Map, want)
+	}
+	data, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, w, h, err := floattiff.Decode(data); err != nil || w != 32 || h != 32 {
+		t.Errorf("%s: %d×%d, %v; want the image's 32×32", want, w, h, err)
+	}
+	// The plain folder carries the ground truth: the demo prints pixel-level results.
+	if !strings.Contains(text, "Pixel-level results") {
+		t.Errorf("output lacks the pixel-level table")
 	}
 	for i, p := range rep.Images {
 		if want := o.Result.Test[i]; p.PUAD != want.PUAD || p.EfficientAD != want.EfficientAD {

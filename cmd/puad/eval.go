@@ -27,6 +27,7 @@ var (
 	imgSizeFlag   = &cli.IntFlag{Name: "img-size", Value: 256, Usage: "image size the model was trained at (the reference's is 256)"}
 	nameFlag      = &cli.StringFlag{Name: "name", Usage: "model `NAME` of a plain folder (default: the folder's name); its model is MODELS/<size>_size/custom/NAME"}
 	teacherFlag   = &cli.StringFlag{Name: "teacher", Usage: "teacher PDN state dict `FILE` to use instead of MODELS/<size>_size/teacher/teacher.pt (the reference's, anomalib's or nelson1425/EfficientAD's layout)"}
+	mapsFlag      = &cli.StringFlag{Name: "maps", Usage: "write each test image's anomaly map at the image's size as a float TIFF into `DIR`/<category>/test/<class>/<id>.tiff (the official MVTec evaluation scripts' layout)"}
 )
 
 // datasetHelp describes the two shapes of DATASET, for the commands' --help.
@@ -46,6 +47,7 @@ func evalCommand() *cli.Command {
 			"MODELS is a model directory in the reference's layout (<size>_size/teacher, <size>_size/<dataset>/<category>).",
 		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, nameFlag, teacherFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
+			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -81,12 +83,14 @@ type evalSettings struct {
 	// Name names a plain folder's model; TeacherFile replaces the model
 	// directory's teacher.
 	Name, TeacherFile string
+	// MapsDir receives the test anomaly maps ("": none).
+	MapsDir string
 }
 
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
-		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"),
+		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"), MapsDir: c.String("maps"),
 		Name: c.String("name"), TeacherFile: c.String("teacher"),
 	}
 }
@@ -124,6 +128,7 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 	defer m.Close()
 	ctx, cancel := interruptible(ctx)
 	defer cancel()
+	opts.MapsDir = st.MapsDir
 	res, err := evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
 		return nil, err
@@ -134,7 +139,8 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 	return res, nil
 }
 
-// printResult prints the reference's lines.
+// printResult prints the reference's lines, then the pixel-level results
+// when the category has ground truth.
 func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "dataset name : %s\n", r.DatasetName)
 	fmt.Fprintf(w, "category : %s\n", r.Category)
@@ -144,5 +150,8 @@ func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "puad auroc : %s\n", pyfmt.Float(r.PUADAUROC))
 	for _, pc := range r.PUADPerClass {
 		fmt.Fprintf(w, "puad auroc for %s: %s\n", pc.Class, pyfmt.Float(pc.AUROC))
+	}
+	if r.Metrics != nil {
+		r.Metrics.WriteText(w)
 	}
 }

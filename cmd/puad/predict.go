@@ -48,6 +48,7 @@ func predictCommand() *cli.Command {
 			sizeFlag, extractorFlag, deviceFlag, teacherFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
+			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
@@ -59,6 +60,7 @@ func predictCommand() *cli.Command {
 			ps := predictSettings{
 				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
 				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), TeacherFile: c.String("teacher"),
+				MapsDir: c.String("maps"),
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
@@ -86,6 +88,7 @@ type predictSettings struct {
 	HeatmapDir                  string
 	// TeacherFile replaces the fit's teacher ("": the fit's).
 	TeacherFile string
+	MapsDir     string // anomaly maps as float TIFFs ("": none)
 }
 
 // prediction is one scored image.
@@ -99,6 +102,7 @@ type prediction struct {
 	// image is neither normal nor anomalous, and the run fails.
 	Invalid bool   `json:"invalid,omitempty"`
 	Heatmap string `json:"heatmap,omitempty"`
+	Map     string `json:"map,omitempty"`
 }
 
 // MarshalJSON writes the scores of an invalid prediction that are not
@@ -231,6 +235,7 @@ type predictor struct {
 	g       *stats.Gaussian
 	hm      heatmapStyle
 	heatDir string // "": no heatmaps
+	mapsDir string // "": no anomaly map files
 }
 
 // openPredictor loads the fit and the model of the category ps names and
@@ -275,17 +280,18 @@ func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 		return nil, nil, withFitHint(fmt.Errorf("%s: %w", fp, err), string(size))
 	}
 	p := &predictor{fit: fit, decode: decode, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		g: fit.Gaussian(), heatDir: ps.HeatmapDir,
+		g: fit.Gaussian(), heatDir: ps.HeatmapDir, mapsDir: ps.MapsDir,
 		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
 	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
 		FitFile: fp, Threshold: fit.Threshold}
 	return p, rep, nil
 }
 
-// score scores one loaded image (CHW float32 at the model's size) and
-// draws its heatmap.
+// score scores one loaded image (CHW float32 at the model's size), draws
+// its heatmap and writes its anomaly map.
 func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
-	outs, err := evaluate.ScoreBatch(p.sc, data, 1, evaluate.Need{Score: true, Feature: true, Map: p.heatDir != ""})
+	need := evaluate.Need{Score: true, Feature: true, Map: p.heatDir != "" || p.mapsDir != ""}
+	outs, err := evaluate.ScoreBatch(p.sc, data, 1, need)
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
@@ -296,11 +302,31 @@ func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
 		Anomalous: v == stats.VerdictAnomalous, Invalid: v == stats.VerdictInvalid}
 	if p.heatDir != "" {
 		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
-		if err := p.hm.write(pr.Heatmap, p.decode, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
+		ex := heatmapExtras{UnpicturableOnly: p.fit.UnpicturableOnly(o.Score, maha)}
+		if err := p.hm.write(pr.Heatmap, p.decode, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad, ex); err != nil {
+			return pr, err
+		}
+	}
+	if p.mapsDir != "" {
+		full, err := evaluate.ImageFullMap(in.path, o.Map, int(p.model.ImgSize))
+		if err != nil {
+			return pr, err
+		}
+		// The image's folder stands for the class folder of the layout.
+		class := filepath.Base(filepath.Dir(absPath(in.path)))
+		if pr.Map, err = evaluate.WriteMap(p.mapsDir, p.fit.Category, class, in.path, full); err != nil {
 			return pr, err
 		}
 	}
 	return pr, nil
+}
+
+// absPath is path made absolute, or path itself when that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // runPredict scores the inputs and prints one line per image to out;
@@ -420,10 +446,23 @@ type heatmapStyle struct {
 // with smaller inputs are drawn upsampled over a larger copy of the image.
 const heatmapMinSize = 256
 
+// heatmapExtras are what a heatmap shows beyond the map and the verdict.
+type heatmapExtras struct {
+	// GroundTruth is the image's ground-truth mask, outlined when set.
+	GroundTruth *image.Gray
+	// UnpicturableOnly says that only the Mahalanobis score flags the
+	// image (stats.FitFile.UnpicturableOnly): the map may show nothing.
+	UnpicturableOnly bool
+}
+
+// unpicturableNote is the heatmap's note for an image that only the
+// unpicturable score flags.
+const unpicturableNote = "flagged by Mahalanobis score only"
+
 // write renders the overlay of the image at path (resized to the model's
 // square input size, as the network saw it, or to heatmapMinSize if that is
-// larger) with its size×size map, title and PUAD verdict.
-func (h heatmapStyle) write(out string, decode datasets.DecodeOptions, path string, size int, amap []float32, title string, puad float64) error {
+// larger) with its size×size map, title, PUAD verdict and extras.
+func (h heatmapStyle) write(out string, decode datasets.DecodeOptions, path string, size int, amap []float32, title string, puad float64, ex heatmapExtras) error {
 	img, err := decode.LoadRGB(path, max(size, heatmapMinSize))
 	if err != nil {
 		return err
@@ -432,11 +471,16 @@ func (h heatmapStyle) write(out string, decode datasets.DecodeOptions, path stri
 	if !(hi > 0) || math.IsInf(hi, 0) {
 		hi = 0 // relative to the map's own peak
 	}
-	return heatmap.Write(out, rgbaImage(img), amap, size, size, heatmap.Options{
+	opts := heatmap.Options{
 		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
 		// heatmap.Write flags Score >= Threshold; the verdict is Score > Threshold.
 		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
-	})
+		GroundTruth: ex.GroundTruth,
+	}
+	if ex.UnpicturableOnly {
+		opts.Note = unpicturableNote
+	}
+	return heatmap.Write(out, rgbaImage(img), amap, size, size, opts)
 }
 
 // rgbaImage converts a datasets.RGB to an image.RGBA.

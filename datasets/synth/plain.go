@@ -3,6 +3,7 @@ package synth
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -37,7 +38,35 @@ func WritePlain(categoryDir, dst string) error {
 			return fmt.Errorf("plain folder %s: %w", dst, err)
 		}
 	}
+	// The ground truth goes along, so that pixel-level metrics apply too.
+	if err := linkTree(filepath.Join(categoryDir, datasets.GroundTruthDir), filepath.Join(dst, datasets.GroundTruthDir)); err != nil {
+		return fmt.Errorf("plain folder %s: %w", dst, err)
+	}
+	cfg := filepath.Join(categoryDir, datasets.DefectsConfigFile)
+	if _, err := os.Stat(cfg); err == nil {
+		if err := copyFile(cfg, filepath.Join(dst, datasets.DefectsConfigFile)); err != nil {
+			return fmt.Errorf("plain folder %s: %w", dst, err)
+		}
+	}
 	return nil
+}
+
+// linkTree is linkFiles for src and every folder below it; a missing src
+// is skipped.
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if os.IsNotExist(err) && path == src {
+			return filepath.SkipDir
+		}
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		return linkFiles(path, filepath.Join(dst, rel))
+	})
 }
 
 // linkFiles links (or copies) the files of src into dst; a missing src is

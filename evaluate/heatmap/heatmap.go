@@ -42,6 +42,13 @@ type Options struct {
 	// ColorBar adds a colour bar right of the image, labelled with the
 	// values of its ends.
 	ColorBar bool
+	// GroundTruth, if set, is the image's ground-truth mask (non-zero
+	// where anomalous, any size: it is scaled to the image by nearest
+	// neighbour); its outline is drawn over the overlay.
+	GroundTruth *image.Gray
+	// Note, if set, is a last line of text in the alarm colour, such as
+	// why an image whose map is quiet is anomalous.
+	Note string
 }
 
 // Layout of the text strip and the colour bar, in pixels.
@@ -102,6 +109,9 @@ func Render(img image.Image, anomalyMap []float32, mapW, mapH int, opts Options)
 	draw.Draw(out, out.Bounds(), image.NewUniform(panelColor), image.Point{}, draw.Src)
 	draw.Draw(out, image.Rect(0, 0, w, h), img, b.Min, draw.Src)
 	drawOverlay(out, anomalyMap, mapW, mapH, w, h, lo, hi, alpha)
+	if opts.GroundTruth != nil {
+		drawContour(out, opts.GroundTruth, w, h)
+	}
 	drawText(out, lines, w, h)
 	if opts.ColorBar {
 		drawColorBar(out, w, h, loLabel, hiLabel)
@@ -236,6 +246,9 @@ func textLines(opts Options) [][]textSeg {
 		}
 		lines = append(lines, ln)
 	}
+	if n := strings.TrimSpace(opts.Note); n != "" {
+		lines = append(lines, []textSeg{{asciiOnly(n), alarmColor}})
+	}
 	return lines
 }
 
@@ -276,6 +289,43 @@ func bilinear(m []float32, mw, mh, w, h, x, y int) float64 {
 	top := v00 + (v10-v00)*fx
 	bot := v01 + (v11-v01)*fx
 	return top + (bot-top)*fy
+}
+
+// contourColor outlines the ground truth: white stands out on every colour
+// of the jet map.
+var contourColor = color.RGBA{255, 255, 255, 255}
+
+// drawContour draws the outline of the mask, scaled to the w×h image at the
+// top left of out: the marked pixels with an unmarked pixel among their four
+// neighbours inside the image.
+func drawContour(out *image.RGBA, mask *image.Gray, w, h int) {
+	mb := mask.Bounds()
+	if mb.Dx() <= 0 || mb.Dy() <= 0 {
+		return
+	}
+	at := func(x, y int) bool {
+		mx := mb.Min.X + x*mb.Dx()/w
+		my := mb.Min.Y + y*mb.Dy()/h
+		return mask.GrayAt(mx, my).Y != 0
+	}
+	for y := range h {
+		for x := range w {
+			if !at(x, y) {
+				continue
+			}
+			edge := false
+			for _, d := range [4][2]int{{-1, 0}, {1, 0}, {0, -1}, {0, 1}} {
+				nx, ny := x+d[0], y+d[1]
+				if nx >= 0 && nx < w && ny >= 0 && ny < h && !at(nx, ny) {
+					edge = true
+					break
+				}
+			}
+			if edge {
+				out.SetRGBA(x, y, contourColor)
+			}
+		}
+	}
 }
 
 func blend(base, over uint8, alpha float64) uint8 {
