@@ -20,6 +20,9 @@ var (
 	ErrNoTeacher = errors.New("no trained teacher")
 	// ErrNoWRNWeights: the WideResNet101-2 weights are not given or not found.
 	ErrNoWRNWeights = errors.New("no WideResNet101-2 weights")
+	// ErrReferenceRNGDevice: the reference random stream was asked for on
+	// a device other than the CPU.
+	ErrReferenceRNGDevice = errors.New("reference random stream needs the CPU")
 	// ErrInterrupted is matched by the error a training run returns when
 	// its context is cancelled: the run saved a checkpoint and can be resumed.
 	ErrInterrupted = errors.New("training interrupted")
