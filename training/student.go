@@ -401,7 +401,7 @@ func (s *studentStep) iterations(cfg StudentConfig, data *studentData) schedule[
 		dataState: func(j studentJob) []byte { return j.rng },
 		lr:        func(i int) float64 { return lrAt(i, cfg.Iterations) },
 		step: func(b studentBatch, j studentJob) ([]float64, error) {
-			l, err := s.stepSlices(b, int64(len(j.train)), int64(cfg.ImgSize))
+			l, err := s.stepSlices(b, int64(cfg.ImgSize))
 			return []float64{l.Total, l.Hard, l.Penalty, l.AE, l.StudentAE}, err
 		},
 		stage: StageTrain, progress: cfg.Progress,
@@ -699,11 +699,14 @@ func (s *studentStep) backward(xTrain, xAug, xImg *tb.Tensor) (Losses, error) {
 	return l, err
 }
 
-// stepSlices runs one optimisation step on a batch of n images.
-func (s *studentStep) stepSlices(b studentBatch, n, size int64) (Losses, error) {
+// stepSlices runs one optimisation step on a batch of size×size images
+// (the ImageNet images may be fewer than the training images: a reference
+// loader's batch is no larger than its folder).
+func (s *studentStep) stepSlices(b studentBatch, size int64) (Losses, error) {
 	sc := tb.NewScope()
 	defer sc.Close()
 	load := func(v []float32) *tb.Tensor {
+		n := int64(len(v)) / (3 * size * size)
 		return sc.T(toDevice(sc.T(tb.FromSlice(v, n, 3, size, size)), s.dev))
 	}
 	xTrain, xAug := load(b.train), load(b.aug)
