@@ -80,6 +80,41 @@ func Randn(g *Generator, shape []int64, dt DType, dev Device) (*Tensor, error) {
 	return c.tensor("randn", msg, out)
 }
 
+// Uniform returns samples uniform in [lo, hi) drawn from g as PyTorch's
+// in-place uniform_(lo, hi) draws them (nn.init.uniform_, the default
+// initialisation of Conv2d and Linear).
+func Uniform(g *Generator, shape []int64, lo, hi float64, dt DType, dev Device) (*Tensor, error) {
+	return randomFill(0, "uniform_", g, shape, lo, hi, dt, dev)
+}
+
+// Normal returns normal samples with the given mean and standard deviation
+// drawn from g as PyTorch's in-place normal_(mean, std) draws them
+// (nn.init.normal_, kaiming_normal_).
+func Normal(g *Generator, shape []int64, mean, std float64, dt DType, dev Device) (*Tensor, error) {
+	return randomFill(1, "normal_", g, shape, mean, std, dt, dev)
+}
+
+func randomFill(kind int, op string, g *Generator, shape []int64, a, b float64, dt DType, dev Device) (*Tensor, error) {
+	var c call
+	var out C.tb_tensor
+	msg := C.tb_random_fill(C.int(kind), c.gen(g), dimsPtr(shape), C.int(len(shape)), C.int(dt), C.int(dev.Type), C.int(dev.Index), C.double(a), C.double(b), &out)
+	return c.tensor(op, msg, out)
+}
+
+// RandomInt64 draws one number as torch.empty((), dtype=torch.int64).random_()
+// does on the CPU: uniform in [0, 2^63), drawn from g. A DataLoader that
+// shuffles draws two of these from the default generator for each iterator
+// (the iterator's base seed, then the sampler's seed).
+func RandomInt64(g *Generator) (int64, error) {
+	var c call
+	var v C.int64_t
+	msg := C.tb_random_int64(c.gen(g), &v)
+	if err := c.err("random_", msg); err != nil {
+		return 0, err
+	}
+	return int64(v), nil
+}
+
 // RandInt returns int64 samples uniform in [low, high) drawn from g.
 func RandInt(g *Generator, low, high int64, shape []int64, dev Device) (*Tensor, error) {
 	var c call

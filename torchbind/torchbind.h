@@ -88,6 +88,11 @@ char* tb_arange(double start, double end, double step, int dtype, int device_typ
 /* kind: 0 rand (uniform [0,1)), 1 randn (normal). */
 char* tb_random(int kind, tb_generator g, const int64_t* sizes, int ndim, int dtype, int device_type,
                 int device_index, tb_tensor* out);
+/* A new tensor filled in place from g: kind 0 uniform_(a, b), 1 normal_(a, b) (mean a, std b). */
+char* tb_random_fill(int kind, tb_generator g, const int64_t* sizes, int ndim, int dtype, int device_type,
+                     int device_index, double a, double b, tb_tensor* out);
+/* torch.empty((), dtype=torch.int64).random_(generator=g).item() (CPU). */
+char* tb_random_int64(tb_generator g, int64_t* out);
 char* tb_randint(tb_generator g, int64_t low, int64_t high, const int64_t* sizes, int ndim, int device_type,
                  int device_index, tb_tensor* out);
 char* tb_randperm(tb_generator g, int64_t n, int device_type, int device_index, tb_tensor* out);

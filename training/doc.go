@@ -25,7 +25,7 @@
 // the prefetching of inputs. Errors a caller acts on match sentinel errors
 // (ErrOutputExists, ErrCheckpointExists, ErrCheckpointMismatch,
 // ErrNoTeacher, ErrNoWRNWeights, ErrNonFiniteLoss, ErrLocked,
-// ErrInterrupted); the messages leave the how-to of a particular front end
+// ErrReferenceRNGDevice, ErrInterrupted); the messages leave the how-to of a particular front end
 // (flags) to the caller.
 //
 // A run fails closed: it holds a lock on its folder (LockFile), removes
@@ -36,7 +36,11 @@
 //
 // Every random decision (initial weights, images drawn, augmentations,
 // grayscale conversions, dropout masks) comes from libtorch generators
-// seeded from the run's seed, so a run is reproducible. A run saves
+// seeded from the run's seed, so a run is reproducible: by default one
+// stream per purpose (random.go); with ReferenceRNG, on the CPU, one
+// generator seeded with the seed from which every number is drawn in the
+// reference's order, so that the run equals the reference's after
+// torch.manual_seed(seed) (refrng.go). A run saves
 // checkpoints (networks, optimiser state, generator states, loss-log length)
 // atomically every CheckpointEvery iterations and when its context is
 // cancelled; resuming from one gives the same weights, bit for bit, as a run

@@ -29,6 +29,9 @@ var (
 	ErrNonFiniteLoss = errors.New("non-finite training loss")
 	// ErrLocked: another run is training in the same folder.
 	ErrLocked = errors.New("folder in use by another training run")
+	// ErrReferenceRNGDevice: the reference random stream was asked for on
+	// a device other than the CPU.
+	ErrReferenceRNGDevice = errors.New("reference random stream needs the CPU")
 	// ErrInterrupted is matched by the error a training run returns when
 	// its context is cancelled: the run saved a checkpoint and can be resumed.
 	ErrInterrupted = errors.New("training interrupted")

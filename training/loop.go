@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/prefetch"
@@ -49,6 +50,8 @@ type runSetup struct {
 	// data is the stream drawn ahead of the steps by the prefetch pipeline
 	// (checkpoints keep its state as of the last step done); streams are
 	// used by the steps themselves (checkpoints keep their current state).
+	// data is nil when every draw comes from one stream the steps share
+	// (the reference random stream, in streams).
 	data    *tb.Generator
 	streams map[string]*tb.Generator
 	// logHeader is the loss log's header; each row is the iteration, the
@@ -127,8 +130,10 @@ func openRun(s runSetup) (_ *run, err error) {
 		}
 		fmt.Fprintf(s.log, "resuming from %s at iteration %d\n", r.ckptPath, r.start)
 	}
-	if r.dataState, err = s.data.State(); err != nil {
-		return nil, err
+	if s.data != nil {
+		if r.dataState, err = s.data.State(); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -146,7 +151,10 @@ func (r *run) restore(ck *checkpointFile) error {
 	if st.Iteration < 0 || st.Iteration > r.total || st.LogOffset < 0 {
 		return newRunError(ErrCheckpointMismatch, "checkpoint %s records iteration %d (log offset %d), outside a run of %d iterations", r.ckptPath, st.Iteration, st.LogOffset, r.total)
 	}
-	streams := map[string]*tb.Generator{streamData: r.data}
+	streams := map[string]*tb.Generator{}
+	if r.data != nil {
+		streams[streamData] = r.data
+	}
 	for name, g := range r.streams {
 		streams[name] = g
 	}
@@ -189,7 +197,10 @@ func (r *run) save(done int) error {
 	if err != nil {
 		return err
 	}
-	rng := map[string][]byte{streamData: r.dataState}
+	rng := map[string][]byte{}
+	if r.data != nil {
+		rng[streamData] = r.dataState
+	}
 	for name, g := range r.streams {
 		if rng[name], err = g.State(); err != nil {
 			return err
@@ -282,6 +293,11 @@ type schedule[J, B any] struct {
 	// atEnd also saves one after the last iteration.
 	every int
 	atEnd bool
+	// shared, when not nil, is a stream that next shares with the steps
+	// (the reference random stream: data and dropout): next then draws a
+	// job only once the previous step and its checkpoint are done (see
+	// sharedDraws).
+	shared *tb.Generator
 }
 
 // trainLoop runs the iterations from r.start on: it keeps the loss log,
@@ -294,18 +310,37 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream := prefetch.Ordered(pctx, sc.workers, sc.ahead, sc.next, sc.load)
+	next, shared := sc.next, newSharedDraws(sc.shared)
+	if shared != nil {
+		next = drawAfterSteps(pctx, shared, sc.next)
+	}
+	// stop saves a checkpoint after i iterations, the shared stream as it
+	// was before the draws of the job not delivered.
+	stop := func(i int) error {
+		if err := shared.rewind(); err != nil {
+			return err
+		}
+		return r.interrupted(ctx, i)
+	}
+	stream := prefetch.Ordered(pctx, sc.workers, sc.ahead, next, sc.load)
 	for i := r.start; i < sc.total; i++ {
 		if ctx.Err() != nil {
-			return r.interrupted(ctx, i)
+			return stop(i)
+		}
+		if err := shared.release(); err != nil {
+			return err
 		}
 		f, ok := <-stream
 		if !ok {
-			return r.interrupted(ctx, i)
+			return stop(i)
 		}
 		if f.Err != nil {
+			if ctx.Err() != nil {
+				return stop(i)
+			}
 			return fmt.Errorf("iteration %d: %w", i+1, f.Err)
 		}
+		shared.delivered()
 		if observeDraws != nil {
 			observeDraws(f.Job)
 		}
@@ -330,4 +365,81 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 	}
 	cancel()
 	return r.lossLog.Close()
+}
+
+// sharedDraws lets the jobs' draws and the steps share one stream, in
+// order: the draws of job i start once the loop releases them, after step
+// i−1 and its checkpoint. An interrupted run rewinds the stream to its state
+// before the draws of a job released but not delivered, so that the
+// checkpoint holds the stream as it was after the last step done.
+type sharedDraws struct {
+	g       *tb.Generator
+	gate    chan struct{}
+	mu      sync.Mutex // held while next draws
+	stopped bool
+	before  []byte // the stream's state when the pending job was released
+	pending bool
+}
+
+// newSharedDraws returns nil (draws that need no order) when g is nil.
+func newSharedDraws(g *tb.Generator) *sharedDraws {
+	if g == nil {
+		return nil
+	}
+	return &sharedDraws{g: g, gate: make(chan struct{}, 1)}
+}
+
+// drawAfterSteps returns next made to wait for s's release.
+func drawAfterSteps[J any](ctx context.Context, s *sharedDraws, next func() (J, bool, error)) func() (J, bool, error) {
+	return func() (J, bool, error) {
+		var zero J
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return zero, false, ctx.Err()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.stopped {
+			return zero, false, context.Canceled
+		}
+		return next()
+	}
+}
+
+// release lets next draw one job.
+func (s *sharedDraws) release() error {
+	if s == nil {
+		return nil
+	}
+	st, err := s.g.State()
+	if err != nil {
+		return err
+	}
+	s.before, s.pending = st, true
+	s.gate <- struct{}{}
+	return nil
+}
+
+// delivered records that the released job reached the loop.
+func (s *sharedDraws) delivered() {
+	if s != nil {
+		s.pending = false
+	}
+}
+
+// rewind stops further draws, waits for one in progress and restores the
+// stream's state from before the pending job's draws.
+func (s *sharedDraws) rewind() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if !s.pending {
+		return nil
+	}
+	s.pending = false
+	return s.g.SetState(s.before)
 }

@@ -37,8 +37,14 @@ type StudentConfig struct {
 	// Iterations (70000), BatchSize (1: the reference's) and ImgSize (256).
 	Iterations, BatchSize, ImgSize int
 	// Seed selects every random stream of the run.
-	Seed   uint64
-	Device tb.Device
+	Seed uint64
+	// ReferenceRNG draws every random number from one CPU generator seeded
+	// with Seed, in the order of the reference's
+	// train_student_and_autoencoder run after torch.manual_seed(Seed) (see
+	// refrng.go); CPU only (ErrReferenceRNGDevice). Off, the run draws from
+	// its own streams.
+	ReferenceRNG bool
+	Device       tb.Device
 	// CheckpointEvery saves a checkpoint every that many iterations (0: only
 	// when interrupted); Resume continues from the checkpoint.
 	CheckpointEvery int
@@ -109,6 +115,8 @@ type studentRunConfig struct {
 	Seed       uint64 `json:"seed"`
 	Train      int    `json:"train_images"`
 	ImageNet   int    `json:"imagenet_images"`
+	// ReferenceRNG is left out when off, as in checkpoints of earlier versions.
+	ReferenceRNG bool `json:"reference_rng,omitempty"`
 }
 
 // learningRate is the reference's schedule: 1e-4, and 1e-5 after the
@@ -130,7 +138,7 @@ func (c *StudentConfig) validate() error {
 	if err := models.CheckImgSize(c.ImgSize); err != nil {
 		return fmt.Errorf("train student: %w", err)
 	}
-	return nil
+	return checkReferenceDevice(c.ReferenceRNG, c.Device)
 }
 
 // TrainStudent trains the student and the autoencoder of one category as
@@ -170,12 +178,19 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	m, err := newStudentModel(cfg, layout.TeacherPath())
+	var ref *tb.Generator // the reference random stream, if asked for
+	if cfg.ReferenceRNG {
+		if ref, err = newReferenceStream(cfg.Seed, cfg.Device); err != nil {
+			return nil, err
+		}
+		defer ref.Close()
+	}
+	m, err := newStudentModel(cfg, layout.TeacherPath(), ref)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	finalLoss, err := trainStudent(ctx, cfg, resume, m, ds, imagenet)
+	finalLoss, err := trainStudent(ctx, cfg, resume, m, ds, imagenet, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +216,11 @@ func penaltyImages(cfg StudentConfig) ([]string, error) {
 }
 
 // newStudentModel returns the model to train: the trained teacher and the
-// initial student and autoencoder, on the device.
-func newStudentModel(cfg StudentConfig, teacherPath string) (_ *models.EfficientAD, err error) {
+// initial student and autoencoder, on the device. With the reference random
+// stream ref (not nil), the networks draw their initial weights from it as
+// the reference builds them: the teacher (whose weights are then loaded),
+// the student, the autoencoder.
+func newStudentModel(cfg StudentConfig, teacherPath string, ref *tb.Generator) (_ *models.EfficientAD, err error) {
 	m, err := models.NewEfficientAD(cfg.Size, int64(cfg.ImgSize), cfg.Device)
 	if err != nil {
 		return nil, err
@@ -212,10 +230,23 @@ func newStudentModel(cfg StudentConfig, teacherPath string) (_ *models.Efficient
 			m.Close()
 		}
 	}()
-	if err := loadModule(m.Teacher, teacherPath, cfg.Device); err != nil {
+	if ref != nil {
+		err = models.InitReference(m.Teacher, ref)
+	}
+	if err == nil {
+		err = loadModule(m.Teacher, teacherPath, cfg.Device)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := initModules(cfg.Seed, m.Student, m.AutoEncoder); err != nil {
+	if ref != nil {
+		if err = models.InitReference(m.Student, ref); err == nil {
+			err = models.InitReference(m.AutoEncoder, ref)
+		}
+	} else {
+		err = initModules(cfg.Seed, m.Student, m.AutoEncoder)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, mod := range []models.Module{m.Student, m.AutoEncoder} {
@@ -226,32 +257,69 @@ func newStudentModel(cfg StudentConfig, teacherPath string) (_ *models.Efficient
 	return m, nil
 }
 
+// studentStreams are the random streams of a student run: the run's data
+// and dropout streams, or the reference random stream ref for both.
+type studentStreams struct {
+	data, dropout *tb.Generator
+	ref           *tb.Generator
+}
+
+func newStudentStreams(cfg StudentConfig, ref *tb.Generator) (studentStreams, error) {
+	if ref != nil {
+		return studentStreams{data: ref, dropout: ref, ref: ref}, nil
+	}
+	data, err := newStream(cfg.Seed, streamData, tb.CPU)
+	if err != nil {
+		return studentStreams{}, err
+	}
+	drop, err := newStream(cfg.Seed, streamDropout, cfg.Device)
+	if err != nil {
+		data.Close()
+		return studentStreams{}, err
+	}
+	return studentStreams{data: data, dropout: drop}, nil
+}
+
+// Close frees the run's own streams (ref belongs to the caller).
+func (s studentStreams) Close() {
+	if s.ref == nil {
+		s.data.Close()
+		s.dropout.Close()
+	}
+}
+
+// setup returns the data stream and the other streams as openRun takes
+// them: with the reference random stream, every draw comes from ref,
+// which the checkpoints keep as it is after each step.
+func (s studentStreams) setup() (*tb.Generator, map[string]*tb.Generator) {
+	if s.ref != nil {
+		return nil, map[string]*tb.Generator{streamReference: s.ref}
+	}
+	return s.data, map[string]*tb.Generator{streamDropout: s.dropout}
+}
+
 // trainStudent runs the training loop, then computes the quantiles and
 // saves the model; it returns the last iteration's loss.
-func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models.EfficientAD, ds *datasets.Dataset, imagenet []string) (float64, error) {
-	dataGen, err := newStream(cfg.Seed, streamData, tb.CPU)
+func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models.EfficientAD, ds *datasets.Dataset, imagenet []string, ref *tb.Generator) (float64, error) {
+	rs, err := newStudentStreams(cfg, ref)
 	if err != nil {
 		return 0, err
 	}
-	defer dataGen.Close()
-	dropGen, err := newStream(cfg.Seed, streamDropout, cfg.Device)
-	if err != nil {
-		return 0, err
-	}
-	defer dropGen.Close()
-	m.AutoEncoder.Gen = dropGen
+	defer rs.Close()
+	m.AutoEncoder.Gen = rs.dropout
 	m.AutoEncoder.Training = true
+	data, streams := rs.setup()
 	r, err := openRun(runSetup{
 		dir: models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.CategoryDir(ds.DatasetName, ds.Category), resume: resume,
 		config: studentRunConfig{
 			Size: string(cfg.Size), Iterations: cfg.Iterations, BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize,
-			Seed: cfg.Seed, Train: len(ds.Train), ImageNet: len(imagenet),
+			Seed: cfg.Seed, Train: len(ds.Train), ImageNet: len(imagenet), ReferenceRNG: cfg.ReferenceRNG,
 		},
 		modules: []namedModule{{"student", m.Student}, {"autoencoder", m.AutoEncoder}},
 		params: func() []*tb.Tensor {
 			return append(models.Parameters(m.AutoEncoder), models.Parameters(m.Student)...)
 		},
-		data: dataGen, streams: map[string]*tb.Generator{streamDropout: dropGen},
+		data: data, streams: streams,
 		logHeader: "iteration,loss_total,loss_hard,loss_penalty,loss_ae,loss_student_ae,lr",
 		total:     cfg.Iterations, dev: cfg.Device, log: cfg.Log,
 	})
@@ -259,13 +327,13 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 		return 0, err
 	}
 	defer r.Close()
-	if err := categoryStats(ctx, r, m, ds.Train, cfg); err != nil {
+	if err := categoryStats(ctx, r, m, ds.Train, cfg, ref); err != nil {
 		return 0, err
 	}
 	step := &studentStep{m: m, opt: r.opt, dev: m.Device}
-	data := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: dataGen, next: r.start, total: cfg.Iterations}
-	data.cache.init(len(ds.Train), cfg.ImgSize, cfg.decode)
-	if err := trainLoop(ctx, r, step.iterations(cfg, data)); err != nil {
+	sd := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: rs.data, reference: ref != nil, next: r.start, total: cfg.Iterations}
+	sd.cache.init(len(ds.Train), cfg.ImgSize, cfg.decode)
+	if err := trainLoop(ctx, r, step.iterations(cfg, sd)); err != nil {
 		return 0, err
 	}
 	if err := finishStudent(ctx, r, m, ds.Valid, cfg); err != nil {
@@ -276,14 +344,21 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 
 // categoryStats sets the model's Mu and Sigma: from the checkpoint when the
 // run resumes, else from the teacher's outputs on the training images. They
-// go into every checkpoint.
-func categoryStats(ctx context.Context, r *run, m *models.EfficientAD, train []string, cfg StudentConfig) error {
+// go into every checkpoint. With the reference random stream ref (not nil),
+// computing them draws what the reference's pass draws: its training
+// transform's RandomAugment for every training image, in order.
+func categoryStats(ctx context.Context, r *run, m *models.EfficientAD, train []string, cfg StudentConfig, ref *tb.Generator) error {
 	if r.resumed {
 		m.Mu, m.Sigma = r.take("mu"), r.take("sigma")
 		if m.Mu == nil || m.Sigma == nil {
 			return newRunError(ErrCheckpointMismatch, "checkpoint %s: no teacher statistics", r.ckptPath)
 		}
 	} else {
+		for i := 0; ref != nil && i < len(train); i++ {
+			if _, err := drawAugment(ref); err != nil {
+				return err
+			}
+		}
 		var err error
 		if m.Mu, m.Sigma, err = teacherOutputStats(ctx, m.Teacher, train, cfg); err != nil {
 			if ctx.Err() != nil {
@@ -327,13 +402,15 @@ func (s *studentStep) iterations(cfg StudentConfig, data *studentData) schedule[
 		dataState: func(j studentJob) []byte { return j.rng },
 		lr:        func(i int) float64 { return lrAt(i, cfg.Iterations) },
 		step: func(b studentBatch, j studentJob) ([]float64, error) {
-			l, err := s.stepSlices(b, int64(len(j.train)), int64(cfg.ImgSize))
+			l, err := s.stepSlices(b, int64(cfg.ImgSize))
 			return []float64{l.Total, l.Hard, l.Penalty, l.AE, l.StudentAE}, err
 		},
 		stage: StageTrain, progress: cfg.Progress,
 		// With checkpoints on, one after the last iteration lets a killed
 		// computation of the quantiles resume without training again.
 		every: cfg.CheckpointEvery, atEnd: cfg.CheckpointEvery > 0,
+		// The reference random stream goes on with the step's dropout.
+		shared: data.sharedStream(),
 	}
 }
 
@@ -368,8 +445,11 @@ type studentData struct {
 	train, imagenet []string
 	size, batch     int
 	gen             *tb.Generator
-	next, total     int
-	cache           imageCache
+	// reference draws as the reference's data loaders and transforms do
+	// (drawReference), from gen, the reference random stream.
+	reference   bool
+	next, total int
+	cache       imageCache
 }
 
 // draw makes the random decisions of the next iteration, in a fixed order:
@@ -381,38 +461,81 @@ func (d *studentData) draw() (studentJob, bool, error) {
 		return studentJob{}, false, nil
 	}
 	d.next++
+	if d.reference {
+		j, err := d.drawReference()
+		return j, err == nil, err
+	}
 	var j studentJob
 	for b := 0; b < d.batch; b++ {
 		k, err := randInt(d.gen, 0, int64(len(d.train)))
 		if err != nil {
 			return j, false, err
 		}
-		kind, err := randInt(d.gen, 1, 4)
-		if err != nil {
-			return j, false, err
-		}
-		u, err := randUniform(d.gen)
+		a, err := drawAugment(d.gen)
 		if err != nil {
 			return j, false, err
 		}
 		j.train = append(j.train, int(k))
-		j.aug = append(j.aug, Augment{Kind: AugmentKind(kind), Factor: AugmentFactor(u)})
+		j.aug = append(j.aug, a)
 		if len(d.imagenet) > 0 {
 			k, err := randInt(d.gen, 0, int64(len(d.imagenet)))
 			if err != nil {
 				return j, false, err
 			}
-			u, err := randUniform(d.gen)
+			g, err := drawGrayscale(d.gen, imagenetGrayscaleP)
 			if err != nil {
 				return j, false, err
 			}
 			j.imagenet = append(j.imagenet, int(k))
-			j.gray = append(j.gray, u < imagenetGrayscaleP)
+			j.gray = append(j.gray, g)
 		}
 	}
 	var err error
 	j.rng, err = d.gen.State()
 	return j, true, err
+}
+
+// sharedStream is the stream the draws share with the steps: the reference
+// random stream (nil: the run's data stream, used by the draws alone).
+func (d *studentData) sharedStream() *tb.Generator {
+	if d.reference {
+		return d.gen
+	}
+	return nil
+}
+
+// drawReference makes the draws of one iteration of the reference:
+// next(iter(...)) of the training loader (loaderBatch), RandomAugment for
+// each image of the batch, then next(iter(...)) of the ImageNet loader and
+// RandomGrayscale(0.3) for each of its images. The job keeps no stream
+// state: the stream goes on with the step's dropout masks.
+func (d *studentData) drawReference() (studentJob, error) {
+	var j studentJob
+	var err error
+	if j.train, err = loaderBatch(d.gen, len(d.train), d.batch); err != nil {
+		return j, err
+	}
+	for range j.train {
+		a, err := drawAugment(d.gen)
+		if err != nil {
+			return j, err
+		}
+		j.aug = append(j.aug, a)
+	}
+	if len(d.imagenet) == 0 {
+		return j, nil
+	}
+	if j.imagenet, err = loaderBatch(d.gen, len(d.imagenet), d.batch); err != nil {
+		return j, err
+	}
+	for range j.imagenet {
+		g, err := drawGrayscale(d.gen, imagenetGrayscaleP)
+		if err != nil {
+			return j, err
+		}
+		j.gray = append(j.gray, g)
+	}
+	return j, nil
 }
 
 // load decodes and transforms the images of a job.
@@ -577,11 +700,14 @@ func (s *studentStep) backward(xTrain, xAug, xImg *tb.Tensor) (Losses, error) {
 	return l, err
 }
 
-// stepSlices runs one optimisation step on a batch of n images.
-func (s *studentStep) stepSlices(b studentBatch, n, size int64) (Losses, error) {
+// stepSlices runs one optimisation step on a batch of size×size images
+// (the ImageNet images may be fewer than the training images: a reference
+// loader's batch is no larger than its folder).
+func (s *studentStep) stepSlices(b studentBatch, size int64) (Losses, error) {
 	sc := tb.NewScope()
 	defer sc.Close()
 	load := func(v []float32) *tb.Tensor {
+		n := int64(len(v)) / (3 * size * size)
 		return sc.T(toDevice(sc.T(tb.FromSlice(v, n, 3, size, size)), s.dev))
 	}
 	xTrain, xAug := load(b.train), load(b.aug)

@@ -74,8 +74,13 @@ type TeacherConfig struct {
 	// of twice that size.
 	ImgSize int
 	// Seed selects every random stream of the run.
-	Seed   uint64
-	Device tb.Device
+	Seed uint64
+	// ReferenceRNG draws every random number from one CPU generator seeded
+	// with Seed, in the order of the reference's train_teacher run after
+	// torch.manual_seed(Seed) (see refrng.go); CPU only
+	// (ErrReferenceRNGDevice). Off, the run draws from its own streams.
+	ReferenceRNG bool
+	Device       tb.Device
 	// Force overwrites an existing teacher.pt.
 	Force bool
 	// CheckpointEvery saves a checkpoint every that many iterations (0: only
@@ -214,6 +219,8 @@ type teacherRunConfig struct {
 	ImgSize    int    `json:"img_size"`
 	Seed       uint64 `json:"seed"`
 	Images     int    `json:"images"`
+	// ReferenceRNG is left out when off, as in checkpoints of earlier versions.
+	ReferenceRNG bool `json:"reference_rng,omitempty"`
 }
 
 func (c *TeacherConfig) validate() error {
@@ -227,7 +234,7 @@ func (c *TeacherConfig) validate() error {
 	if p, e := paddedPDNOutputSize(c.ImgSize), extractorOutputSize(2*c.ImgSize); p != e {
 		return fmt.Errorf("train teacher: image size %d: the padded PDN's output (%d×%d) does not match the extractor's on %d-pixel images (%d×%d); the reference uses 256", c.ImgSize, p, p, 2*c.ImgSize, e, e)
 	}
-	return nil
+	return checkReferenceDevice(c.ReferenceRNG, c.Device)
 }
 
 // TrainTeacher distils the teacher PDN from the WideResNet101-2 features as
@@ -270,41 +277,74 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	if fe.Blocks != models.WRN101Blocks {
 		fmt.Fprintf(cfg.Log, "warning: %s has %v blocks in layer1–3, not WideResNet101-2's %v\n", cfg.WRNWeights, fe.Blocks, models.WRN101Blocks)
 	}
-	mu, sigma, err := loadOrComputeStats(ctx, cfg, dir, fe, paths)
+	var ref *tb.Generator // the reference random stream, if asked for
+	if cfg.ReferenceRNG {
+		if ref, err = newReferenceStream(cfg.Seed, cfg.Device); err != nil {
+			return err
+		}
+		defer ref.Close()
+		if err := models.DrawWRN101Init(ref); err != nil {
+			return err
+		}
+	}
+	pdn, err := newTeacherPDN(cfg, ref)
+	if err != nil {
+		return err
+	}
+	defer models.Close(pdn)
+	mu, sigma, err := loadOrComputeStats(ctx, cfg, dir, fe, paths, ref)
 	if err != nil {
 		return err
 	}
 	defer mu.Close()
 	defer sigma.Close()
-	d := &distiller{fe: fe, mu: mu, sigma: sigma}
-	return distill(ctx, cfg, resume, d, paths)
+	d := &distiller{fe: fe, pdn: pdn, mu: mu, sigma: sigma}
+	return distill(ctx, cfg, resume, d, paths, ref)
 }
 
-// distill trains the teacher PDN with d from the initial weights (or the
-// checkpoint) and writes teacher.pt.
-func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, paths []string) error {
-	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
+// newTeacherPDN returns the teacher PDN to distil with its initial weights
+// (drawn from ref when not nil), on the device.
+func newTeacherPDN(cfg TeacherConfig, ref *tb.Generator) (_ *models.PDN, err error) {
 	pdn, err := models.NewPDN(cfg.Size, models.TeacherChannels, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer models.Close(pdn)
-	if err := initModules(cfg.Seed, pdn); err != nil {
-		return err
+	defer func() {
+		if err != nil {
+			models.Close(pdn)
+		}
+	}()
+	if ref != nil {
+		err = models.InitReference(pdn, ref)
+	} else {
+		err = initModules(cfg.Seed, pdn)
 	}
-	if err := models.To(pdn, cfg.Device); err != nil {
-		return err
-	}
-	dataGen, err := newStream(cfg.Seed, streamData, tb.CPU)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer dataGen.Close()
+	return pdn, models.To(pdn, cfg.Device)
+}
+
+// distill trains d's teacher PDN from its initial weights (or the
+// checkpoint) and writes teacher.pt. The data come from ref when not nil,
+// else from the run's data stream.
+func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, paths []string, ref *tb.Generator) error {
+	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
+	pdn := d.pdn
+	dataGen := ref
+	if ref == nil {
+		var err error
+		if dataGen, err = newStream(cfg.Seed, streamData, tb.CPU); err != nil {
+			return err
+		}
+		defer dataGen.Close()
+	}
 	r, err := openRun(runSetup{
 		dir: layout.TeacherDir(), resume: resume,
 		config: teacherRunConfig{
 			Size: string(cfg.Size), Iterations: cfg.Iterations,
 			BatchSize: cfg.BatchSize, ImgSize: cfg.ImgSize, Seed: cfg.Seed, Images: len(paths),
+			ReferenceRNG: cfg.ReferenceRNG,
 		},
 		modules: []namedModule{{"teacher", pdn}},
 		params:  func() []*tb.Tensor { return models.Parameters(pdn) },
@@ -314,7 +354,7 @@ func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, 
 		return err
 	}
 	defer r.Close()
-	d.pdn, d.opt = pdn, r.opt
+	d.opt = r.opt
 	if err := trainLoop(ctx, r, d.iterations(cfg, paths, dataGen, r.start)); err != nil {
 		return err
 	}
@@ -345,17 +385,19 @@ func (d *distiller) iterations(cfg TeacherConfig, paths []string, gen *tb.Genera
 			return teacherJob{}, false, nil
 		}
 		it++
-		idx, err := sampleDistinct(gen, len(paths), cfg.BatchSize)
+		pick := sampleDistinct
+		if cfg.ReferenceRNG {
+			pick = loaderBatch
+		}
+		idx, err := pick(gen, len(paths), cfg.BatchSize)
 		if err != nil {
 			return teacherJob{}, false, err
 		}
 		j := teacherJob{idx: idx, gray: make([]bool, len(idx))}
 		for i := range idx {
-			u, err := randUniform(gen)
-			if err != nil {
+			if j.gray[i], err = drawGrayscale(gen, teacherGrayscaleP); err != nil {
 				return teacherJob{}, false, err
 			}
-			j.gray[i] = u < teacherGrayscaleP
 		}
 		j.rng, err = gen.State()
 		return j, true, err
@@ -489,10 +531,9 @@ type statDraws struct{ pass1, pass2 []statSample }
 
 // statSamples picks the images of the two statistics passes as the
 // reference does: StatSamples indices from torch.randint(len, (n,)) with a
-// CPU generator seeded with 42, the same for both passes; each pass draws
-// its own RandomGrayscale(0.1) decisions (all drawn up front from the stats
-// stream, so that pass 2 sees the same decisions whether or not pass 1 ran).
-func statSamples(paths []string, n int, seed uint64) (pass1, pass2 []statSample, err error) {
+// CPU generator seeded with 42, the same for both passes; each pass has its
+// own RandomGrayscale(0.1) decisions (statGrayscale).
+func statSamples(paths []string, n int, seed uint64, ref *tb.Generator, need [2]bool) (pass1, pass2 []statSample, err error) {
 	g, err := tb.NewGenerator(statSeed, tb.CPU)
 	if err != nil {
 		return nil, nil, err
@@ -507,32 +548,62 @@ func statSamples(paths []string, n int, seed uint64) (pass1, pass2 []statSample,
 	if err != nil {
 		return nil, nil, err
 	}
-	sg, err := newStream(seed, streamStats, tb.CPU)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer sg.Close()
-	u, err := tb.Rand(sg, []int64{int64(2 * n)}, tb.Float32, tb.CPU)
-	if err != nil {
-		return nil, nil, err
-	}
-	us, err := tb.Values[float32](u)
-	u.Close()
+	gray, err := statGrayscale(n, seed, ref, need)
 	if err != nil {
 		return nil, nil, err
 	}
 	for i, k := range idx {
-		pass1 = append(pass1, statSample{Path: paths[k], Gray: us[i] < teacherGrayscaleP})
-		pass2 = append(pass2, statSample{Path: paths[k], Gray: us[n+i] < teacherGrayscaleP})
+		pass1 = append(pass1, statSample{Path: paths[k], Gray: gray[0][i]})
+		pass2 = append(pass2, statSample{Path: paths[k], Gray: gray[1][i]})
 	}
 	return pass1, pass2, nil
 }
 
+// statGrayscale draws the grayscale decisions of the n images of each
+// statistics pass. From the run's stats stream, both passes' are drawn up
+// front, so that pass 2 sees the same decisions whether or not pass 1 ran.
+// From the reference random stream ref (when not nil) they are drawn image
+// by image for the passes that run (need), as the reference draws them
+// only while it computes a statistic; a pass that does not run has none.
+func statGrayscale(n int, seed uint64, ref *tb.Generator, need [2]bool) (gray [2][]bool, err error) {
+	gray = [2][]bool{make([]bool, n), make([]bool, n)}
+	if ref != nil {
+		for p := range gray {
+			for i := 0; need[p] && i < n; i++ {
+				if gray[p][i], err = drawGrayscale(ref, teacherGrayscaleP); err != nil {
+					return gray, err
+				}
+			}
+		}
+		return gray, nil
+	}
+	sg, err := newStream(seed, streamStats, tb.CPU)
+	if err != nil {
+		return gray, err
+	}
+	defer sg.Close()
+	u, err := tb.Rand(sg, []int64{int64(2 * n)}, tb.Float32, tb.CPU)
+	if err != nil {
+		return gray, err
+	}
+	us, err := tb.Values[float32](u)
+	u.Close()
+	if err != nil {
+		return gray, err
+	}
+	for i := 0; i < n; i++ {
+		gray[0][i], gray[1][i] = us[i] < teacherGrayscaleP, us[n+i] < teacherGrayscaleP
+	}
+	return gray, nil
+}
+
 // loadOrComputeStats returns the teacher folder's mu and sigma (on the
-// CPU), computing and saving each one that is missing.
-func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *models.WRNExtractor, paths []string) (mu, sigma *tb.Tensor, err error) {
+// CPU), computing and saving each one that is missing (the grayscale
+// decisions from ref when not nil, see statGrayscale).
+func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *models.WRNExtractor, paths []string, ref *tb.Generator) (mu, sigma *tb.Tensor, err error) {
 	muPath, sigmaPath := filepath.Join(dir, models.MuFile), filepath.Join(dir, models.SigmaFile)
-	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed)
+	need := [2]bool{!exists(muPath), !exists(sigmaPath)}
+	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed, ref, need)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -42,6 +42,7 @@ func trainFlags(iterations, batch int) []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Usage: "seed of every random choice (initial weights, images, augmentations, dropout)"},
 		&cli.IntFlag{Name: "checkpoint-every", Value: training.DefaultCheckpointEvery, Usage: "save a checkpoint every `N` iterations (0: only when interrupted)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue an interrupted run from its checkpoint"},
+		&cli.BoolFlag{Name: "reference-rng", Usage: "draw every random number as the reference's training does after torch.manual_seed(--seed) (CPU only; slower)"},
 	}
 }
 
@@ -98,7 +99,7 @@ func trainTeacherCommand() *cli.Command {
 				ImageNetDir: c.Args().Get(0), ModelDir: c.Args().Get(1), Size: size, WRNWeights: weights,
 				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), StatSamples: c.Int("stat-samples"),
 				ImgSize: c.Int("img-size"), Seed: c.Uint64("seed"), Device: dev, Force: c.Bool("force"),
-				CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
+				CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"), ReferenceRNG: c.Bool("reference-rng"),
 				Progress: trainProgress(bar), Log: logWriter{},
 			}
 			if err := checkPositive(c, "iterations", "batch-size", "img-size", "stat-samples"); err != nil {
@@ -157,7 +158,7 @@ func trainStudentCommand() *cli.Command {
 				Name: c.String("name"), TeacherFile: c.String("teacher"),
 				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), ImgSize: c.Int("img-size"),
 				Seed: c.Uint64("seed"), Device: dev, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
-				Progress: trainProgress(bar), Log: logWriter{},
+				ReferenceRNG: c.Bool("reference-rng"), Progress: trainProgress(bar), Log: logWriter{},
 			}
 			res, err := training.TrainStudent(ctx, cfg)
 			if err != nil {
@@ -245,6 +246,7 @@ var trainHints = []struct {
 	{training.ErrNoWRNWeights, wrnWeightsHint},
 	{training.ErrNonFiniteLoss, " (the run diverged: check the data, or train with another --seed)"},
 	{training.ErrLocked, " (wait for it to finish, or stop it)"},
+	{training.ErrReferenceRNGDevice, " (--reference-rng needs --device cpu)"},
 }
 
 // withTrainHint appends the hint of err's kind to its message.

@@ -276,6 +276,26 @@ char* tb_random(int kind, tb_generator g, const int64_t* sizes, int ndim, int dt
   TB_CATCH
 }
 
+char* tb_random_fill(int kind, tb_generator g, const int64_t* sizes, int ndim, int dtype, int device_type,
+                     int device_index, double a, double b, tb_tensor* out) {
+  TB_TRY
+  auto opts = at::TensorOptions().dtype(tb::ScalarType(dtype)).device(tb::Device(device_type, device_index));
+  at::Tensor t = at::empty(tb::Dims(sizes, ndim), opts);
+  if (kind == 0) {
+    t.uniform_(a, b, Gen(g));
+  } else {
+    t.normal_(a, b, Gen(g));
+  }
+  *out = Wrap(t);
+  TB_CATCH
+}
+
+char* tb_random_int64(tb_generator g, int64_t* out) {
+  TB_TRY
+  *out = at::empty({}, at::TensorOptions().dtype(at::kLong)).random_(Gen(g)).item<int64_t>();
+  TB_CATCH
+}
+
 char* tb_randint(tb_generator g, int64_t low, int64_t high, const int64_t* sizes, int ndim, int device_type,
                  int device_index, tb_tensor* out) {
   TB_TRY

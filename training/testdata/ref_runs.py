@@ -18,6 +18,16 @@ extractor's weights, a wide ResNet with one block per layer), "batch_size"
 and "stat_samples"; for the student "dataset" (category folder with
 validation images), "imagenet" and "teacher" (teacher.pt).
 
+With "reference_rng": true, the runs are the reference's own: seeded once
+with torch.manual_seed(seed), every random number comes from PyTorch's
+default generator as the reference's train_teacher and
+train_student_and_autoencoder draw it (the networks' constructors, including
+torchvision's wide_resnet101_2 and the teacher PDN whose weights are then
+loaded; the transforms of the statistics passes; next(iter(DataLoader(...,
+shuffle=True))) and the transforms of each iteration; dropout), which puad
+reproduces with ReferenceRNG. The loops below transcribe the reference's;
+the draws are recorded as the datasets and transforms see them.
+
 Writes OUT_DIR/run.json: "draws" (the statistics samples and, per
 iteration, the images and augmentations drawn), "losses" (per iteration,
 the values of puad's train_loss.csv row), "lr" (the learning rate of each
@@ -34,6 +44,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 from torchvision import datasets, transforms
+from torch.utils.data import DataLoader
+from torchvision.models import wide_resnet101_2
 from torchvision.models.resnet import Bottleneck, ResNet
 
 from gen_fixtures import AE, AUG, PDN, extract, imagenet_input, init_from, normalize, teacher_inputs, to_tensor
@@ -128,6 +140,179 @@ def teacher_run(c, out):
     return {"stats": stats, "iterations": draws}, losses, lrs, mu, sigma, {}
 
 
+class Recorded(torch.utils.data.Dataset):
+    """A dataset that records the indices it is asked for."""
+
+    def __init__(self, ds):
+        self.ds, self.seen = ds, []
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        self.seen.append(int(i))
+        return self.ds[i]
+
+
+class RecordedGrayscale(transforms.RandomGrayscale):
+    """RandomGrayscale, recording whether it converted each image."""
+
+    def __init__(self, p):
+        super().__init__(p)
+        self.seen = []
+
+    def forward(self, img):
+        out = super().forward(img)
+        self.seen.append(out is not img)
+        return out
+
+
+def take(seen):
+    out = list(seen)
+    seen.clear()
+    return out
+
+
+def teacher_run_reference(c, out):
+    paths = image_paths(c["imagenet"])
+    n, size = c["stat_samples"], c["img_size"]
+    # The test's extractor (built before seeding: its draws are not the reference's).
+    net = ResNet(Bottleneck, [1, 1, 1, 1], width_per_group=128)
+    res = net.load_state_dict(torch.load(c["wrn"]), strict=False)
+    assert not res.unexpected_keys and all(k.split(".")[0] in ("layer4", "fc") for k in res.missing_keys), res
+    net.eval()
+    torch.manual_seed(c["seed"])
+    # train_teacher: PretrainedFeatureExtractor builds wide_resnet101_2, then loads its weights.
+    wide_resnet101_2()
+    grayscale = RecordedGrayscale(0.1)
+    fe_t = transforms.Compose([transforms.Resize((2 * size, 2 * size)), to_tensor, normalize])
+    pdn_t = transforms.Compose([transforms.Resize((size, size)), to_tensor, normalize])
+
+    def train_transform(img):
+        img = grayscale(img)
+        return fe_t(img), pdn_t(img)
+
+    dataset = Recorded(datasets.ImageFolder(c["imagenet"], transform=train_transform))
+    assert [p for p, _ in dataset.ds.samples] == paths
+    teacher = PDN(384, True)
+    # _load_or_compute_mu_and_sigma
+    idx = torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(42))
+    with torch.no_grad():
+        means = [extract(net, dataset[k][0][0][None]).squeeze().mean(dim=(1, 2)) for k in idx]
+        mu = torch.stack(means).mean(dim=0)
+        gray1 = take(grayscale.seen)
+        variances = [((extract(net, dataset[k][0][0][None]).squeeze() - mu[:, None, None]) ** 2).mean(dim=(1, 2)) for k in idx]
+        sigma = torch.sqrt(torch.stack(variances).mean(dim=0))
+        gray2 = take(grayscale.seen)
+    dataset.seen.clear()
+    opt = torch.optim.Adam(teacher.parameters(), lr=1e-4, weight_decay=1e-5)
+    loader = DataLoader(dataset, batch_size=c["batch_size"], shuffle=True)
+    teacher.train()
+    draws, losses, lrs = [], [], []
+    for _ in range(c["iterations"]):
+        [x_fe, x_pdn], _ = next(iter(loader))
+        draws.append({"idx": take(dataset.seen), "gray": take(grayscale.seen)})
+        with torch.no_grad():
+            target = transforms.Normalize(mu, sigma)(extract(net, x_fe))
+        loss = nn.MSELoss()(target, teacher(x_pdn))
+        opt.zero_grad()
+        loss.backward()
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        losses.append([loss.item()])
+    torch.save(teacher.state_dict(), os.path.join(out, "teacher.pt"))
+    stats = {"idx": idx.tolist(), "gray1": gray1, "gray2": gray2}
+    return {"stats": stats, "iterations": draws}, losses, lrs, mu, sigma, {}
+
+
+def student_run_reference(c, out):
+    size, total = c["img_size"], c["iterations"]
+    torch.manual_seed(c["seed"])
+    teacher = PDN(384, False)
+    teacher.load_state_dict(torch.load(c["teacher"]))
+    teacher.eval()
+    student, ae = PDN(768, False), AE(384, size)
+    student.train()
+    ae.train()
+    augments = []
+
+    def random_augment(img):
+        # The reference's RandomAugment.
+        i_aug = torch.randint(1, 4, (1,))
+        lamda = torch.rand(1) * 0.4 + 0.8
+        augments.append((int(i_aug), lamda.item()))
+        return AUG[int(i_aug)](img, lamda)
+
+    base = transforms.Compose([transforms.Resize((size, size)), to_tensor])
+
+    def train_transform(img):
+        return normalize(base(img)), normalize(random_augment(base(img)))
+
+    train_dir = os.path.join(c["dataset"], "train", "good")
+    files = [os.path.join(train_dir, f) for f in sorted(os.listdir(train_dir)) if f.endswith(".png")]
+    train = Recorded(_Images(files, train_transform))
+    grayscale = RecordedGrayscale(0.3)
+    imagenet = Recorded(datasets.ImageFolder(c["imagenet"], transform=transforms.Compose(
+        [transforms.Resize((512, 512)), grayscale, transforms.CenterCrop((size, size)), to_tensor, normalize])))
+    train_loader = DataLoader(train, batch_size=1, shuffle=True)
+    imagenet_loader = DataLoader(imagenet, batch_size=1, shuffle=True)
+    with torch.no_grad():
+        st = torch.stack([teacher(train[i][0]).squeeze() for i in range(len(train))])
+        mu, sigma = st.mean(dim=(0, 2, 3)), st.std(dim=(0, 2, 3))
+        # Trained with puad's float64 statistics (see student_run).
+        st = st.double()
+        mu_train, sigma_train = st.mean(dim=(0, 2, 3)).float(), st.std(dim=(0, 2, 3)).float()
+    train.seen.clear()
+    augments.clear()
+    tnorm = transforms.Normalize(mu_train, sigma_train)
+    plist = nn.ParameterList()
+    plist.extend(ae.parameters())
+    plist.extend(student.parameters())
+    opt = torch.optim.Adam(plist, lr=1e-4, weight_decay=1e-5)
+    draws, losses, lrs = [], [], []
+    for it in range(total):
+        img_train, img_aug = next(iter(train_loader))
+        with torch.no_grad():
+            t = tnorm(teacher(img_train))
+        diff = (t - student(img_train)[:, :384]) ** 2
+        loss_hard = torch.mean(diff[torch.where(diff >= torch.quantile(input=diff, q=0.999))])
+        img_net, _ = next(iter(imagenet_loader))
+        loss_pen = torch.mean(student(img_net)[:, :384] ** 2)
+        ae_out = ae(img_aug)
+        with torch.no_grad():
+            ta = tnorm(teacher(img_aug))
+        loss_ae = torch.mean((ta - ae_out) ** 2)
+        loss_sae = torch.mean((ae_out - student(img_aug)[:, 384:]) ** 2)
+        total_loss = loss_hard + loss_pen + loss_ae + loss_sae
+        opt.zero_grad()
+        total_loss.backward()
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        losses.append([v.item() for v in (total_loss, loss_hard, loss_pen, loss_ae, loss_sae)])
+        if it == total * 95 // 100:
+            opt.param_groups[0]["lr"] = 1e-5
+        (kind, factor), = take(augments)
+        draws.append({"train": take(train.seen)[0], "kind": kind, "factor": factor,
+                      "imagenet": take(imagenet.seen)[0], "imagenet_gray": take(grayscale.seen)[0]})
+    torch.save(student.state_dict(), os.path.join(out, "student.pt"))
+    torch.save(ae.state_dict(), os.path.join(out, "autoencoder.pt"))
+    stats = {"mu_train": mu_train.tolist(), "sigma_train": sigma_train.tolist()}
+    return {"iterations": draws}, losses, lrs, mu, sigma, stats
+
+
+class _Images(torch.utils.data.Dataset):
+    """The reference's NormalDataset: the images in order, each transformed."""
+
+    def __init__(self, paths, transform):
+        self.paths, self.transform = paths, transform
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.transform(Image.open(self.paths[i]).convert("RGB"))
+
+
 def student_run(c, out):
     size, seed, total = c["img_size"], c["seed"], c["iterations"]
     train_dir = os.path.join(c["dataset"], "train", "good")
@@ -202,7 +387,10 @@ def main():
         c = json.load(f)
     out = sys.argv[2]
     torch.set_num_threads(c.get("threads", 1))
-    run = {"teacher": teacher_run, "student": student_run}[c["kind"]]
+    runs = {"teacher": teacher_run, "student": student_run}
+    if c.get("reference_rng"):
+        runs = {"teacher": teacher_run_reference, "student": student_run_reference}
+    run = runs[c["kind"]]
     draws, losses, lrs, mu, sigma, extra = run(c, out)
     with open(os.path.join(out, "run.json"), "w") as f:
         json.dump(dict(extra, draws=draws, losses=losses, lr=lrs, mu=mu.tolist(), sigma=sigma.tolist()), f)
