@@ -25,6 +25,7 @@ var (
 	batchFlag     = &cli.IntFlag{Name: "batch-size", Usage: "images per forward pass (default: 1 on CPU, bit-exact with the reference; 8 on CUDA)"}
 	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}
 	imgSizeFlag   = &cli.IntFlag{Name: "img-size", Value: 256, Usage: "image size the model was trained at (the reference's is 256)"}
+	precisionFlag = &cli.StringFlag{Name: "precision", Value: "fp32", Usage: "network arithmetic: fp32 (the reference's), bf16 (CPUs with AVX512-BF16/AMX, CUDA) or fp16 (CUDA)"}
 )
 
 func evalCommand() *cli.Command {
@@ -34,7 +35,7 @@ func evalCommand() *cli.Command {
 		ArgsUsage: "DATASET MODELS",
 		Description: "DATASET is a category folder in the MVTec layout (e.g. .../mvtec_loco_anomaly_detection/breakfast_box);\n" +
 			"MODELS is a model directory in the reference's layout (<size>_size/teacher, <size>_size/<dataset>/<category>).",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag,
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, precisionFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
@@ -64,13 +65,15 @@ type evalSettings struct {
 	BatchSize int
 	Quiet     bool
 	// ImgSize is the model's image size (0: 256, the reference's).
-	ImgSize int
+	ImgSize   int
+	Precision string
 }
 
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
 		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"),
+		Precision: c.String("precision"),
 	}
 }
 
@@ -104,6 +107,7 @@ func loadCategory(datasetDir, modelDir string, st evalSettings) (*datasets.Datas
 		return nil, nil, opts, err
 	}
 	opts.BatchSize = st.BatchSize
+	opts.Precision = models.Precision(st.Precision)
 	if opts.BatchSize <= 0 && dev.IsCUDA() {
 		opts.BatchSize = evaluate.DefaultCUDABatchSize
 	}

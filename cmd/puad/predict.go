@@ -40,7 +40,7 @@ func predictCommand() *cli.Command {
 			"reported and skipped; the exit status is then non-zero.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)", Required: true},
-			sizeFlag, extractorFlag, deviceFlag,
+			sizeFlag, extractorFlag, deviceFlag, precisionFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
 		},
@@ -51,6 +51,7 @@ func predictCommand() *cli.Command {
 			ps := predictSettings{
 				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Inputs: c.Args().Slice()[1:],
 				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"),
+				Precision: c.String("precision"),
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
@@ -74,6 +75,7 @@ type predictSettings struct {
 	Size, Extractor       string // Extractor "" accepts the fit's
 	Device                string
 	HeatmapDir            string
+	Precision             string
 }
 
 // prediction is one scored image.
@@ -205,6 +207,9 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		return nil, err
 	}
 	defer m.Close()
+	if err := m.SetPrecision(models.Precision(ps.Precision)); err != nil {
+		return nil, err
+	}
 	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
 		FitFile: fp, Threshold: fit.Threshold}
 	ins, errs := listInputs(ps.Inputs)

@@ -50,7 +50,7 @@ func reproduceCommand() *cli.Command {
 			extractorFlag,
 			&cli.StringFlag{Name: "categories", Usage: "only these categories, comma-separated"},
 			&cli.StringFlag{Name: "out", Value: "reproduce-out", Usage: "output `DIR`"},
-			deviceFlag, batchFlag, quietFlag,
+			deviceFlag, batchFlag, quietFlag, precisionFlag,
 			&cli.BoolFlag{Name: "force", Usage: "redo categories whose results (and, with --train, models) exist"},
 			&cli.BoolFlag{Name: "train", Usage: "train the teacher and the students before evaluating"},
 			&cli.StringFlag{Name: "imagenet", Usage: "ImageNet training folder `PATH` (for --train)"},
@@ -83,6 +83,7 @@ type reproduceConfig struct {
 	Categories                  []string // empty: all
 	Device                      string
 	BatchSize                   int
+	Precision                   string
 	Force, Quiet                bool
 	// Seeds selects MODELS/seed<k> model folders; nil uses MODELS itself.
 	Seeds []int
@@ -100,7 +101,8 @@ func reproduceConfigFrom(c *cli.Context) (reproduceConfig, error) {
 	cfg := reproduceConfig{
 		DataRoot: c.String("data"), ModelRoot: c.String("models"), OutDir: c.String("out"),
 		Extractor: c.String("feature-extractor"), Device: c.String("device"), BatchSize: c.Int("batch-size"),
-		Force: c.Bool("force"), Quiet: c.Bool("quiet"), Categories: splitList(c.String("categories")),
+		Precision: c.String("precision"),
+		Force:     c.Bool("force"), Quiet: c.Bool("quiet"), Categories: splitList(c.String("categories")),
 	}
 	if _, err := evaluate.ParseExtractor(cfg.Extractor); err != nil {
 		return cfg, err
@@ -405,7 +407,7 @@ func reproduceOne(ctx context.Context, cfg reproduceConfig, hooks reproduceHooks
 	if missing := missingModelFiles(root, size, ref.Dataset, ref.Category); missing != "" {
 		return nil, report.StatusMissing, fmt.Sprintf("model files not found in %s: %s", root, missing), false
 	}
-	st := evalSettings{Size: string(size), Extractor: cfg.Extractor, Device: cfg.Device, BatchSize: cfg.BatchSize, Quiet: cfg.Quiet}
+	st := evalSettings{Size: string(size), Extractor: cfg.Extractor, Device: cfg.Device, BatchSize: cfg.BatchSize, Quiet: cfg.Quiet, Precision: cfg.Precision}
 	ds, m, opts, err := loadCategory(ref.Dir, root, st)
 	if err != nil {
 		return nil, report.StatusFailed, err.Error(), false
@@ -523,7 +525,7 @@ var trainingHooks = func(cfg reproduceConfig, log io.Writer) (reproduceHooks, er
 						ImageNetDir: ts.ImageNet, ModelDir: cfg.ModelRoot, Size: size, WRNWeights: ts.WRNWeights,
 						Iterations: ts.TeacherIterations, Seed: firstSeed, Device: dev, Force: cfg.Force,
 						CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
-						Progress: progress(fmt.Sprintf("teacher (%s)", size)), Log: log,
+						Progress: progress(fmt.Sprintf("teacher (%s)", size)), Log: log, Precision: models.Precision(cfg.Precision),
 					})
 					st.trained = st.err == nil
 				}
@@ -570,6 +572,7 @@ var trainingHooks = func(cfg reproduceConfig, log io.Writer) (reproduceHooks, er
 				Iterations: ts.StudentIterations, Seed: k, Device: dev,
 				CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
 				Progress: progress(fmt.Sprintf("%s/%s (%s%s)", ref.Dataset, ref.Category, size, seedLabel(seed))), Log: log,
+				Precision: models.Precision(cfg.Precision),
 			}
 			res, err := training.TrainStudent(ctx, scfg)
 			if err == nil {
