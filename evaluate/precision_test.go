@@ -130,7 +130,7 @@ func requireBF16(t testing.TB) {
 // bfloat16 and in float32. The end-to-end case's images differ only by a
 // disc's position and noise, so their scores lie close together: it is
 // made larger than in TestEndToEndAgainstPyTorch (34 test images, so that
-// one good/anomalous pair swapping its order moves the AUROC by 1/132 <
+// one good/anomalous pair swapping its order moves the AUROC by 1/264 <
 // 0.01; 6 validation images for the fusion's statistics).
 func TestBF16AgreesWithFP32(t *testing.T) {
 	requireBF16(t)

@@ -25,9 +25,8 @@ func TestTrainingRefusesFP16(t *testing.T) {
 }
 
 // TestTrainStudentBF16 trains two iterations from the same start in float32
-// and in bfloat16: the losses agree within bfloat16's rounding (a few
-// 2^-9 relative errors on each network output, squared differences of
-// outputs of similar size), and the saved weights are float32.
+// and in bfloat16: the losses agree to 1% (measured: 0.1%; bfloat16 keeps
+// 2^-9 relative per value), and the saved weights are float32.
 func TestTrainStudentBF16(t *testing.T) {
 	if err := models.BF16.Check(tb.CPU); err != nil {
 		t.Skipf("bfloat16 cannot be trained here: %v", err)
@@ -65,7 +64,7 @@ func TestTrainStudentBF16(t *testing.T) {
 	}
 	t.Logf("losses fp32 %v, bf16 %v", losses[0], losses[1])
 	for k := range losses[0] {
-		if d := math.Abs(losses[1][k]-losses[0][k]) / losses[0][k]; !(d < 0.05) {
+		if d := math.Abs(losses[1][k]-losses[0][k]) / losses[0][k]; !(d < 0.01) {
 			t.Errorf("iteration %d: bf16 loss %v, fp32 %v (%.3f relative)", k, losses[1][k], losses[0][k], d)
 		}
 	}
