@@ -296,9 +296,9 @@ func measurePrecisions(b *testing.B) []precisionMetric {
 	return append(out, precisionMetric{"eval", nImages / best[0], nImages / best[1]})
 }
 
-// timeForward is the best time of two runs of the three networks on a batch
-// of bs random images in precision p (after one untimed run), on the
-// device of the model load returns.
+// timeForward is the time of one run of the three networks on a batch of
+// bs random images in precision p (after one untimed run), on the device of
+// the model load returns.
 func timeForward(b *testing.B, load func() *models.EfficientAD, p models.Precision, bs int64) float64 {
 	m := load()
 	defer m.Close()
@@ -319,7 +319,7 @@ func timeForward(b *testing.B, load func() *models.EfficientAD, p models.Precisi
 	defer x.Close()
 	best := math.Inf(1)
 	err = tb.InferenceMode(func() error {
-		for i := 0; i < 3; i++ {
+		for i := 0; i < 2; i++ {
 			start := time.Now()
 			in, err := p.Input(x)
 			if err != nil {
