@@ -101,8 +101,8 @@ func reproduceConfigFrom(c *cli.Context) (reproduceConfig, error) {
 	cfg := reproduceConfig{
 		DataRoot: c.String("data"), ModelRoot: c.String("models"), OutDir: c.String("out"),
 		Extractor: c.String("feature-extractor"), Device: c.String("device"), BatchSize: c.Int("batch-size"),
+		Force: c.Bool("force"), Quiet: c.Bool("quiet"), Categories: splitList(c.String("categories")),
 		Precision: c.String("precision"),
-		Force:     c.Bool("force"), Quiet: c.Bool("quiet"), Categories: splitList(c.String("categories")),
 	}
 	if _, err := evaluate.ParseExtractor(cfg.Extractor); err != nil {
 		return cfg, err
