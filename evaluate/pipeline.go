@@ -26,10 +26,11 @@ type Options struct {
 	Workers int
 	// Progress, if set, is called after every batch.
 	Progress Progress
-	// Precision is the networks' arithmetic ("" is float32, the reference's).
-	// RunImages (so Fit and Evaluate) converts the model's weights to it once
-	// (models.EfficientAD.SetPrecision); the maps, features, statistics and
-	// fusion stay float32.
+	// Precision is the networks' arithmetic: RunImages (so Fit and
+	// Evaluate) converts the model's weights to it once
+	// (models.EfficientAD.SetPrecision; float32 is the reference's); the
+	// maps, features, statistics and fusion stay float32. "" leaves the
+	// model in its precision (float32 unless converted before).
 	Precision models.Precision
 }
 
@@ -176,8 +177,10 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 // computes), runs them through sc in batches and returns one output per path,
 // in order. An unreadable image is an error naming the file.
 func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage string, opts Options) ([]ImageOutput, error) {
-	if err := sc.Model.SetPrecision(opts.Precision); err != nil {
-		return nil, err
+	if opts.Precision != "" {
+		if err := sc.Model.SetPrecision(opts.Precision); err != nil {
+			return nil, err
+		}
 	}
 	bs := opts.BatchSize
 	if bs <= 0 {
