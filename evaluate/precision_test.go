@@ -132,9 +132,10 @@ func requireBF16(t testing.TB) {
 // made larger than in TestEndToEndAgainstPyTorch (34 test images, so that
 // one good/anomalous pair swapping its order moves the AUROC by 1/264 <
 // 0.01; 6 validation images for the fusion's statistics). Its EfficientAD
-// scores are too close together for bfloat16 to keep their order (measured:
-// Spearman 0.95, AUROC moved by 0.011 to 0.015), so there only PUAD's AUROC is held
-// to 0.01; the generated category, whose images differ, holds both.
+// scores are too close together for bfloat16 to keep their order
+// (measured: Spearman 0.95, AUROC moved by 0.011 to 0.015), so there only
+// PUAD's AUROC is held to 0.01; the generated category, whose images
+// differ, holds both.
 func TestBF16AgreesWithFP32(t *testing.T) {
 	requireBF16(t)
 	t.Run("e2e", func(t *testing.T) {
