@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -209,4 +210,150 @@ func BenchmarkForwardShareOfGEMMPeak(b *testing.B) {
 	b.ReportMetric(flops/sec/convPeak, "share-of-conv-peak")
 	b.Logf("threads %d: EfficientAD-S forward %.0f ms, %.1f GFLOP (convolutions), %.1f GFLOP/s = %.0f%% of the large-convolution rate %.1f GFLOP/s (BLAS sgemm 2048³: %.1f GFLOP/s)",
 		tb.NumThreads(), sec*1000, flops/1e9, flops/sec/1e9, 100*flops/sec/convPeak, convPeak/1e9, gemm/1e9)
+}
+
+// precisionRounds is how many times BenchmarkPrecision measures each
+// precision, alternating them; the minimum counts (the machine is shared).
+const precisionRounds = 3
+
+var precisionBench struct {
+	once    sync.Once
+	metrics []precisionMetric
+}
+
+type precisionMetric struct {
+	name       string
+	fp32, bf16 float64 // images per second
+}
+
+// BenchmarkPrecision compares float32 with bfloat16 on the benchmark case,
+// with the same threads and images, measuring the two alternately
+// (precisionRounds rounds, the best of each): the EfficientAD-S forward pass
+// (the three networks) on batches of 1 and 8, and Evaluate end to end
+// (batch 1). It reports images per second and the speed-ups, and the
+// agreement that TestBF16AgreesWithFP32 requires: the change of the image
+// AUROCs and the rank correlation of PUAD scores, on this case and on a
+// generated category.
+func BenchmarkPrecision(b *testing.B) {
+	requireBF16(b)
+	benchCase(b)
+	precisionBench.once.Do(func() { precisionBench.metrics = measurePrecisions(b) })
+	for _, m := range precisionBench.metrics {
+		b.ReportMetric(m.fp32, m.name+"-fp32-img/s")
+		b.ReportMetric(m.bf16, m.name+"-bf16-img/s")
+		b.ReportMetric(m.bf16/m.fp32, m.name+"-speedup")
+		b.Logf("%-10s fp32 %6.2f img/s  bf16 %6.2f img/s  speed-up %.2fx", m.name, m.fp32, m.bf16, m.bf16/m.fp32)
+	}
+	for _, c := range []struct {
+		name string
+		open func() (*datasets.Dataset, func() *models.EfficientAD)
+		opts Options
+	}{
+		{"bench case", func() (*datasets.Dataset, func() *models.EfficientAD) { return e2eCase(b, benchDir) }, Options{Extractor: StudentExtractor}},
+		{"synth 128", func() (*datasets.Dataset, func() *models.EfficientAD) { return synthCase(b, b.TempDir(), 128) }, Options{Extractor: StudentExtractor, BatchSize: 8}},
+	} {
+		ds, load := c.open()
+		a := compareToFP32(b, ds, load, models.BF16, c.opts)
+		b.Logf("%s: AUROC EfficientAD %.4f → %.4f, PUAD %.4f → %.4f; Spearman of PUAD scores %.4f",
+			c.name, a.EffAUROC[0], a.EffAUROC[1], a.PUADAUROC[0], a.PUADAUROC[1], a.SpearmanPD)
+	}
+}
+
+// measurePrecisions times the forward passes and Evaluate in float32 and
+// bfloat16, alternately.
+func measurePrecisions(b *testing.B) []precisionMetric {
+	ds, load := e2eCase(b, benchDir)
+	nImages := float64(len(ds.Train) + len(ds.Valid) + len(ds.Test))
+	precs := []models.Precision{models.FP32, models.BF16}
+	var out []precisionMetric
+	for _, bs := range []int64{1, 8} {
+		var best [2]float64
+		for r := 0; r < precisionRounds; r++ {
+			for i, p := range precs {
+				sec := timeForward(b, load, p, bs)
+				if r == 0 || sec < best[i] {
+					best[i] = sec
+				}
+			}
+		}
+		out = append(out, precisionMetric{fmt.Sprintf("forward-b%d", bs), float64(bs) / best[0], float64(bs) / best[1]})
+	}
+	var best [2]float64
+	for r := 0; r < precisionRounds; r++ {
+		for i, p := range precs {
+			m := load()
+			start := time.Now()
+			_, err := Evaluate(context.Background(), ds, m, Options{Extractor: StudentExtractor, BatchSize: 1, Precision: p})
+			sec := time.Since(start).Seconds()
+			m.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r == 0 || sec < best[i] {
+				best[i] = sec
+			}
+		}
+	}
+	return append(out, precisionMetric{"eval", nImages / best[0], nImages / best[1]})
+}
+
+// timeForward is the time of one run of the three networks on a batch of
+// bs random images in precision p (after one untimed run), on the device of
+// the model load returns.
+func timeForward(b *testing.B, load func() *models.EfficientAD, p models.Precision, bs int64) float64 {
+	m := load()
+	defer m.Close()
+	if err := m.SetPrecision(p); err != nil {
+		b.Fatal(err)
+	}
+	g, _ := tb.NewGenerator(1, tb.CPU)
+	defer g.Close()
+	xc, err := tb.Rand(g, []int64{bs, 3, m.ImgSize, m.ImgSize}, tb.Float32, tb.CPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer xc.Close()
+	x, err := xc.ToDevice(m.Device)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	best := math.Inf(1)
+	err = tb.InferenceMode(func() error {
+		for i := 0; i < 2; i++ {
+			start := time.Now()
+			in, err := p.Input(x)
+			if err != nil {
+				return err
+			}
+			for _, n := range []models.Network{m.Teacher, m.Student, m.AutoEncoder} {
+				if err := forwardAndWait(p, n, in); err != nil {
+					in.Close()
+					return err
+				}
+			}
+			in.Close()
+			if i > 0 {
+				best = math.Min(best, time.Since(start).Seconds())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return best
+}
+
+// forwardAndWait runs n on x and reads one value of the output, which
+// waits for a GPU to finish the work.
+func forwardAndWait(p models.Precision, n models.Network, x *tb.Tensor) error {
+	s := tb.NewScope()
+	defer s.Close()
+	mx := s.T(tb.Max(s.T(p.Forward(n, x)), nil, false))
+	if err := s.Err(); err != nil {
+		return err
+	}
+	_, err := mx.Item()
+	return err
 }

@@ -79,17 +79,21 @@ func (sc *Scorer) run(x *tb.Tensor, need Need) ([]ImageOutput, error) {
 	needStudent := need.Score || need.Map || (need.Feature && sc.Extractor == StudentExtractor)
 	needAE := need.Score || need.Map
 
+	// The networks run in the model's precision; their outputs come back
+	// in float32, and everything after them is float32.
+	p := m.Precision
+	in := s.T(p.Input(x))
 	var teacherNorm, studentST, studentAE, ae *tb.Tensor
 	if needTeacher {
-		teacherNorm = s.T(m.NormalizeTeacher(s.T(m.Teacher.Forward(x))))
+		teacherNorm = s.T(m.NormalizeTeacher(s.T(p.Forward(m.Teacher, in))))
 	}
 	if needStudent {
-		st := s.T(m.Student.Forward(x))
+		st := s.T(p.Forward(m.Student, in))
 		studentST = s.T(tb.Narrow(st, 1, 0, models.TeacherChannels))
 		studentAE = s.T(tb.Narrow(st, 1, models.TeacherChannels, models.TeacherChannels))
 	}
 	if needAE {
-		ae = s.T(m.AutoEncoder.Forward(x))
+		ae = s.T(p.Forward(m.AutoEncoder, in))
 	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("score: %w", err)

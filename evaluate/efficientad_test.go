@@ -11,7 +11,7 @@ import (
 
 // randomModel is an EfficientAD model with default-initialised networks and
 // random statistics and quantiles.
-func randomModel(t *testing.T, imgSize int64) *models.EfficientAD {
+func randomModel(t testing.TB, imgSize int64) *models.EfficientAD {
 	t.Helper()
 	m, err := models.NewEfficientAD(models.Small, imgSize, tb.CPU)
 	if err != nil {

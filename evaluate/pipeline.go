@@ -33,6 +33,12 @@ type Options struct {
 	// MapsDir, if set, receives Evaluate's test anomaly maps at the
 	// images' own sizes as float TIFFs (WriteMap's layout).
 	MapsDir string
+	// Precision is the networks' arithmetic: RunImages (so Fit and
+	// Evaluate) converts the model's weights to it once
+	// (models.EfficientAD.SetPrecision; float32 is the reference's); the
+	// maps, features, statistics and fusion stay float32. "" leaves the
+	// model in its precision (float32 unless converted before).
+	Precision models.Precision
 }
 
 // DefaultBatchSize is one image per forward pass: it reproduces the
@@ -225,6 +231,11 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 // maps need not all be held. An error from fn stops the run and is
 // returned.
 func EachImage(ctx context.Context, sc *Scorer, paths []string, need Need, stage string, opts Options, fn func(i int, o ImageOutput) error) error {
+	if opts.Precision != "" {
+		if err := sc.Model.SetPrecision(opts.Precision); err != nil {
+			return err
+		}
+	}
 	bs := opts.BatchSize
 	if bs <= 0 {
 		bs = DefaultBatchSize

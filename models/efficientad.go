@@ -60,9 +60,11 @@ func missingFiles(files []string) []string {
 // the teacher-output statistics (mu, sigma) of the category, and the
 // quantiles that normalise the two anomaly maps. Tensors live on Device.
 type EfficientAD struct {
-	Size        Size
-	ImgSize     int64
-	Device      tb.Device
+	Size    Size
+	ImgSize int64
+	Device  tb.Device
+	// Precision is the networks' arithmetic (SetPrecision; "" is FP32).
+	Precision   Precision
 	Teacher     *PDN
 	Student     *PDN
 	AutoEncoder *AutoEncoder

@@ -18,6 +18,9 @@ func init() {
 	// otherwise give each new thread its own default, and results of
 	// multi-threaded kernels depend (in the last bits) on the thread count.
 	SetNumThreads(DefaultNumThreads())
+	// TF32 off (libtorch allows it in cuDNN by default): CUDA float32 then
+	// means float32, as on the CPU. The call cannot fail without CUDA either.
+	_ = SetCUDAMath(CUDAMath{})
 }
 
 // DefaultNumThreads is libtorch's default intra-op thread count, the one

@@ -17,7 +17,9 @@
 //     functions and errors: call.go (the one path by which a handle reaches
 //     C), tensor.go (lifetime, metadata, data, creation), ops.go, nn.go,
 //     autograd.go, optim.go, generator.go, serialize.go, device.go,
-//     scope.go, and cgo.go (the library's version, threads and modes).
+//     scope.go, precision.go (memory formats, the CPU's bfloat16 support,
+//     the CUDA switches) and cgo.go (the library's version, threads and
+//     modes).
 //   - Everything above the package speaks only Go: *Tensor, *Generator,
 //     Device, DType, and errors; a failure inside libtorch is an *Error
 //     naming the operation.

@@ -336,6 +336,16 @@ func (t *Tensor) ToDevice(dev Device) (*Tensor, error) {
 	return c.tensor("to", msg, out)
 }
 
+// ToDType converts the tensor to dt on its own device, keeping its memory
+// format (a new handle; the same storage when dt is already its type). The
+// conversion is part of the autograd graph.
+func (t *Tensor) ToDType(dt DType) (*Tensor, error) {
+	var c call
+	var out C.tb_tensor
+	msg := C.tb_to(c.arg(t), -1, 0, C.int(dt), &out)
+	return c.tensor("to", msg, out)
+}
+
 // Ref returns a second handle on the same tensor (same storage, same autograd
 // identity), with its own lifetime.
 func (t *Tensor) Ref() (*Tensor, error) {

@@ -175,6 +175,16 @@ char* tb_zero_grad(tb_tensor t);
 char* tb_adam_step(tb_tensor param, tb_tensor exp_avg, tb_tensor exp_avg_sq, int64_t step, double lr,
                    double beta1, double beta2, double eps, double weight_decay);
 
+/* ---- precision and memory format ---- */
+enum { TB_CONTIGUOUS_FORMAT = 0, TB_CHANNELS_LAST = 1 };
+/* t.contiguous(memory_format): a copy in the layout unless t already has it (part of the autograd graph). */
+char* tb_to_memory_format(tb_tensor t, int format, tb_tensor* out);
+/* *out = 1 when t is 4-D and dense in channels-last order. */
+char* tb_is_channels_last(tb_tensor t, int* out);
+/* Process-wide CUDA switches: cuDNN autotuning and TF32 in cuDNN convolutions and cuBLAS matmuls. */
+char* tb_set_cuda_math(int cudnn_benchmark, int tf32);
+char* tb_get_cuda_math(int* cudnn_benchmark, int* tf32);
+
 #ifdef __cplusplus
 }
 #endif

@@ -513,7 +513,11 @@ func TestStudentStepMatchesPyTorch(t *testing.T) {
 	names := append(paramNames("autoencoder.", m.AutoEncoder), paramNames("student.", m.Student)...)
 	opt := tb.NewAdam(params, learningRate, weightDecay)
 	defer opt.Close()
-	step := &studentStep{m: m, opt: opt, dev: m.Device}
+	step, err := newStudentStep(m, opt, models.FP32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer step.Close()
 
 	base, err := datasets.LoadImageUnnormalized(img("a"), size)
 	if err != nil {

@@ -57,6 +57,12 @@ type StudentConfig struct {
 
 	// decode is how the dataset's images are decoded (set by TrainStudent).
 	decode datasets.DecodeOptions
+	// Precision of the training steps' networks ("": float32): with BF16
+	// the convolutions run in bfloat16 on copies of the weights cast at each
+	// step, while the losses, the optimiser and its float32 master weights,
+	// the category statistics and the quantiles stay float32. FP16 is refused
+	// (it would need loss scaling).
+	Precision models.Precision
 }
 
 func (c *StudentConfig) fillDefaults() {
@@ -134,6 +140,9 @@ func (c *StudentConfig) validate() error {
 	}
 	if c.Iterations < 0 || c.BatchSize < 1 || c.BatchSize > MaxBatchSize || c.CheckpointEvery < 0 {
 		return fmt.Errorf("train student: invalid settings (iterations %d, batch size %d, checkpoint every %d)", c.Iterations, c.BatchSize, c.CheckpointEvery)
+	}
+	if err := checkTrainingPrecision(c.Precision, c.Device); err != nil {
+		return err
 	}
 	if err := models.CheckImgSize(c.ImgSize); err != nil {
 		return fmt.Errorf("train student: %w", err)
@@ -330,7 +339,11 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 	if err := categoryStats(ctx, r, m, ds.Train, cfg, ref); err != nil {
 		return 0, err
 	}
-	step := &studentStep{m: m, opt: r.opt, dev: m.Device}
+	step, err := newStudentStep(m, r.opt, cfg.Precision)
+	if err != nil {
+		return 0, err
+	}
+	defer step.Close()
 	sd := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: rs.data, reference: ref != nil, next: r.start, total: cfg.Iterations}
 	sd.cache.init(len(ds.Train), cfg.ImgSize, cfg.decode)
 	if err := trainLoop(ctx, r, step.iterations(cfg, sd)); err != nil {
@@ -635,16 +648,71 @@ type studentStep struct {
 	m   *models.EfficientAD
 	opt *tb.Adam
 	dev tb.Device
+	// prec is the networks' precision; teacher is m.Teacher in it (a copy
+	// cast once, since the teacher does not learn).
+	prec    models.Precision
+	teacher *models.PDN
 }
 
-// normalizedTeacher is the normalised teacher output, without gradient.
+// newStudentStep prepares the steps of a run in precision p.
+func newStudentStep(m *models.EfficientAD, opt *tb.Adam, p models.Precision) (*studentStep, error) {
+	s := &studentStep{m: m, opt: opt, dev: m.Device, prec: p, teacher: m.Teacher}
+	if p == models.FP32 || p == "" {
+		return s, nil
+	}
+	err := tb.NoGrad(func() error {
+		var err error
+		s.teacher, err = m.Teacher.Cast(models.NetTeacher, p)
+		return err
+	})
+	return s, err
+}
+
+// Close frees the teacher's copy, if any.
+func (s *studentStep) Close() {
+	if s.teacher != nil && s.teacher != s.m.Teacher {
+		models.Close(s.teacher)
+	}
+	s.teacher = nil
+}
+
+// checkTrainingPrecision refuses what training cannot do: FP16 (no loss
+// scaling) and what the device cannot run.
+func checkTrainingPrecision(p models.Precision, dev tb.Device) error {
+	if p == models.FP16 {
+		return &models.PrecisionError{Precision: p, Device: dev, Reason: "training in float16 needs loss scaling, which is not implemented; use bf16"}
+	}
+	return p.Check(dev)
+}
+
+// normalizedTeacher is the normalised teacher output (float32), without
+// gradient, of x in the step's precision.
 func (s *studentStep) normalizedTeacher(sc *tb.Scope, x *tb.Tensor) *tb.Tensor {
 	var out *tb.Tensor
 	sc.Fail(tb.NoGrad(func() error {
-		out = sc.T(s.m.NormalizeTeacher(sc.T(s.m.Teacher.Forward(x))))
+		out = sc.T(s.m.NormalizeTeacher(sc.T(s.prec.Forward(s.teacher, x))))
 		return nil
 	}))
 	return out
+}
+
+// stepNets returns the student and autoencoder one step runs: the model's
+// own in float32, else copies cast from them, through which the gradients
+// reach the float32 weights. release frees the copies.
+func (s *studentStep) stepNets() (student, ae models.Network, release func(), err error) {
+	if s.prec == models.FP32 || s.prec == "" {
+		return s.m.Student, s.m.AutoEncoder, func() {}, nil
+	}
+	st, err := s.m.Student.Cast(models.NetStudent, s.prec)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := s.m.AutoEncoder.Cast(s.m.Size, s.prec)
+	if err != nil {
+		models.Close(st)
+		return nil, nil, nil, err
+	}
+	return st, a, func() { models.Close(st); models.Close(a) }, nil
 }
 
 // backward computes the losses of one iteration on the training images
@@ -659,22 +727,32 @@ func (s *studentStep) backward(xTrain, xAug, xImg *tb.Tensor) (Losses, error) {
 		if err := s.opt.ZeroGrad(); err != nil {
 			return err
 		}
+		student, autoencoder, release, err := s.stepNets()
+		if err != nil {
+			return err
+		}
+		defer release()
+		p := s.prec
+		xTrain, xAug := sc.T(p.Input(xTrain)), sc.T(p.Input(xAug))
+		if xImg != nil {
+			xImg = sc.T(p.Input(xImg))
+		}
 		c := int64(models.TeacherChannels)
 		tn := s.normalizedTeacher(sc, xTrain)
-		st := sc.T(tb.Narrow(sc.T(s.m.Student.Forward(xTrain)), 1, 0, c))
+		st := sc.T(tb.Narrow(sc.T(p.Forward(student, xTrain)), 1, 0, c))
 		diff := sc.T(tb.PowScalar(sc.T(tb.Sub(tn, st)), 2))
 		thr := sc.T(tb.Quantile(sc.T(tb.Detach(diff)), 0.999, nil, false))
 		hard := sc.T(tb.Mean(sc.T(tb.MaskedSelect(diff, sc.T(tb.Ge(diff, thr)))), nil, false))
 		lossStudent := hard
 		var pen *tb.Tensor
 		if xImg != nil {
-			si := sc.T(tb.Narrow(sc.T(s.m.Student.Forward(xImg)), 1, 0, c))
+			si := sc.T(tb.Narrow(sc.T(p.Forward(student, xImg)), 1, 0, c))
 			pen = sc.T(tb.Mean(sc.T(tb.PowScalar(si, 2)), nil, false))
 			lossStudent = sc.T(tb.Add(hard, pen))
 		}
-		ae := sc.T(s.m.AutoEncoder.Forward(xAug))
+		ae := sc.T(p.Forward(autoencoder, xAug))
 		ta := s.normalizedTeacher(sc, xAug)
-		sa := sc.T(tb.Narrow(sc.T(s.m.Student.Forward(xAug)), 1, c, c))
+		sa := sc.T(tb.Narrow(sc.T(p.Forward(student, xAug)), 1, c, c))
 		lossAE := sc.T(tb.Mean(sc.T(tb.PowScalar(sc.T(tb.Sub(ta, ae)), 2)), nil, false))
 		lossSAE := sc.T(tb.Mean(sc.T(tb.PowScalar(sc.T(tb.Sub(ae, sa)), 2)), nil, false))
 		total := sc.T(tb.Add(sc.T(tb.Add(lossStudent, lossAE)), lossSAE))
@@ -684,7 +762,6 @@ func (s *studentStep) backward(xTrain, xAug, xImg *tb.Tensor) (Losses, error) {
 		if err := total.Backward(); err != nil {
 			return err
 		}
-		var err error
 		item := func(t *tb.Tensor, dst *float64) {
 			if err == nil && t != nil {
 				*dst, err = t.Item()

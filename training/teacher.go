@@ -92,6 +92,11 @@ type TeacherConfig struct {
 	Log io.Writer
 	// Workers decode images in parallel (runtime.NumCPU() when 0).
 	Workers int
+	// Precision of the distilled PDN in the training steps ("": float32),
+	// as StudentConfig.Precision: with BF16 its convolutions run in
+	// bfloat16 on a copy of the weights cast at each step, the loss and the
+	// optimiser in float32; the extractor and the statistics stay float32.
+	Precision models.Precision
 }
 
 func (c *TeacherConfig) fillDefaults() {
@@ -231,6 +236,9 @@ func (c *TeacherConfig) validate() error {
 		return fmt.Errorf("train teacher: invalid settings (iterations %d, batch size %d, stat samples %d, image size %d, checkpoint every %d)",
 			c.Iterations, c.BatchSize, c.StatSamples, c.ImgSize, c.CheckpointEvery)
 	}
+	if err := checkTrainingPrecision(c.Precision, c.Device); err != nil {
+		return err
+	}
 	if p, e := paddedPDNOutputSize(c.ImgSize), extractorOutputSize(2*c.ImgSize); p != e {
 		return fmt.Errorf("train teacher: image size %d: the padded PDN's output (%d×%d) does not match the extractor's on %d-pixel images (%d×%d); the reference uses 256", c.ImgSize, p, p, 2*c.ImgSize, e, e)
 	}
@@ -298,7 +306,7 @@ func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	}
 	defer mu.Close()
 	defer sigma.Close()
-	d := &distiller{fe: fe, pdn: pdn, mu: mu, sigma: sigma}
+	d := &distiller{fe: fe, pdn: pdn, mu: mu, sigma: sigma, prec: cfg.Precision}
 	return distill(ctx, cfg, resume, d, paths, ref)
 }
 
@@ -459,6 +467,7 @@ type distiller struct {
 	pdn       *models.PDN
 	mu, sigma *tb.Tensor // [384] on the device: the extractor's feature statistics
 	opt       *tb.Adam
+	prec      models.Precision // the PDN's precision in the steps
 }
 
 // backward computes the distillation loss of a batch (the extractor's
@@ -480,7 +489,16 @@ func (d *distiller) backward(xFE, xPDN *tb.Tensor) (float64, error) {
 		}); err != nil {
 			return err
 		}
-		out := s.T(d.pdn.Forward(xPDN))
+		net, x := d.pdn, xPDN
+		if d.prec != models.FP32 && d.prec != "" {
+			c, err := d.pdn.Cast(models.NetTeacher, d.prec)
+			if err != nil {
+				return err
+			}
+			defer models.Close(c)
+			net, x = c, s.T(d.prec.Input(xPDN))
+		}
+		out := s.T(d.prec.Forward(net, x))
 		l := s.T(tb.MSELoss(target, out, tb.ReduceMean))
 		if err := s.Err(); err != nil {
 			return err

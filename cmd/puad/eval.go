@@ -25,6 +25,7 @@ var (
 	batchFlag     = &cli.IntFlag{Name: "batch-size", Usage: "images per forward pass (default: 1 on CPU, bit-exact with the reference; 8 on CUDA)"}
 	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}
 	imgSizeFlag   = &cli.IntFlag{Name: "img-size", Value: 256, Usage: "image size the model was trained at (the reference's is 256)"}
+	precisionFlag = &cli.StringFlag{Name: "precision", Value: "fp32", Usage: "network arithmetic: fp32 (the reference's, bit-exact), bf16 (CPUs with AVX512-BF16/AMX, CUDA) or fp16 (CUDA)"}
 	nameFlag      = &cli.StringFlag{Name: "name", Usage: "model `NAME` of a plain folder (default: the folder's name); its model is MODELS/<size>_size/custom/NAME"}
 	teacherFlag   = &cli.StringFlag{Name: "teacher", Usage: "teacher PDN state dict `FILE` to use instead of MODELS/<size>_size/teacher/teacher.pt (the reference's, anomalib's or nelson1425/EfficientAD's layout)"}
 	mapsFlag      = &cli.StringFlag{Name: "maps", Usage: "write each test image's anomaly map at the image's size as a float TIFF into `DIR`/<category>/test/<class>/<id>.tiff (the official MVTec evaluation scripts' layout)"}
@@ -45,7 +46,7 @@ func evalCommand() *cli.Command {
 		ArgsUsage: "DATASET MODELS",
 		Description: datasetHelp + "Evaluation needs test images: the test/ folder of a category, or of a plain folder.\n" +
 			"MODELS is a model directory in the reference's layout (<size>_size/teacher, <size>_size/<dataset>/<category>).",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, nameFlag, teacherFlag,
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, precisionFlag, nameFlag, teacherFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
 			mapsFlag,
 		},
@@ -85,13 +86,15 @@ type evalSettings struct {
 	Name, TeacherFile string
 	// MapsDir receives the test anomaly maps ("": none).
 	MapsDir string
+	// Precision is the networks' arithmetic (models.ParsePrecision).
+	Precision string
 }
 
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
 		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"), MapsDir: c.String("maps"),
-		Name: c.String("name"), TeacherFile: c.String("teacher"),
+		Name: c.String("name"), TeacherFile: c.String("teacher"), Precision: c.String("precision"),
 	}
 }
 
@@ -111,6 +114,9 @@ func loadCategory(datasetDir, modelDir string, st evalSettings, need datasets.Ne
 	}
 	set.BatchSize, set.ImgSize = st.BatchSize, st.ImgSize
 	set.Need, set.Name, set.TeacherFile = need, st.Name, st.TeacherFile
+	if set.Precision, err = models.ParsePrecision(st.Precision); err != nil {
+		return nil, nil, evaluate.Options{}, err
+	}
 	ds, m, opts, err := evalsetup.Load(datasetDir, modelDir, set)
 	if err != nil {
 		return nil, nil, opts, err

@@ -37,7 +37,7 @@ func fitCommand() *cli.Command {
 			"the threshold). Validation sets are small (60 to 100 images in MVTec LOCO AD), so with\n" +
 			"the default max-fpr of 0.01 the threshold is the largest validation score; the rate to\n" +
 			"expect on new normal images, (k+1)/(n+1), is printed and stored beside it.",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag, nameFlag, teacherFlag},
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag, precisionFlag, nameFlag, teacherFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError(c, "fit needs DATASET and MODELS, got %d arguments", c.NArg())

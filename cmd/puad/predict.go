@@ -45,7 +45,7 @@ func predictCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)"},
 			&cli.StringFlag{Name: "name", Usage: "the model `NAME` of a plain folder (MODELS/<size>_size/custom/NAME)"},
-			sizeFlag, extractorFlag, deviceFlag, teacherFlag,
+			sizeFlag, extractorFlag, deviceFlag, teacherFlag, precisionFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
 			mapsFlag,
@@ -60,7 +60,8 @@ func predictCommand() *cli.Command {
 			ps := predictSettings{
 				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
 				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), TeacherFile: c.String("teacher"),
-				MapsDir: c.String("maps"),
+				Precision: c.String("precision"),
+				MapsDir:   c.String("maps"),
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
@@ -88,7 +89,9 @@ type predictSettings struct {
 	HeatmapDir                  string
 	// TeacherFile replaces the fit's teacher ("": the fit's).
 	TeacherFile string
-	MapsDir     string // anomaly maps as float TIFFs ("": none)
+	// Precision is the networks' arithmetic (models.ParsePrecision).
+	Precision string
+	MapsDir   string // anomaly maps as float TIFFs ("": none)
 }
 
 // prediction is one scored image.
@@ -278,6 +281,14 @@ func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
 	if err := evaluate.CheckFit(fit, m); err != nil {
 		m.Close()
 		return nil, nil, withFitHint(fmt.Errorf("%s: %w", fp, err), string(size))
+	}
+	prec, err := models.ParsePrecision(ps.Precision)
+	if err == nil {
+		err = m.SetPrecision(prec)
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, err
 	}
 	p := &predictor{fit: fit, decode: decode, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
 		g: fit.Gaussian(), heatDir: ps.HeatmapDir, mapsDir: ps.MapsDir,

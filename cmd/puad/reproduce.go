@@ -43,7 +43,7 @@ func reproduceCommand() *cli.Command {
 			extractorFlag,
 			&cli.StringFlag{Name: "categories", Usage: "only these categories, comma-separated"},
 			&cli.StringFlag{Name: "out", Value: "reproduce-out", Usage: "output `DIR`"},
-			deviceFlag, batchFlag, quietFlag,
+			deviceFlag, batchFlag, quietFlag, precisionFlag,
 			&cli.BoolFlag{Name: "force", Usage: "redo categories whose results (and, with --train, models) exist"},
 			&cli.BoolFlag{Name: "train", Usage: "train the teacher and the students before evaluating"},
 			&cli.StringFlag{Name: "imagenet", Usage: "ImageNet training folder `PATH` (for --train)"},
@@ -80,6 +80,9 @@ func reproduceConfigFrom(c *cli.Context) (reproduce.Config, error) {
 	}
 	var err error
 	if cfg.Extractor, err = evaluate.ParseExtractor(c.String("feature-extractor")); err != nil {
+		return cfg, err
+	}
+	if cfg.Precision, err = models.ParsePrecision(c.String("precision")); err != nil {
 		return cfg, err
 	}
 	for _, s := range splitList(c.String("size")) {

@@ -35,7 +35,7 @@ func trainCommand() *cli.Command {
 // Flags of both training commands.
 func trainFlags(iterations, batch int) []cli.Flag {
 	return []cli.Flag{
-		sizeFlag, deviceFlag, quietFlag,
+		sizeFlag, deviceFlag, quietFlag, precisionFlag,
 		&cli.IntFlag{Name: "iterations", Value: iterations, Usage: "training iterations"},
 		&cli.IntFlag{Name: "batch-size", Value: batch, Usage: "images per iteration"},
 		&cli.IntFlag{Name: "img-size", Value: training.DefaultImgSize, Usage: "input size of the networks"},
@@ -100,7 +100,7 @@ func trainTeacherCommand() *cli.Command {
 				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), StatSamples: c.Int("stat-samples"),
 				ImgSize: c.Int("img-size"), Seed: c.Uint64("seed"), Device: dev, Force: c.Bool("force"),
 				CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"), ReferenceRNG: c.Bool("reference-rng"),
-				Progress: trainProgress(bar), Log: logWriter{},
+				Progress: trainProgress(bar), Log: logWriter{}, Precision: models.Precision(c.String("precision")),
 			}
 			if err := checkPositive(c, "iterations", "batch-size", "img-size", "stat-samples"); err != nil {
 				return err
@@ -158,7 +158,7 @@ func trainStudentCommand() *cli.Command {
 				Name: c.String("name"), TeacherFile: c.String("teacher"),
 				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), ImgSize: c.Int("img-size"),
 				Seed: c.Uint64("seed"), Device: dev, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
-				ReferenceRNG: c.Bool("reference-rng"), Progress: trainProgress(bar), Log: logWriter{},
+				ReferenceRNG: c.Bool("reference-rng"), Progress: trainProgress(bar), Log: logWriter{}, Precision: models.Precision(c.String("precision")),
 			}
 			res, err := training.TrainStudent(ctx, cfg)
 			if err != nil {

@@ -41,6 +41,8 @@ type Settings struct {
 	// TeacherFile replaces the model directory's teacher (any
 	// models.TeacherLayout); empty for teacher.pt.
 	TeacherFile string
+	// Precision is the networks' arithmetic ("": float32, the reference's).
+	Precision models.Precision
 }
 
 // Load opens the dataset folder datasetDir (a category in the MVTec layout,
@@ -48,7 +50,7 @@ type Settings struct {
 // model from modelDir. The caller closes the model; Options carry
 // the extractor and batch size, and no progress callback.
 func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
-	opts := evaluate.Options{Extractor: s.Extractor, BatchSize: s.BatchSize}
+	opts := evaluate.Options{Extractor: s.Extractor, BatchSize: s.BatchSize, Precision: s.Precision}
 	if err := checkDir(modelDir); err != nil {
 		return nil, nil, opts, fmt.Errorf("model directory %w", err)
 	}

@@ -34,6 +34,9 @@ type Config struct {
 	Device     tb.Device
 	// BatchSize is the number of images per forward pass (0: the device's default).
 	BatchSize int
+	// Precision is the networks' arithmetic, in evaluation and training
+	// ("": float32, the reference's).
+	Precision models.Precision
 	// Force redoes categories whose results (and, when training, models) exist.
 	Force bool
 	// Seeds selects <ModelRoot>/seed<k> model folders; nil uses ModelRoot itself.

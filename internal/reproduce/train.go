@@ -86,7 +86,7 @@ func (t *trainer) teacher(ctx context.Context, size models.Size) *teacherState {
 			ImageNetDir: ts.ImageNet, ModelDir: cfg.ModelRoot, Size: size, WRNWeights: ts.WRNWeights,
 			Iterations: ts.TeacherIterations, Seed: t.firstSeed, Device: cfg.Device, Force: cfg.Force,
 			CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
-			Progress: t.progress(fmt.Sprintf("teacher (%s)", size)), Log: cfg.log(),
+			Progress: t.progress(fmt.Sprintf("teacher (%s)", size)), Log: cfg.log(), Precision: cfg.Precision,
 		})
 		st.trained = st.err == nil
 	}
@@ -144,7 +144,7 @@ func (t *trainer) prepareCategory(ctx context.Context, ref Category, modelRoot s
 		ImageNetDir: cfg.Train.ImageNet, DatasetDir: ref.Dir, ModelDir: modelRoot, Size: size,
 		Iterations: cfg.Train.StudentIterations, Seed: k, Device: cfg.Device,
 		CheckpointEvery: training.DefaultCheckpointEvery, Resume: true,
-		Progress: progress, Log: cfg.log(),
+		Progress: progress, Log: cfg.log(), Precision: cfg.Precision,
 	})
 	if err != nil {
 		return false, err
