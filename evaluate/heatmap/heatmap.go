@@ -202,15 +202,37 @@ func drawColorBar(out *image.RGBA, w, h int, loLabel, hiLabel string) {
 }
 
 // Write renders the overlay of Render and writes it as a PNG file at path
-// with internal/atomicfile, so a reader never sees a partial image.
+// (WritePNG).
 func Write(path string, img image.Image, anomalyMap []float32, mapW, mapH int, opts Options) error {
 	out, err := Render(img, anomalyMap, mapW, mapH, opts)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return WritePNG(path, out)
+}
+
+// WritePNG writes img as a PNG file at path with internal/atomicfile, so a
+// reader never sees a partial image.
+func WritePNG(path string, img image.Image) error {
 	return atomicfile.Write(path, atomicfile.DefaultPerm, func(w io.Writer) error {
-		return png.Encode(w, out)
+		return png.Encode(w, img)
 	})
+}
+
+// Resample resizes a map of mapH rows of mapW values to h rows of w values
+// with the bilinear interpolation the overlay uses (pixel centres aligned,
+// as align_corners=False, edges clamped).
+func Resample(m []float32, mapW, mapH, w, h int) ([]float32, error) {
+	if mapW <= 0 || mapH <= 0 || len(m) != mapW*mapH || w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("heatmap: cannot resample a map of %d values as %dx%d to %dx%d", len(m), mapW, mapH, w, h)
+	}
+	out := make([]float32, w*h)
+	for y := range h {
+		for x := range w {
+			out[y*w+x] = float32(bilinear(m, mapW, mapH, w, h, x, y))
+		}
+	}
+	return out, nil
 }
 
 type textSeg struct {

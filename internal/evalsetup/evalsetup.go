@@ -7,10 +7,12 @@ package evalsetup
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -54,4 +56,10 @@ func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.E
 		opts.BatchSize = evaluate.DefaultCUDABatchSize
 	}
 	return ds, m, opts, nil
+}
+
+// FitPath is where `puad fit` stores the PUAD fit of a category:
+// <modelDir>/<size>_size/<dataset>/<category>/puad_fit.json.
+func FitPath(modelDir string, size models.Size, datasetName, category string) string {
+	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), stats.FitFileName)
 }

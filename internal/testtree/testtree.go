@@ -1,13 +1,20 @@
-// Package testtree writes small dataset categories and random models in the
-// reference's layouts for the tests of the programs that read them.
+// Package testtree writes small dataset categories, random models and their
+// PUAD fits in the reference's layouts for the tests and examples of the
+// programs that read them.
 package testtree
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/evalsetup"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -17,14 +24,23 @@ import (
 // 3 validation, 2 good, 1 logical and 1 structural test images.
 func Category(t testing.TB, root, datasetName, category string, variant synth.Variant, seed uint64) string {
 	t.Helper()
+	dir, err := WriteCategory(root, datasetName, category, variant, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// WriteCategory is Category returning its error.
+func WriteCategory(root, datasetName, category string, variant synth.Variant, seed uint64) (string, error) {
 	sum, err := synth.Generate(root, synth.Config{
 		Seed: seed, Width: 32, Height: 32, DatasetName: datasetName, Category: category, Variant: variant,
 		TrainGood: 4, WithValidation: true, ValidationGood: 3, TestGood: 2, TestLogical: 1, TestStructural: 1,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return sum.Dir
+	return sum.Dir, nil
 }
 
 // RandomModel writes an EfficientAD-S model with PyTorch's default
@@ -33,50 +49,103 @@ func Category(t testing.TB, root, datasetName, category string, variant synth.Va
 // quantiles. The scores are meaningless but deterministic.
 func RandomModel(t testing.TB, root, datasetName, category string, seed uint64) {
 	t.Helper()
+	if err := WriteRandomModel(root, datasetName, category, seed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteRandomModel is RandomModel returning its error.
+func WriteRandomModel(root, datasetName, category string, seed uint64) error {
 	m, err := models.NewEfficientAD(models.Small, 256, tb.CPU)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer m.Close()
-	g, err := tb.NewGenerator(seed, tb.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	for _, mod := range []models.Module{m.Teacher, m.Student, m.AutoEncoder} {
-		if err := models.InitDefault(mod, g, tb.CPU); err != nil {
-			t.Fatal(err)
-		}
-	}
-	must := func(x *tb.Tensor, err error) *tb.Tensor {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x
-	}
-	m.Mu = must(tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
-	m.Sigma = must(tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
-	for k, v := range map[string]float64{"q_a_student": 0, "q_b_student": 0.5, "q_a_autoencoder": 0, "q_b_autoencoder": 0.5} {
-		m.Quantiles[k] = must(tb.Scalar(v, tb.Float32, tb.CPU))
+	if err := randomize(m, seed); err != nil {
+		return err
 	}
 	l := models.Layout{Root: root, Size: models.Small}
 	teacher := filepath.Join(l.TeacherDir(), models.TeacherFile)
 	if _, err := os.Stat(teacher); err != nil {
 		if err := os.MkdirAll(l.TeacherDir(), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		sd, err := models.StateDict(m.Teacher)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		err = tb.SaveStateDict(teacher, sd)
 		sd.Close()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	if err := m.Save(l.CategoryDir(datasetName, category)); err != nil {
-		t.Fatal(err)
+	return m.Save(l.CategoryDir(datasetName, category))
+}
+
+// randomize draws the networks' weights from seed and sets neutral
+// statistics: mu 0, sigma 1 and quantiles 0 and 0.5.
+func randomize(m *models.EfficientAD, seed uint64) error {
+	g, err := tb.NewGenerator(seed, tb.CPU)
+	if err != nil {
+		return err
 	}
+	defer g.Close()
+	for _, mod := range []models.Module{m.Teacher, m.Student, m.AutoEncoder} {
+		if err := models.InitDefault(mod, g, tb.CPU); err != nil {
+			return err
+		}
+	}
+	if m.Mu, err = tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU); err != nil {
+		return err
+	}
+	if m.Sigma, err = tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU); err != nil {
+		return err
+	}
+	for k, v := range map[string]float64{"q_a_student": 0, "q_b_student": 0.5, "q_a_autoencoder": 0, "q_b_autoencoder": 0.5} {
+		if m.Quantiles[k], err = tb.Scalar(v, tb.Float32, tb.CPU); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFit fits PUAD (student extractor, EfficientAD-S on the CPU) on the
+// category folder categoryDir with its model below modelDir, as `puad fit`
+// does, and stores the fit where `puad predict` finds it.
+func WriteFit(categoryDir, modelDir string, maxFPR float64) (*stats.FitFile, error) {
+	ds, m, opts, err := evalsetup.Load(categoryDir, modelDir, evalsetup.Settings{
+		Size: models.Small, Extractor: evaluate.StudentExtractor, Device: tb.CPU})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	pm, err := evaluate.Fit(context.Background(), ds, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	f, err := pm.FitFile(ds, maxFPR, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := stats.SaveFit(evalsetup.FitPath(modelDir, m.Size, ds.DatasetName, ds.Category), f); err != nil {
+		return nil, fmt.Errorf("testtree: %w", err)
+	}
+	return f, nil
+}
+
+// Fitted writes a category, a random model and its fit below root and
+// returns the model folder and the category folder.
+func Fitted(root, datasetName, category string, variant synth.Variant, seed uint64) (modelDir, categoryDir string, err error) {
+	modelDir = filepath.Join(root, "models")
+	if categoryDir, err = WriteCategory(filepath.Join(root, "data"), datasetName, category, variant, seed); err != nil {
+		return "", "", err
+	}
+	if err := WriteRandomModel(modelDir, datasetName, category, seed); err != nil {
+		return "", "", err
+	}
+	if _, err := WriteFit(categoryDir, modelDir, stats.DefaultMaxFPR); err != nil {
+		return "", "", err
+	}
+	return modelDir, categoryDir, nil
 }
