@@ -16,7 +16,9 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/evaluate/report"
 	"github.com/puad-go/puad/evaluate/stats"
@@ -301,7 +303,7 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 	}
 	sc := res.Fitted.Scorer
 	size := int(sc.Model.ImgSize)
-	hm := heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}
+	hm := detector.NewHeatmapStyle(fit)
 	count := map[string]int{}
 	var written []string
 	for i, it := range ds.Test {
@@ -321,8 +323,16 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 		stem := strings.TrimSuffix(filepath.Base(it.Path), filepath.Ext(it.Path))
 		path := filepath.Join(dir, it.Class+"_"+stem+".png")
 		title := it.Class + "/" + filepath.Base(it.Path)
-		if err := hm.write(path, it.Path, size, o.Map, title, res.Test[i].PUAD); err != nil {
+		img, err := datasets.DecodeFile(it.Path)
+		if err != nil {
 			return nil, err
+		}
+		out, err := hm.Render(img, o.Map, size, title, res.Test[i].PUAD)
+		if err == nil {
+			err = heatmap.WritePNG(path, out)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 		written = append(written, path)
 	}

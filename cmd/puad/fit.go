@@ -7,13 +7,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/evalsetup"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 )
@@ -54,7 +54,7 @@ func fitCommand() *cli.Command {
 
 // fitPath is where `puad fit` stores a category's fit.
 func fitPath(modelDir string, size models.Size, datasetName, category string) string {
-	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), stats.FitFileName)
+	return evalsetup.FitPath(modelDir, size, datasetName, category)
 }
 
 // withFitHint adds to an error of stats.LoadFit the command that makes a

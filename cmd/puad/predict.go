@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,10 +15,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
+	"github.com/puad-go/puad/internal/prefetch"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -102,19 +102,6 @@ type predictReport struct {
 	Errors      []predictError  `json:"errors,omitempty"`
 }
 
-// categoryNames returns the dataset name and the category of a category folder path.
-func categoryNames(dir string) (datasetName, category string, err error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", "", err
-	}
-	category, datasetName = filepath.Base(abs), filepath.Base(filepath.Dir(abs))
-	if category == string(filepath.Separator) || datasetName == string(filepath.Separator) || datasetName == "." {
-		return "", "", fmt.Errorf("--category %s: want a path <dataset>/<category>", dir)
-	}
-	return datasetName, category, nil
-}
-
 // predictInput is an image to score and the name its heatmap gets.
 type predictInput struct{ path, name string }
 
@@ -170,84 +157,80 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 	return ins, errs
 }
 
-// predictor scores images with a category's model and its stored fit.
-type predictor struct {
-	fit     *stats.FitFile
-	model   *models.EfficientAD
-	sc      *evaluate.Scorer
-	g       *stats.Gaussian
-	hm      heatmapStyle
-	heatDir string // "": no heatmaps
-}
-
-// openPredictor loads the fit and the model of the category ps names and
-// starts its report. The caller closes the model.
-func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
+// openDetector loads the detector of the category ps names and starts its
+// report. The caller closes the detector.
+func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error) {
 	size, err := models.ParseSize(ps.Size)
 	if err != nil {
 		return nil, nil, err
 	}
+	opts := detector.Options{Size: size}
 	if ps.Extractor != "" {
-		if _, err := evaluate.ParseExtractor(ps.Extractor); err != nil {
+		if opts.Extractor, err = evaluate.ParseExtractor(ps.Extractor); err != nil {
 			return nil, nil, err
 		}
 	}
-	dev, err := tb.ParseDevice(ps.Device)
-	if err != nil {
+	if opts.Device, err = tb.ParseDevice(ps.Device); err != nil {
 		return nil, nil, err
 	}
-	datasetName, category, err := categoryNames(ps.CategoryDir)
-	if err != nil {
-		return nil, nil, err
+	if _, _, err := detector.CategoryNames(ps.CategoryDir); err != nil {
+		return nil, nil, fmt.Errorf("--%w", err)
 	}
-	fp := fitPath(ps.ModelDir, size, datasetName, category)
-	fit, err := stats.LoadFit(fp, string(size), ps.Extractor)
+	d, err := detector.Load(ps.ModelDir, ps.CategoryDir, opts)
 	if err != nil {
 		return nil, nil, withFitHint(err, string(size))
 	}
-	if fit.DatasetName != datasetName || fit.Category != category {
-		return nil, nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, category)
-	}
-	m, err := models.LoadEfficientAD(ps.ModelDir, size, datasetName, category, int64(fit.ImgSize), dev)
-	if err != nil {
-		return nil, nil, err
-	}
-	p := &predictor{fit: fit, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		g: fit.Gaussian(), heatDir: ps.HeatmapDir,
-		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
-	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
-		FitFile: fp, Threshold: fit.Threshold}
-	return p, rep, nil
+	fit := d.Fit()
+	rep := &predictReport{DatasetName: d.DatasetName(), Category: d.Category(), Size: fit.Size, Extractor: fit.Extractor,
+		FitFile: d.FitPath(), Threshold: fit.Threshold}
+	return d, rep, nil
 }
 
-// score scores one loaded image (CHW float32 at the model's size) and
-// draws its heatmap.
-func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
-	outs, err := evaluate.ScoreBatch(p.sc, data, 1, evaluate.Need{Score: true, Feature: true, Map: p.heatDir != ""})
+// scoreInput scores one prepared image and writes its heatmap when heatDir
+// is set.
+func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img detector.Input, heatDir string) (prediction, error) {
+	r, err := d.PredictBatch(ctx, []detector.Input{img})
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
-	o := outs[0]
-	maha, puad, anom := p.fit.Score(p.g, o.Score, o.Feature)
-	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom}
-	if p.heatDir != "" {
-		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
-		if err := p.hm.write(pr.Heatmap, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad); err != nil {
-			return pr, err
+	pr := prediction{Path: in.path, EfficientAD: r[0].EfficientAD, Mahalanobis: r[0].Mahalanobis, PUAD: r[0].PUAD, Anomalous: r[0].Anomalous}
+	if heatDir != "" {
+		pr.Heatmap = filepath.Join(heatDir, in.name+".png")
+		out, err := d.Heatmap(img, r[0], heatmapTitle(in.path))
+		if err == nil {
+			err = heatmap.WritePNG(pr.Heatmap, out)
+		}
+		if err != nil {
+			return pr, fmt.Errorf("write %s: %w", pr.Heatmap, err)
 		}
 	}
 	return pr, nil
+}
+
+// decodeInputs decodes the inputs in parallel, in order, ahead of scoring.
+func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput) <-chan prefetch.Result[int, detector.Input] {
+	i := 0
+	next := func() (int, bool, error) {
+		if i == len(ins) {
+			return 0, false, nil
+		}
+		i++
+		return i - 1, true, nil
+	}
+	return prefetch.Ordered(ctx, runtime.NumCPU(), 2*runtime.NumCPU(), next, func(i int) (detector.Input, error) {
+		return d.DecodeFile(ins[i].path)
+	})
 }
 
 // runPredict scores the inputs and prints one line per image to out;
 // unreadable images are reported on errOut. It returns the report, and an
 // error when some image could not be read (after scoring the others).
 func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
-	p, rep, err := openPredictor(ps)
+	d, rep, err := openDetector(ps)
 	if err != nil {
 		return nil, err
 	}
-	defer p.model.Close()
+	defer d.Close()
 	ins, errs := listInputs(ps.Inputs)
 	for _, e := range errs {
 		fmt.Fprintf(errOut, "puad: cannot read %s: %s\n", e.Path, e.Error)
@@ -258,20 +241,17 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			return rep, err
 		}
 	}
-	fit := p.fit
+	fit := d.Fit()
 	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
 	fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
 		pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
 	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 
-	paths := make([]string, len(ins))
-	for i, in := range ins {
-		paths[i] = in.path
-	}
-	stream := datasets.Stream(ctx, paths, int(p.model.ImgSize), runtime.NumCPU(), 2*runtime.NumCPU())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	anomalous := 0
-	for it := range stream {
-		in := ins[it.Index]
+	for it := range decodeInputs(ctx, d, ins) {
+		in := ins[it.Job]
 		if it.Err != nil {
 			if ctx.Err() != nil {
 				break
@@ -280,7 +260,7 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			rep.Errors = append(rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
 			continue
 		}
-		pr, err := p.score(in, it.Data)
+		pr, err := scoreInput(ctx, d, in, it.Out, ps.HeatmapDir)
 		if err != nil {
 			return rep, err
 		}
@@ -326,45 +306,4 @@ func verdict(anomalous bool) string {
 		return "anomalous"
 	}
 	return "normal"
-}
-
-// heatmapStyle draws anomaly maps with one colour scale for all images of a
-// run: 0 (the 0.9 quantile of normal pixels after the model's normalisation)
-// is cold, and Max (the validation images' mean EfficientAD score plus three
-// standard deviations, i.e. an unusually high peak for a normal image) is hot.
-type heatmapStyle struct {
-	Max       float64
-	Threshold float64 // on the PUAD score
-}
-
-// heatmapMinSize is the smallest side of a heatmap's image: maps of models
-// with smaller inputs are drawn upsampled over a larger copy of the image.
-const heatmapMinSize = 256
-
-// write renders the overlay of the image at path (resized to the model's
-// square input size, as the network saw it, or to heatmapMinSize if that is
-// larger) with its size×size map, title and PUAD verdict.
-func (h heatmapStyle) write(out, path string, size int, amap []float32, title string, puad float64) error {
-	img, err := datasets.LoadRGB(path, max(size, heatmapMinSize))
-	if err != nil {
-		return err
-	}
-	hi := h.Max
-	if !(hi > 0) || math.IsInf(hi, 0) {
-		hi = 0 // relative to the map's own peak
-	}
-	return heatmap.Write(out, rgbaImage(img), amap, size, size, heatmap.Options{
-		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
-		// heatmap.Write flags Score >= Threshold; the verdict is Score > Threshold.
-		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
-	})
-}
-
-// rgbaImage converts a datasets.RGB to an image.RGBA.
-func rgbaImage(m datasets.RGB) *image.RGBA {
-	out := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
-	for i, j := 0, 0; i < len(m.Pix); i, j = i+3, j+4 {
-		out.Pix[j], out.Pix[j+1], out.Pix[j+2], out.Pix[j+3] = m.Pix[i], m.Pix[i+1], m.Pix[i+2], 255
-	}
-	return out
 }

@@ -1,0 +1,15 @@
+// Package detector is the high-level Go API of puad: it loads a category's
+// EfficientAD networks together with the PUAD fit and decision threshold
+// that `puad fit` stored beside them, and scores new images.
+//
+// A Detector gives per image the EfficientAD score (the maximum of the
+// anomaly map), the Mahalanobis distance of the PUAD feature vector, the
+// PUAD score that fuses the two, the verdict (anomalous when the PUAD score
+// is above the threshold) and the anomaly map at the image's resolution.
+// Images are decoded and resized exactly as `puad eval` and `puad predict`
+// do, so the scores are those of the command line bit for bit.
+//
+// A Detector is safe for concurrent use: forward passes run one at a time
+// (libtorch parallelises each of them), decoding runs in the caller's
+// goroutine. Close releases the networks once the calls in progress end.
+package detector

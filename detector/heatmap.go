@@ -1,0 +1,64 @@
+package detector
+
+import (
+	"image"
+	"math"
+
+	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/evaluate/heatmap"
+	"github.com/puad-go/puad/evaluate/stats"
+)
+
+// HeatmapMinSize is the smallest side of a heatmap's image: maps of models
+// with smaller inputs are drawn upsampled over a larger copy of the image.
+const HeatmapMinSize = 256
+
+// HeatmapStyle draws anomaly maps with one colour scale for all images of a
+// category: 0 (the 0.9 quantile of normal pixels after the model's
+// normalisation) is cold, and Max is hot.
+type HeatmapStyle struct {
+	// Max is the validation images' mean EfficientAD score plus three
+	// standard deviations: an unusually high peak for a normal image.
+	Max float64
+	// Threshold is the decision threshold on the PUAD score.
+	Threshold float64
+}
+
+// NewHeatmapStyle is the style of the images of a fit.
+func NewHeatmapStyle(fit *stats.FitFile) HeatmapStyle {
+	ef := fit.Fusion.EfficientAD
+	return HeatmapStyle{Max: ef.Mean + 3*ef.Std, Threshold: fit.Threshold.Value}
+}
+
+// Render draws the size×size anomaly map amap over img (resized to size,
+// as the networks saw it, or to HeatmapMinSize if that is larger), with a
+// colour bar, the title and the PUAD score and verdict below it.
+func (h HeatmapStyle) Render(img datasets.RGB, amap []float32, size int, title string, puad float64) (*image.RGBA, error) {
+	side := max(size, HeatmapMinSize)
+	hi := h.Max
+	if !(hi > 0) || math.IsInf(hi, 0) {
+		hi = 0 // relative to the map's own peak
+	}
+	return heatmap.Render(rgbaImage(datasets.Resize(img, side, side)), amap, size, size, heatmap.Options{
+		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
+		// heatmap flags Score >= Threshold; the verdict is Score > Threshold.
+		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
+	})
+}
+
+// Heatmap draws the anomaly map of r over its input in with the style of
+// the detector's fit and the threshold r was judged by.
+func (d *Detector) Heatmap(in Input, r Result, title string) (*image.RGBA, error) {
+	st := NewHeatmapStyle(d.fit)
+	st.Threshold = r.Threshold
+	return st.Render(in.rgb, r.modelMap, r.mapSize, title, r.PUAD)
+}
+
+// rgbaImage converts a datasets.RGB to an image.RGBA.
+func rgbaImage(m datasets.RGB) *image.RGBA {
+	out := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
+	for i, j := 0, 0; i < len(m.Pix); i, j = i+3, j+4 {
+		out.Pix[j], out.Pix[j+1], out.Pix[j+2], out.Pix[j+3] = m.Pix[i], m.Pix[i+1], m.Pix[i+2], 255
+	}
+	return out
+}
