@@ -23,7 +23,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(root)
-	models, category, err := testtree.Fitted(root, "mvtec_loco_anomaly_detection", "pushpins", synth.VariantPins, 7)
+	models, category, err := testtree.Fitted(root, "mvtec_loco_anomaly_detection", "pushpins", synth.VariantPins, 7, 0)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(root)
-	modelDir, categoryDir, err = testtree.Fitted(root, "mvtec_loco_anomaly_detection", "pushpins", synth.VariantPins, 7)
+	modelDir, categoryDir, err = testtree.Fitted(root, "mvtec_loco_anomaly_detection", "pushpins", synth.VariantPins, 7, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

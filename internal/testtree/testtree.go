@@ -49,14 +49,18 @@ func WriteCategory(root, datasetName, category string, variant synth.Variant, se
 // quantiles. The scores are meaningless but deterministic.
 func RandomModel(t testing.TB, root, datasetName, category string, seed uint64) {
 	t.Helper()
-	if err := WriteRandomModel(root, datasetName, category, seed); err != nil {
+	if err := WriteRandomModel(root, datasetName, category, seed, 0); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// WriteRandomModel is RandomModel returning its error.
-func WriteRandomModel(root, datasetName, category string, seed uint64) error {
-	m, err := models.NewEfficientAD(models.Small, 256, tb.CPU)
+// WriteRandomModel is RandomModel returning its error, for images resized
+// to imgSize (0 for the reference's 256; the autoencoder depends on it).
+func WriteRandomModel(root, datasetName, category string, seed uint64, imgSize int) error {
+	if imgSize <= 0 {
+		imgSize = evalsetup.DefaultImgSize
+	}
+	m, err := models.NewEfficientAD(models.Small, int64(imgSize), tb.CPU)
 	if err != nil {
 		return err
 	}
@@ -110,12 +114,13 @@ func randomize(m *models.EfficientAD, seed uint64) error {
 	return nil
 }
 
-// WriteFit fits PUAD (student extractor, EfficientAD-S on the CPU) on the
-// category folder categoryDir with its model below modelDir, as `puad fit`
-// does, and stores the fit where `puad predict` finds it.
-func WriteFit(categoryDir, modelDir string, maxFPR float64) (*stats.FitFile, error) {
+// WriteFit fits PUAD (student extractor, EfficientAD-S on the CPU, images
+// resized to imgSize, 0 for the reference's 256) on the category folder
+// categoryDir with its model below modelDir, as `puad fit` does, and stores
+// the fit where `puad predict` finds it.
+func WriteFit(categoryDir, modelDir string, imgSize int, maxFPR float64) (*stats.FitFile, error) {
 	ds, m, opts, err := evalsetup.Load(categoryDir, modelDir, evalsetup.Settings{
-		Size: models.Small, Extractor: evaluate.StudentExtractor, Device: tb.CPU})
+		Size: models.Small, Extractor: evaluate.StudentExtractor, Device: tb.CPU, ImgSize: imgSize})
 	if err != nil {
 		return nil, err
 	}
@@ -134,17 +139,17 @@ func WriteFit(categoryDir, modelDir string, maxFPR float64) (*stats.FitFile, err
 	return f, nil
 }
 
-// Fitted writes a category, a random model and its fit below root and
-// returns the model folder and the category folder.
-func Fitted(root, datasetName, category string, variant synth.Variant, seed uint64) (modelDir, categoryDir string, err error) {
+// Fitted writes a category, a random model and its fit (at imgSize, see
+// WriteFit) below root and returns the model folder and the category folder.
+func Fitted(root, datasetName, category string, variant synth.Variant, seed uint64, imgSize int) (modelDir, categoryDir string, err error) {
 	modelDir = filepath.Join(root, "models")
 	if categoryDir, err = WriteCategory(filepath.Join(root, "data"), datasetName, category, variant, seed); err != nil {
 		return "", "", err
 	}
-	if err := WriteRandomModel(modelDir, datasetName, category, seed); err != nil {
+	if err := WriteRandomModel(modelDir, datasetName, category, seed, imgSize); err != nil {
 		return "", "", err
 	}
-	if _, err := WriteFit(categoryDir, modelDir, stats.DefaultMaxFPR); err != nil {
+	if _, err := WriteFit(categoryDir, modelDir, imgSize, stats.DefaultMaxFPR); err != nil {
 		return "", "", err
 	}
 	return modelDir, categoryDir, nil
