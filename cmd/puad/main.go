@@ -55,6 +55,7 @@ func commands() []*cli.Command {
 		evalCommand(),
 		fitCommand(),
 		predictCommand(),
+		serveCommand(),
 		trainCommand(),
 		reproduceCommand(),
 		demoCommand(),

@@ -160,30 +160,48 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 // openDetector loads the detector of the category ps names and starts its
 // report. The caller closes the detector.
 func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error) {
-	size, err := models.ParseSize(ps.Size)
+	opts, err := detectorOptions(ps.Size, ps.Extractor, ps.Device)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := detector.Options{Size: size}
-	if ps.Extractor != "" {
-		if opts.Extractor, err = evaluate.ParseExtractor(ps.Extractor); err != nil {
-			return nil, nil, err
-		}
-	}
-	if opts.Device, err = tb.ParseDevice(ps.Device); err != nil {
-		return nil, nil, err
-	}
-	if _, _, err := detector.CategoryNames(ps.CategoryDir); err != nil {
-		return nil, nil, fmt.Errorf("--%w", err)
-	}
-	d, err := detector.Load(ps.ModelDir, ps.CategoryDir, opts)
+	d, err := loadDetector(ps.ModelDir, ps.CategoryDir, opts)
 	if err != nil {
-		return nil, nil, withFitHint(err, string(size))
+		return nil, nil, err
 	}
 	fit := d.Fit()
 	rep := &predictReport{DatasetName: d.DatasetName(), Category: d.Category(), Size: fit.Size, Extractor: fit.Extractor,
 		FitFile: d.FitPath(), Threshold: fit.Threshold}
 	return d, rep, nil
+}
+
+// detectorOptions reads the size, the feature extractor ("" accepts the
+// fit's) and the device of the command line.
+func detectorOptions(size, extractor, device string) (detector.Options, error) {
+	var opts detector.Options
+	var err error
+	if opts.Size, err = models.ParseSize(size); err != nil {
+		return opts, err
+	}
+	if extractor != "" {
+		if opts.Extractor, err = evaluate.ParseExtractor(extractor); err != nil {
+			return opts, err
+		}
+	}
+	opts.Device, err = tb.ParseDevice(device)
+	return opts, err
+}
+
+// loadDetector loads the detector of a --category, with the hints of a
+// missing or unusable fit.
+func loadDetector(modelDir, category string, opts detector.Options) (*detector.Detector, error) {
+	if _, _, err := detector.CategoryNames(category); err != nil {
+		return nil, fmt.Errorf("--%w", err) // the message starts with "category"
+	}
+	d, err := detector.Load(modelDir, category, opts)
+	if err != nil {
+		return nil, withFitHint(err, string(opts.Size))
+	}
+	return d, nil
 }
 
 // scoreInput scores one prepared image and writes its heatmap when heatDir
