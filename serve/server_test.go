@@ -24,6 +24,16 @@ import (
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
+// listenLoopback listens on a free port of 127.0.0.1.
+func listenLoopback(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
 // TestPredictExact checks that raw and multipart uploads score as `puad
 // predict` does, bit for bit, and that the heatmap is a PNG.
 func TestPredictExact(t *testing.T) {
@@ -215,10 +225,7 @@ func TestBatching(t *testing.T) {
 // returns.
 func TestGracefulShutdown(t *testing.T) {
 	s, _ := newServer(t, serve.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenLoopback(t)
 	base := "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
