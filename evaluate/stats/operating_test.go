@@ -15,15 +15,15 @@ import (
 // operatingCase is one case of testdata/operating_points.json, written by
 // gen_operating_fixtures.py with scikit-learn.
 type operatingCase struct {
-	Name          string    `json:"name"`
-	Scores        []float64 `json:"scores"`
-	Labels        []int     `json:"labels"`
-	PRPrecision   []float64 `json:"pr_precision"`
-	PRRecall      []float64 `json:"pr_recall"`
-	PRThresholds  []float64 `json:"pr_thresholds"`
-	ROCFPR        []float64 `json:"roc_fpr"`
-	ROCTPR        []float64 `json:"roc_tpr"`
-	ROCThresholds []float64 `json:"roc_thresholds"`
+	Name          string         `json:"name"`
+	Scores        []float64      `json:"scores"`
+	Labels        []int          `json:"labels"`
+	PRPrecision   []float64      `json:"pr_precision"`
+	PRRecall      []float64      `json:"pr_recall"`
+	PRThresholds  []float64      `json:"pr_thresholds"`
+	ROCFPR        []float64      `json:"roc_fpr"`
+	ROCTPR        []float64      `json:"roc_tpr"`
+	ROCThresholds []float64      `json:"roc_thresholds"`
 	AtThresholds  []sklearnPoint `json:"at_thresholds"`
 }
 
