@@ -3,6 +3,7 @@ package detector
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sync"
 
@@ -34,6 +35,9 @@ type Options struct {
 	BatchSize int
 	// Decode limits and tunes the decoding of encoded images.
 	Decode datasets.DecodeOptions
+	// Threshold, when set, replaces the fit's decision threshold on the
+	// PUAD score.
+	Threshold *float64
 }
 
 // Detector scores images with one category's EfficientAD model and PUAD fit.
@@ -46,6 +50,7 @@ type Detector struct {
 	scorer                *evaluate.Scorer
 	batch                 int
 	decode                datasets.DecodeOptions
+	threshold             float64 // in force
 
 	life   sync.RWMutex // read-held by calls in progress, write-held by Close
 	closed bool
@@ -92,6 +97,13 @@ func Load(modelDir, category string, opts Options) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
+	threshold := fit.Threshold.Value
+	if opts.Threshold != nil {
+		if threshold = *opts.Threshold; math.IsNaN(threshold) || math.IsInf(threshold, 0) {
+			m.Close()
+			return nil, fmt.Errorf("threshold %v: want a finite number", threshold)
+		}
+	}
 	batch := opts.BatchSize
 	if batch <= 0 {
 		batch = evaluate.DefaultBatchSize
@@ -102,7 +114,7 @@ func Load(modelDir, category string, opts Options) (*Detector, error) {
 	return &Detector{
 		datasetName: datasetName, category: cat, fitPath: fp, fit: fit, gauss: fit.Gaussian(),
 		model: m, scorer: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		batch: batch, decode: opts.Decode,
+		batch: batch, decode: opts.Decode, threshold: threshold,
 	}, nil
 }
 
@@ -142,9 +154,10 @@ func (d *Detector) FitPath() string { return d.fitPath }
 // Fit is the loaded PUAD fit; callers must not change it.
 func (d *Detector) Fit() *stats.FitFile { return d.fit }
 
-// Threshold is the decision threshold in force: an image is anomalous when
-// its PUAD score is greater than Threshold().Value.
-func (d *Detector) Threshold() stats.Threshold { return d.fit.Threshold }
+// Threshold is the decision threshold in force (the fit's, unless
+// Options.Threshold replaced it): an image is anomalous when its PUAD score
+// is greater than it.
+func (d *Detector) Threshold() float64 { return d.threshold }
 
 // ImgSize is the side of the square images the networks see.
 func (d *Detector) ImgSize() int { return int(d.model.ImgSize) }

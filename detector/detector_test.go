@@ -83,7 +83,7 @@ func TestPredictMatchesEvaluation(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, got := range []detector.Result{fromBytes, fromImage} {
-			if !sameScores(got, want[i]) || got.Threshold != d.Threshold().Value {
+			if !sameScores(got, want[i]) || got.Threshold != d.Threshold() {
 				t.Errorf("%s: got %+v, evaluation gives %+v", p, got, want[i])
 			}
 		}
@@ -195,5 +195,39 @@ func TestErrors(t *testing.T) {
 	d.Close()
 	if _, err := d.Predict(ctx, image.NewGray(image.Rect(0, 0, 4, 4))); !errors.Is(err, detector.ErrClosed) {
 		t.Errorf("after Close: %v", err)
+	}
+}
+
+// TestThresholdOverride judges by a threshold given in the options, and
+// checks the confidence and the component of each result.
+func TestThresholdOverride(t *testing.T) {
+	ctx := context.Background()
+	base := load(t, detector.Options{})
+	data, err := os.ReadFile(testImages[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := base.PredictEncoded(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := base.Fit()
+	ze, zm, comp := fit.Fusion.Components(r.EfficientAD, r.Mahalanobis)
+	if r.Confidence != fit.Confidence(r.PUAD) || r.Confidence < 0 || r.Confidence > 1 || r.Component != comp || (zm > ze) != (comp == stats.Unpicturable) {
+		t.Errorf("confidence %v, component %v (z %v, %v)", r.Confidence, r.Component, ze, zm)
+	}
+	for _, th := range []float64{r.PUAD, math.Nextafter(r.PUAD, math.Inf(-1))} {
+		d := load(t, detector.Options{Threshold: &th})
+		got, err := d.PredictEncoded(ctx, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Threshold() != th || got.Threshold != th || got.Anomalous != (r.PUAD > th) || !sameScores(got.WithThreshold(r.Threshold), r) {
+			t.Errorf("threshold %v: %+v", th, got)
+		}
+	}
+	nan := math.NaN()
+	if _, err := detector.Load(modelDir, categoryDir, detector.Options{Threshold: &nan}); err == nil {
+		t.Error("NaN threshold accepted")
 	}
 }

@@ -47,7 +47,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s/%s: verdict by PUAD score > %v? %v\n", d.DatasetName(), d.Category(), r.Threshold == d.Threshold().Value, r.Anomalous == (r.PUAD > r.Threshold))
+	fmt.Printf("%s/%s: verdict by PUAD score > %v? %v\n", d.DatasetName(), d.Category(), r.Threshold == d.Threshold(), r.Anomalous == (r.PUAD > r.Threshold))
 	fmt.Printf("anomaly map of %dx%d = %d values\n", r.Width, r.Height, len(amap))
 	// Output:
 	// mvtec_loco_anomaly_detection/pushpins: verdict by PUAD score > true? true

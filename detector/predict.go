@@ -7,6 +7,7 @@ import (
 
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/heatmap"
+	"github.com/puad-go/puad/evaluate/stats"
 )
 
 // Result is the outcome for one image.
@@ -21,12 +22,26 @@ type Result struct {
 	// Anomalous is PUAD > Threshold.
 	Anomalous bool    `json:"anomalous"`
 	Threshold float64 `json:"threshold"`
+	// Confidence is the empirical CDF of the fit's validation PUAD scores
+	// at PUAD: the fraction of normal validation images scoring below this
+	// image, in [0, 1] (stats.FitFile.Confidence).
+	Confidence float64 `json:"confidence"`
+	// Component is the part of PUAD with the larger standardised term:
+	// "picturable" (the EfficientAD map) or "unpicturable" (the Mahalanobis
+	// distance), which explains an anomaly with an empty heatmap.
+	Component stats.Component `json:"component"`
 	// Width and Height are the image's original size.
 	Width  int `json:"width"`
 	Height int `json:"height"`
 
 	modelMap []float32 // mapSize×mapSize
 	mapSize  int
+}
+
+// WithThreshold returns r judged by another threshold.
+func (r Result) WithThreshold(threshold float64) Result {
+	r.Threshold, r.Anomalous = threshold, r.PUAD > threshold
+	return r
 }
 
 // ModelMap returns the anomaly map as the networks computed it: size rows of
@@ -109,11 +124,12 @@ func (d *Detector) forward(ins []Input) ([]Result, error) {
 	}
 	rs := make([]Result, len(ins))
 	for i, o := range outs {
-		maha, puad, anom := d.fit.Score(d.gauss, o.Score, o.Feature)
+		maha, puad, _ := d.fit.Score(d.gauss, o.Score, o.Feature)
+		_, _, comp := d.fit.Fusion.Components(o.Score, maha)
 		rs[i] = Result{
-			EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Anomalous: anom, Threshold: d.fit.Threshold.Value,
+			EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad, Confidence: d.fit.Confidence(puad), Component: comp,
 			Width: ins[i].rgb.W, Height: ins[i].rgb.H, modelMap: o.Map, mapSize: size,
-		}
+		}.WithThreshold(d.threshold)
 	}
 	return rs, nil
 }

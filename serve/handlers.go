@@ -8,8 +8,10 @@ import (
 	"errors"
 	"image/png"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/puad-go/puad/datasets"
@@ -66,14 +68,14 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "use POST with an image as the body")
 		return
 	}
-	b, status, msg := s.pick(r.URL.Query().Get("category"))
-	if b == nil {
-		writeError(w, status, msg)
+	q, err := parseQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	heat := r.URL.Query().Get("heatmap")
-	if heat != "" && heat != "png" {
-		writeError(w, http.StatusBadRequest, "heatmap: the only format is png")
+	b, status, msg := s.pick(q.category)
+	if b == nil {
+		writeError(w, status, msg)
 		return
 	}
 	data, err := readImage(w, r, s.cfg.MaxBodyBytes)
@@ -106,9 +108,12 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		s.predictFailed(w, r, o.err)
 		return
 	}
+	if q.threshold != nil {
+		o.res = o.res.WithThreshold(*q.threshold)
+	}
 	p := Prediction{DatasetName: b.det.DatasetName(), Category: b.det.Category(), Result: o.res,
 		Verdict: verdict(o.res.Anomalous), BatchSize: o.batchSize}
-	if heat == "png" {
+	if q.heatmap {
 		if p.HeatmapPNG, err = heatmapPNG(b.det, in, o.res); err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -117,6 +122,33 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	p.Timings = Timings{Read: ms(read.Sub(start)), Decode: ms(decoded.Sub(read)), Queue: ms(o.started.Sub(decoded)),
 		Inference: ms(o.finished.Sub(o.started)), Total: ms(time.Since(start))}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// predictQuery is what the query string of a prediction asks for.
+type predictQuery struct {
+	category  string
+	heatmap   bool
+	threshold *float64 // replaces the detector's for this request
+}
+
+func parseQuery(r *http.Request) (predictQuery, error) {
+	v := r.URL.Query()
+	q := predictQuery{category: v.Get("category")}
+	switch h := v.Get("heatmap"); h {
+	case "":
+	case "png":
+		q.heatmap = true
+	default:
+		return q, errors.New("heatmap: the only format is png")
+	}
+	if t := v.Get("threshold"); t != "" {
+		th, err := strconv.ParseFloat(t, 64)
+		if err != nil || math.IsNaN(th) || math.IsInf(th, 0) {
+			return q, errors.New("threshold: want a finite number")
+		}
+		q.threshold = &th
+	}
+	return q, nil
 }
 
 // predictFailed answers a request whose scoring did not complete.
@@ -239,7 +271,7 @@ func (s *Server) handleCategories(w http.ResponseWriter, r *http.Request) {
 	var cats []categoryInfo
 	for _, n := range s.names {
 		d := s.batchers[n].det
-		cats = append(cats, categoryInfo{Name: n, DatasetName: d.DatasetName(), Threshold: d.Threshold().Value, ImgSize: d.ImgSize()})
+		cats = append(cats, categoryInfo{Name: n, DatasetName: d.DatasetName(), Threshold: d.Threshold(), ImgSize: d.ImgSize()})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"categories": cats})
 }

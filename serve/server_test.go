@@ -61,6 +61,10 @@ func TestPredictExact(t *testing.T) {
 	if err != nil || code != http.StatusOK || !sameScores(p.Result, want[1]) {
 		t.Fatalf("multipart: %d %+v %v %v", code, p, e, err)
 	}
+	code, high, e, err := post(ts.Client(), ts.URL+"/v1/predict?threshold=1e9", "image/png", testData[1])
+	if err != nil || code != http.StatusOK || high.Anomalous || high.Threshold != 1e9 || high.Verdict != "normal" || high.PUAD != want[1].PUAD {
+		t.Errorf("threshold 1e9: %d %+v %+v %v", code, high, e, err)
+	}
 	raw, err := base64.StdEncoding.DecodeString(p.HeatmapPNG)
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +109,7 @@ func TestBadRequests(t *testing.T) {
 		{"oversize body", url, "image/png", make([]byte, 65<<10), http.StatusRequestEntityTooLarge},
 		{"unknown category", url + "?category=../../etc", "image/png", testData[0], http.StatusNotFound},
 		{"bad heatmap format", url + "?heatmap=jpg", "image/png", testData[0], http.StatusBadRequest},
+		{"bad threshold", url + "?threshold=NaN", "image/png", testData[0], http.StatusBadRequest},
 		{"form without file", url, mw.FormDataContentType(), noFile.Bytes(), http.StatusBadRequest},
 		{"broken form", url, "multipart/form-data; boundary=x", []byte("--y\r\n"), http.StatusBadRequest},
 		{"unknown path", ts.URL + "/v2/predict", "image/png", testData[0], http.StatusNotFound},

@@ -42,6 +42,7 @@ func predictCommand() *cli.Command {
 			sizeFlag, extractorFlag, deviceFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
+			&cli.Float64Flag{Name: "threshold", Usage: "judge by this PUAD-score threshold instead of the fit's, for this run"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
@@ -53,6 +54,10 @@ func predictCommand() *cli.Command {
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
+			}
+			if c.IsSet("threshold") {
+				th := c.Float64("threshold")
+				ps.Threshold = &th
 			}
 			ctx, cancel := interruptible(c.Context)
 			defer cancel()
@@ -73,6 +78,7 @@ type predictSettings struct {
 	Size, Extractor       string // Extractor "" accepts the fit's
 	Device                string
 	HeatmapDir            string
+	Threshold             *float64 // nil: the fit's
 }
 
 // prediction is one scored image.
@@ -82,7 +88,10 @@ type prediction struct {
 	Mahalanobis float64 `json:"mahalanobis_distance"`
 	PUAD        float64 `json:"puad_score"`
 	Anomalous   bool    `json:"anomalous"`
-	Heatmap     string  `json:"heatmap,omitempty"`
+	// Confidence and Component are those of detector.Result.
+	Confidence float64         `json:"confidence"`
+	Component  stats.Component `json:"component"`
+	Heatmap    string          `json:"heatmap,omitempty"`
 }
 
 type predictError struct {
@@ -98,8 +107,11 @@ type predictReport struct {
 	Extractor   string          `json:"feature_extractor"`
 	FitFile     string          `json:"fit_file"`
 	Threshold   stats.Threshold `json:"threshold"`
-	Images      []prediction    `json:"images"`
-	Errors      []predictError  `json:"errors,omitempty"`
+	// ThresholdOverride is the threshold of --threshold, which replaced
+	// the fit's for this run.
+	ThresholdOverride *float64       `json:"threshold_override,omitempty"`
+	Images            []prediction   `json:"images"`
+	Errors            []predictError `json:"errors,omitempty"`
 }
 
 // predictInput is an image to score and the name its heatmap gets.
@@ -164,13 +176,14 @@ func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error
 	if err != nil {
 		return nil, nil, err
 	}
+	opts.Threshold = ps.Threshold
 	d, err := loadDetector(ps.ModelDir, ps.CategoryDir, opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	fit := d.Fit()
 	rep := &predictReport{DatasetName: d.DatasetName(), Category: d.Category(), Size: fit.Size, Extractor: fit.Extractor,
-		FitFile: d.FitPath(), Threshold: fit.Threshold}
+		FitFile: d.FitPath(), Threshold: fit.Threshold, ThresholdOverride: ps.Threshold}
 	return d, rep, nil
 }
 
@@ -211,7 +224,8 @@ func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img 
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
-	pr := prediction{Path: in.path, EfficientAD: r[0].EfficientAD, Mahalanobis: r[0].Mahalanobis, PUAD: r[0].PUAD, Anomalous: r[0].Anomalous}
+	pr := prediction{Path: in.path, EfficientAD: r[0].EfficientAD, Mahalanobis: r[0].Mahalanobis, PUAD: r[0].PUAD,
+		Anomalous: r[0].Anomalous, Confidence: r[0].Confidence, Component: r[0].Component}
 	if heatDir != "" {
 		pr.Heatmap = filepath.Join(heatDir, in.name+".png")
 		out, err := d.Heatmap(img, r[0], heatmapTitle(in.path))
@@ -261,8 +275,12 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 	}
 	fit := d.Fit()
 	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
-	fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
-		pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
+	if ps.Threshold != nil {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, given for this run; the fit's is %s)\n", pyfmt.Float(*ps.Threshold), pyfmt.Float(fit.Threshold.Value))
+	} else {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
+			pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
+	}
 	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 
 	ctx, cancel := context.WithCancel(ctx)
