@@ -32,3 +32,23 @@ func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.
 	}
 	return f, nil
 }
+
+// LabelledFitFile is the fit file of res.Fitted (Evaluate's fit of ds)
+// with the threshold chosen on the labelled test images of res by obj
+// (stats.FitFile.ChooseLabelled). With only normal test images an
+// objective that needs anomalies is a *stats.NoAnomaliesError.
+func (res *Result) LabelledFitFile(ds *datasets.Dataset, obj stats.Objective, created time.Time) (*stats.FitFile, error) {
+	f, err := res.Fitted.FitFile(ds, stats.DefaultMaxFPR, created)
+	if err != nil {
+		return nil, err
+	}
+	scores := make([]float64, len(res.Test))
+	anomalous := make([]bool, len(res.Test))
+	for i, t := range res.Test {
+		scores[i], anomalous[i] = t.PUAD, t.Anomalous
+	}
+	if err := f.ChooseLabelled(scores, anomalous, obj, "test"); err != nil {
+		return nil, fmt.Errorf("threshold on the test images of %s: %w", ds.Dir, err)
+	}
+	return f, nil
+}

@@ -277,9 +277,12 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
 	if ps.Threshold != nil {
 		fmt.Fprintf(out, "threshold : %s (PUAD score, given for this run; the fit's is %s)\n", pyfmt.Float(*ps.Threshold), pyfmt.Float(fit.Threshold.Value))
+	} else if th := fit.Threshold; th.Labelled != nil {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on the %s images for %s)\n",
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), th.From, th.Objective)
 	} else {
 		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
-			pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, th.MaxFPR)
 	}
 	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 
