@@ -52,3 +52,23 @@ func (res *Result) LabelledFitFile(ds *datasets.Dataset, obj stats.Objective, cr
 	}
 	return f, nil
 }
+
+// AddOperatingPoints sets res.OperatingPoints: the operating points of the
+// fitted threshold (when fitted is not nil) and of the F1-optimal one on
+// the test images' PUAD scores, overall and per anomaly class. Without
+// anomalous test images there is no F1-optimal threshold.
+func (res *Result) AddOperatingPoints(fitted *float64) {
+	scores := make([]float64, len(res.Test))
+	classes := make([]string, len(res.Test))
+	anomalous := make([]bool, len(res.Test))
+	for i, t := range res.Test {
+		scores[i], classes[i], anomalous[i] = t.PUAD, t.Class, t.Anomalous
+	}
+	res.OperatingPoints = nil
+	if fitted != nil {
+		res.OperatingPoints = append(res.OperatingPoints, stats.OperatingByClass("fitted", scores, classes, datasets.NormalClass, *fitted))
+	}
+	if op, err := stats.ChooseLabelledThreshold(scores, anomalous, stats.Objective{Kind: stats.ObjectiveF1}); err == nil {
+		res.OperatingPoints = append(res.OperatingPoints, stats.OperatingByClass("f1_optimal", scores, classes, datasets.NormalClass, op.Threshold))
+	}
+}

@@ -65,6 +65,9 @@ type Result struct {
 	NumTrain            int                  `json:"num_train"`
 	NumValidation       int                  `json:"num_validation"`
 	Test                []ImageScore         `json:"test"`
+	// OperatingPoints, set by AddOperatingPoints, are how thresholds
+	// perform on the test images.
+	OperatingPoints []stats.OperatingReport `json:"operating_points,omitempty"`
 	// Fitted is the fitted PUAD (scorer, Gaussian, validation statistics
 	// and scores), for scoring further images the same way.
 	Fitted *PUADModel `json:"-"`

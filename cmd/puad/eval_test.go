@@ -48,6 +48,9 @@ func TestEvalPrintsTheReferenceLines(t *testing.T) {
 		`puad auroc : [0-9.e-]+`,
 		`puad auroc for logical_anomalies: [0-9.e-]+`,
 		`puad auroc for structural_anomalies: [0-9.e-]+`,
+		`operating point at the F1-optimal threshold [0-9.e-]+ : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+		`  logical_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+		`  structural_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != len(want) {
@@ -62,7 +65,7 @@ func TestEvalPrintsTheReferenceLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"efficient_ad_auroc"`, `"puad_auroc_per_class"`, `"validation"`, `"path": "test/good/000.png"`, `"mahalanobis_distance"`, `"puad_score"`} {
+	for _, key := range []string{`"efficient_ad_auroc"`, `"puad_auroc_per_class"`, `"validation"`, `"path": "test/good/000.png"`, `"mahalanobis_distance"`, `"puad_score"`, `"operating_points"`, `"name": "f1_optimal"`} {
 		if !bytes.Contains(data, []byte(key)) {
 			t.Errorf("JSON lacks %s", key)
 		}
@@ -187,7 +190,7 @@ func TestHelpListsCommands(t *testing.T) {
 		}
 		names = append(names, strings.TrimSuffix(f[0], ","))
 	}
-	want := "eval fit predict train reproduce demo version help"
+	want := "eval fit predict serve train reproduce demo version help"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("commands listed: %q, want %q\n%s", got, want, stdout)
 	}

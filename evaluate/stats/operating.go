@@ -215,3 +215,48 @@ func ChooseLabelledThreshold(scores []float64, anomalous []bool, obj Objective) 
 	}
 	return ops[best], nil
 }
+
+// ClassOperatingPoint is an operating point on the normal images and the
+// images of one anomaly class.
+type ClassOperatingPoint struct {
+	Class string `json:"class"`
+	OperatingPoint
+}
+
+// OperatingReport is how one threshold performs on labelled images,
+// overall and per anomaly class.
+type OperatingReport struct {
+	// Name says where the threshold comes from, such as "fitted" or
+	// "f1_optimal".
+	Name string `json:"name"`
+	OperatingPoint
+	PerClass []ClassOperatingPoint `json:"per_class"`
+}
+
+// OperatingByClass is the OperatingReport of threshold on scores whose
+// classes name the normal class normal or an anomaly class; classes are
+// listed in the order they first appear.
+func OperatingByClass(name string, scores []float64, classes []string, normal string, threshold float64) OperatingReport {
+	anomalous := make([]bool, len(classes))
+	var order []string
+	seen := map[string]bool{}
+	for i, c := range classes {
+		anomalous[i] = c != normal
+		if anomalous[i] && !seen[c] {
+			seen[c] = true
+			order = append(order, c)
+		}
+	}
+	rep := OperatingReport{Name: name, OperatingPoint: OperatingPointAt(scores, anomalous, threshold)}
+	for _, c := range order {
+		var s []float64
+		var a []bool
+		for i, ci := range classes {
+			if ci == c || ci == normal {
+				s, a = append(s, scores[i]), append(a, anomalous[i])
+			}
+		}
+		rep.PerClass = append(rep.PerClass, ClassOperatingPoint{Class: c, OperatingPoint: OperatingPointAt(s, a, threshold)})
+	}
+	return rep
+}

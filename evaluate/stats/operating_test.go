@@ -199,3 +199,18 @@ func TestObjectives(t *testing.T) {
 		t.Error("NaN score accepted")
 	}
 }
+
+// TestOperatingByClass checks the per-class split: each class is judged
+// with all the normal images.
+func TestOperatingByClass(t *testing.T) {
+	scores := []float64{1, 5, 2, 6, 0.5, 3}
+	classes := []string{"good", "logical", "good", "structural", "logical", "good"}
+	rep := OperatingByClass("fitted", scores, classes, "good", 2.5)
+	if rep.TP != 2 || rep.FP != 1 || rep.TN != 2 || rep.FN != 1 || len(rep.PerClass) != 2 {
+		t.Fatalf("%+v", rep)
+	}
+	lo, st := rep.PerClass[0], rep.PerClass[1]
+	if lo.Class != "logical" || lo.TP != 1 || lo.FN != 1 || lo.FP != 1 || lo.TN != 2 || st.Class != "structural" || st.TP != 1 || st.FN != 0 || st.Recall != 1 {
+		t.Errorf("per class %+v", rep.PerClass)
+	}
+}
