@@ -231,3 +231,48 @@ func TestThresholdOverride(t *testing.T) {
 		t.Error("NaN threshold accepted")
 	}
 }
+
+// TestDefects checks the mask and its regions against the map and the
+// fit's pixel threshold.
+func TestDefects(t *testing.T) {
+	d := load(t, detector.Options{})
+	pt := d.Fit().PixelThreshold
+	if pt == nil || pt.MaxFPR != stats.DefaultPixelFPR || pt.NumPixels != 3*d.ImgSize()*d.ImgSize() {
+		t.Fatalf("pixel threshold %+v", pt)
+	}
+	for _, p := range testImages {
+		in, err := d.DecodeFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := d.PredictBatch(context.Background(), []detector.Input{in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mask, regions, err := d.Defects(rs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		amap, _ := rs[0].AnomalyMap()
+		area := 0
+		for i, v := range amap {
+			if (float64(v) > pt.Value) != (mask.Pix[i] == 255) {
+				t.Fatalf("%s: pixel %d value %v, mask %d", p, i, v, mask.Pix[i])
+			}
+			if mask.Pix[i] != 0 {
+				area++
+			}
+		}
+		sum := 0
+		for _, g := range regions {
+			sum += g.Area
+			if g.MaxScore <= pt.Value || g.X0 >= g.X1 || g.Y0 >= g.Y1 || g.Area > (g.X1-g.X0)*(g.Y1-g.Y0) {
+				t.Errorf("%s: region %+v", p, g)
+			}
+		}
+		if sum != area || mask.Bounds().Dx() != in.Width() {
+			t.Errorf("%s: regions cover %d pixels, the mask %d", p, sum, area)
+		}
+		t.Logf("%s: %d defect pixels in %d regions", p, area, len(regions))
+	}
+}

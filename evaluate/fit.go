@@ -26,6 +26,7 @@ func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.
 		Size: string(pm.Scorer.Model.Size), Extractor: string(pm.Scorer.Extractor), ImgSize: int(pm.Scorer.Model.ImgSize),
 		Gaussian: pm.Gaussian, Fusion: pm.Fusion,
 		ValidPaths: paths, ValidEfficientAD: pm.ValidEfficientAD, ValidMahalanobis: pm.ValidMahalanobis,
+		ValidMaps: pm.ValidMaps,
 	}, maxFPR, created)
 	if err != nil {
 		return nil, fmt.Errorf("fit of %s: %w", ds.Dir, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"image"
 	"image/png"
 	"io"
 	"math"
@@ -39,6 +40,10 @@ type Prediction struct {
 	// HeatmapPNG is the overlay of the anomaly map, a base64 PNG, when
 	// asked for with ?heatmap=png.
 	HeatmapPNG string `json:"heatmap_png,omitempty"`
+	// MaskPNG is the defect mask at the image's size, a base64 PNG, and
+	// Regions its connected regions, when asked for with ?masks=png.
+	MaskPNG string            `json:"mask_png,omitempty"`
+	Regions []detector.Region `json:"regions,omitempty"`
 }
 
 // Error is the body of every error answer.
@@ -113,11 +118,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	p := Prediction{DatasetName: b.det.DatasetName(), Category: b.det.Category(), Result: o.res,
 		Verdict: verdict(o.res.Anomalous), BatchSize: o.batchSize}
-	if q.heatmap {
-		if p.HeatmapPNG, err = heatmapPNG(b.det, in, o.res); err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
+	if err := addImages(&p, b.det, in, q); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
 	p.Timings = Timings{Read: ms(read.Sub(start)), Decode: ms(decoded.Sub(read)), Queue: ms(o.started.Sub(decoded)),
 		Inference: ms(o.finished.Sub(o.started)), Total: ms(time.Since(start))}
@@ -128,6 +131,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 type predictQuery struct {
 	category  string
 	heatmap   bool
+	masks     bool
 	threshold *float64 // replaces the detector's for this request
 }
 
@@ -140,6 +144,13 @@ func parseQuery(r *http.Request) (predictQuery, error) {
 		q.heatmap = true
 	default:
 		return q, errors.New("heatmap: the only format is png")
+	}
+	switch m := v.Get("masks"); m {
+	case "":
+	case "png":
+		q.masks = true
+	default:
+		return q, errors.New("masks: the only format is png")
 	}
 	if t := v.Get("threshold"); t != "" {
 		th, err := strconv.ParseFloat(t, 64)
@@ -243,12 +254,32 @@ func decodeStatus(err error) int {
 	return http.StatusBadRequest
 }
 
-// heatmapPNG renders the overlay of r as a base64 PNG.
-func heatmapPNG(d *detector.Detector, in detector.Input, r detector.Result) (string, error) {
-	img, err := d.Heatmap(in, r, d.Category())
-	if err != nil {
-		return "", err
+// addImages adds the heatmap and the defect mask the query asks for.
+func addImages(p *Prediction, d *detector.Detector, in detector.Input, q predictQuery) error {
+	if q.heatmap {
+		img, err := d.Heatmap(in, p.Result, d.Category())
+		if err != nil {
+			return err
+		}
+		if p.HeatmapPNG, err = base64PNG(img); err != nil {
+			return err
+		}
 	}
+	if q.masks {
+		mask, regions, err := d.Defects(p.Result)
+		if err != nil {
+			return err
+		}
+		if p.MaskPNG, err = base64PNG(mask); err != nil {
+			return err
+		}
+		p.Regions = regions
+	}
+	return nil
+}
+
+// base64PNG encodes img as a base64 PNG.
+func base64PNG(img image.Image) (string, error) {
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
 		return "", err

@@ -61,6 +61,12 @@ func TestPredictExact(t *testing.T) {
 	if err != nil || code != http.StatusOK || !sameScores(p.Result, want[1]) {
 		t.Fatalf("multipart: %d %+v %v %v", code, p, e, err)
 	}
+	code, withMask, e, err := post(ts.Client(), ts.URL+"/v1/predict?masks=png", "image/png", testData[1])
+	if err != nil || code != http.StatusOK || withMask.MaskPNG == "" {
+		t.Errorf("masks: %d %+v %v", code, e, err)
+	} else if _, regions, _ := d.Defects(want[1]); len(regions) != len(withMask.Regions) {
+		t.Errorf("masks: %d regions served, %d from the detector", len(withMask.Regions), len(regions))
+	}
 	code, high, e, err := post(ts.Client(), ts.URL+"/v1/predict?threshold=1e9", "image/png", testData[1])
 	if err != nil || code != http.StatusOK || high.Anomalous || high.Threshold != 1e9 || high.Verdict != "normal" || high.PUAD != want[1].PUAD {
 		t.Errorf("threshold 1e9: %d %+v %+v %v", code, high, e, err)

@@ -41,6 +41,7 @@ func predictCommand() *cli.Command {
 			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)", Required: true},
 			sizeFlag, extractorFlag, deviceFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
+			&cli.StringFlag{Name: "masks", Usage: "write a defect mask per image (PNG, the image's size) into `OUTDIR` and list the defect regions"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
 			&cli.Float64Flag{Name: "threshold", Usage: "judge by this PUAD-score threshold instead of the fit's, for this run"},
 		},
@@ -50,7 +51,7 @@ func predictCommand() *cli.Command {
 			}
 			ps := predictSettings{
 				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Inputs: c.Args().Slice()[1:],
-				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"),
+				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), MaskDir: c.String("masks"),
 			}
 			if c.IsSet("feature-extractor") {
 				ps.Extractor = c.String("feature-extractor")
@@ -77,7 +78,7 @@ type predictSettings struct {
 	Inputs                []string
 	Size, Extractor       string // Extractor "" accepts the fit's
 	Device                string
-	HeatmapDir            string
+	HeatmapDir, MaskDir   string
 	Threshold             *float64 // nil: the fit's
 }
 
@@ -92,6 +93,9 @@ type prediction struct {
 	Confidence float64         `json:"confidence"`
 	Component  stats.Component `json:"component"`
 	Heatmap    string          `json:"heatmap,omitempty"`
+	// Mask and Regions are the defect mask's file and its regions (--masks).
+	Mask    string            `json:"mask,omitempty"`
+	Regions []detector.Region `json:"regions,omitempty"`
 }
 
 type predictError struct {
@@ -217,17 +221,27 @@ func loadDetector(modelDir, category string, opts detector.Options) (*detector.D
 	return d, nil
 }
 
-// scoreInput scores one prepared image and writes its heatmap when heatDir
-// is set.
-func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img detector.Input, heatDir string) (prediction, error) {
+// scoreInput scores one prepared image and writes its heatmap and its
+// defect mask when ps asks for them.
+func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img detector.Input, ps predictSettings) (prediction, error) {
 	r, err := d.PredictBatch(ctx, []detector.Input{img})
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
 	pr := prediction{Path: in.path, EfficientAD: r[0].EfficientAD, Mahalanobis: r[0].Mahalanobis, PUAD: r[0].PUAD,
 		Anomalous: r[0].Anomalous, Confidence: r[0].Confidence, Component: r[0].Component}
-	if heatDir != "" {
-		pr.Heatmap = filepath.Join(heatDir, in.name+".png")
+	if ps.MaskDir != "" {
+		mask, regions, err := d.Defects(r[0])
+		if err != nil {
+			return pr, fmt.Errorf("%s: %w", in.path, err)
+		}
+		pr.Mask, pr.Regions = filepath.Join(ps.MaskDir, in.name+".png"), regions
+		if err := heatmap.WritePNG(pr.Mask, mask); err != nil {
+			return pr, fmt.Errorf("write %s: %w", pr.Mask, err)
+		}
+	}
+	if ps.HeatmapDir != "" {
+		pr.Heatmap = filepath.Join(ps.HeatmapDir, in.name+".png")
 		out, err := d.Heatmap(img, r[0], heatmapTitle(in.path))
 		if err == nil {
 			err = heatmap.WritePNG(pr.Heatmap, out)
@@ -268,9 +282,11 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		fmt.Fprintf(errOut, "puad: cannot read %s: %s\n", e.Path, e.Error)
 	}
 	rep.Errors = errs
-	if ps.HeatmapDir != "" {
-		if err := os.MkdirAll(ps.HeatmapDir, 0o755); err != nil {
-			return rep, err
+	for _, dir := range []string{ps.HeatmapDir, ps.MaskDir} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return rep, err
+			}
 		}
 	}
 	fit := d.Fit()
@@ -299,7 +315,7 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			rep.Errors = append(rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
 			continue
 		}
-		pr, err := scoreInput(ctx, d, in, it.Out, ps.HeatmapDir)
+		pr, err := scoreInput(ctx, d, in, it.Out, ps)
 		if err != nil {
 			return rep, err
 		}

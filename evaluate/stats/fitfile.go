@@ -50,6 +50,9 @@ type FitFile struct {
 	Fusion     Fusion            `json:"zscore"`
 	Threshold  Threshold         `json:"threshold"`
 	Validation []ValidationScore `json:"validation"`
+	// PixelThreshold makes defect masks of anomaly maps; fits made
+	// without the validation maps have none.
+	PixelThreshold *PixelThreshold `json:"pixel_threshold,omitempty"`
 }
 
 // FitInput is what a fit file is made from: a fitted PUAD of one dataset
@@ -71,6 +74,10 @@ type FitInput struct {
 	// scores, in the same order.
 	ValidPaths                         []string
 	ValidEfficientAD, ValidMahalanobis []float64
+	// ValidMaps are the validation images' anomaly maps at the model's
+	// resolution; when given, the fit gets a pixel threshold at
+	// DefaultPixelFPR (ChoosePixelThreshold).
+	ValidMaps [][]float32
 }
 
 // NewFitFile describes the fitted PUAD in as a fit file created at created.
@@ -110,6 +117,13 @@ func NewFitFile(in FitInput, maxFPR float64, created time.Time) (*FitFile, error
 		return nil, err
 	}
 	f.Threshold = th
+	if len(in.ValidMaps) > 0 {
+		pt, err := ChoosePixelThreshold(in.ValidMaps, DefaultPixelFPR)
+		if err != nil {
+			return nil, err
+		}
+		f.PixelThreshold = &pt
+	}
 	return f, nil
 }
 
