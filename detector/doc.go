@@ -9,6 +9,12 @@
 // Images are decoded and resized exactly as `puad eval` and `puad predict`
 // do, so the scores are those of the command line bit for bit.
 //
+// Options.Threshold replaces the fit's threshold; Result.WithThreshold
+// judges one result by another. Each result also carries a bounded
+// confidence (the empirical CDF of the validation scores) and the PUAD
+// component with the larger term, and Defects turns its map into a defect
+// mask with the fit's pixel threshold, with the mask's connected regions.
+//
 // A Detector is safe for concurrent use: forward passes run one at a time
 // (libtorch parallelises each of them), decoding runs in the caller's
 // goroutine. Close releases the networks once the calls in progress end.
