@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
 )
@@ -17,6 +18,9 @@ func explain(err error) string {
 	if errors.As(err, &ie) {
 		return fmt.Sprintf("%v: rerun the same command to continue (finished categories are kept in %s; training resumes from its checkpoint)",
 			ie.Err, ie.RunsDir)
+	}
+	if errors.Is(err, detector.ErrNoPixelThreshold) {
+		return err.Error() + " (run `puad fit` again to store one)"
 	}
 	if hint := shapeHint(err); hint != "" {
 		return err.Error() + " (" + hint + ")"
