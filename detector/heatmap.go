@@ -22,6 +22,8 @@ type HeatmapStyle struct {
 	Max float64
 	// Threshold is the decision threshold on the PUAD score.
 	Threshold float64
+	// Contour, when set, outlines the defect mask of this pixel threshold.
+	Contour *float64
 }
 
 // NewHeatmapStyle is the style of the images of a fit.
@@ -42,15 +44,22 @@ func (h HeatmapStyle) Render(img datasets.RGB, amap []float32, size int, title s
 	return heatmap.Render(rgbaImage(datasets.Resize(img, side, side)), amap, size, size, heatmap.Options{
 		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
 		// heatmap flags Score >= Threshold; the verdict is Score > Threshold.
-		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
+		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true, Contour: h.Contour,
 	})
 }
 
 // Heatmap draws the anomaly map of r over its input in with the style of
-// the detector's fit and the threshold r was judged by.
-func (d *Detector) Heatmap(in Input, r Result, title string) (*image.RGBA, error) {
+// the detector's fit and the threshold r was judged by; with contours it
+// outlines the defect mask of Defects (ErrNoPixelThreshold without one).
+func (d *Detector) Heatmap(in Input, r Result, title string, contours bool) (*image.RGBA, error) {
 	st := NewHeatmapStyle(d.fit)
 	st.Threshold = r.Threshold
+	if contours {
+		if d.fit.PixelThreshold == nil {
+			return nil, ErrNoPixelThreshold
+		}
+		st.Contour = &d.fit.PixelThreshold.Value
+	}
 	return st.Render(in.rgb, r.modelMap, r.mapSize, title, r.PUAD)
 }
 

@@ -257,7 +257,7 @@ func decodeStatus(err error) int {
 // addImages adds the heatmap and the defect mask the query asks for.
 func addImages(p *Prediction, d *detector.Detector, in detector.Input, q predictQuery) error {
 	if q.heatmap {
-		img, err := d.Heatmap(in, p.Result, d.Category())
+		img, err := d.Heatmap(in, p.Result, d.Category(), q.masks)
 		if err != nil {
 			return err
 		}

@@ -242,7 +242,7 @@ func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img 
 	}
 	if ps.HeatmapDir != "" {
 		pr.Heatmap = filepath.Join(ps.HeatmapDir, in.name+".png")
-		out, err := d.Heatmap(img, r[0], heatmapTitle(in.path))
+		out, err := d.Heatmap(img, r[0], heatmapTitle(in.path), ps.MaskDir != "")
 		if err == nil {
 			err = heatmap.WritePNG(pr.Heatmap, out)
 		}

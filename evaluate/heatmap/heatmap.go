@@ -42,6 +42,9 @@ type Options struct {
 	// ColorBar adds a colour bar right of the image, labelled with the
 	// values of its ends.
 	ColorBar bool
+	// Contour, when set, outlines in white the pixels whose resampled map
+	// value is greater than *Contour (a defect mask's edge).
+	Contour *float64
 }
 
 // Layout of the text strip and the colour bar, in pixels.
@@ -102,6 +105,9 @@ func Render(img image.Image, anomalyMap []float32, mapW, mapH int, opts Options)
 	draw.Draw(out, out.Bounds(), image.NewUniform(panelColor), image.Point{}, draw.Src)
 	draw.Draw(out, image.Rect(0, 0, w, h), img, b.Min, draw.Src)
 	drawOverlay(out, anomalyMap, mapW, mapH, w, h, lo, hi, alpha)
+	if opts.Contour != nil {
+		drawContour(out, anomalyMap, mapW, mapH, w, h, *opts.Contour)
+	}
 	drawText(out, lines, w, h)
 	if opts.ColorBar {
 		drawColorBar(out, w, h, loLabel, hiLabel)
@@ -163,6 +169,26 @@ func drawOverlay(out *image.RGBA, anomalyMap []float32, mapW, mapH, w, h int, lo
 			out.Pix[o+1] = blend(out.Pix[o+1], c.G, alpha)
 			out.Pix[o+2] = blend(out.Pix[o+2], c.B, alpha)
 			out.Pix[o+3] = 255
+		}
+	}
+}
+
+// drawContour paints white the pixels of the w×h image above level whose
+// 4-neighbourhood leaves the region (or the image).
+func drawContour(out *image.RGBA, anomalyMap []float32, mapW, mapH, w, h int, level float64) {
+	in := make([]bool, w*h)
+	for y := range h {
+		for x := range w {
+			in[y*w+x] = bilinear(anomalyMap, mapW, mapH, w, h, x, y) > level
+		}
+	}
+	inside := func(x, y int) bool { return x >= 0 && x < w && y >= 0 && y < h && in[y*w+x] }
+	for y := range h {
+		for x := range w {
+			if in[y*w+x] && !(inside(x-1, y) && inside(x+1, y) && inside(x, y-1) && inside(x, y+1)) {
+				o := out.PixOffset(x, y)
+				out.Pix[o], out.Pix[o+1], out.Pix[o+2], out.Pix[o+3] = 255, 255, 255, 255
+			}
 		}
 	}
 }
