@@ -6,7 +6,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 APT_PACKAGES := ca-certificates libtorch-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil chromium
 
-.PHONY: setup native build test bench demo fixtures clean vet
+.PHONY: setup native build test fuzz-smoke bench demo fixtures clean vet mutate
 
 # Installs only what is missing (Debian 12, as root). Idempotent.
 setup:
@@ -39,6 +39,18 @@ vet: native
 test: setup native
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# Runs each reader's fuzz target briefly (FUZZTIME each) from its seed corpus
+# of crafted inputs. FUZZTIME=10m fuzzes for real.
+FUZZ_TARGETS := torchbind/ptfile:FuzzLoad datasets:FuzzDecodePNG datasets:FuzzDecodeJPEG \
+	datasets:FuzzDecodeBMP datasets:FuzzDecodeTIFF evaluate/stats:FuzzParseFit
+FUZZTIME ?= 3s
+fuzz-smoke:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=./$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 bench: setup native
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
@@ -52,3 +64,8 @@ fixtures:
 
 clean:
 	rm -rf $(BUILD_DIR) bin
+
+# Measures the test suite's strength: applies each mutation of
+# tools/mutations.txt in turn and runs the affected tests (CI=true).
+mutate: setup native
+	$(GO) run ./tools/mutate -list tools/mutations.txt

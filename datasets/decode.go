@@ -41,6 +41,25 @@ const (
 	Grey16Scale
 )
 
+// String is the mode's name: "clip" or "scale".
+func (m Grey16Mode) String() string {
+	if m == Grey16Scale {
+		return "scale"
+	}
+	return "clip"
+}
+
+// ParseGrey16Mode reads a name of String; "" is Grey16Clip, the default.
+func ParseGrey16Mode(name string) (Grey16Mode, error) {
+	switch name {
+	case "", "clip":
+		return Grey16Clip, nil
+	case "scale":
+		return Grey16Scale, nil
+	}
+	return 0, fmt.Errorf("16-bit greyscale mode %q: want clip or scale", name)
+}
+
 // DecodeOptions tunes Decode and DecodeFile. The zero value gives the
 // defaults that the package-level Decode and DecodeFile use.
 type DecodeOptions struct {

@@ -1,6 +1,7 @@
-// Package datasets reads anomaly-detection image datasets laid out like
-// MVTec AD and MVTec LOCO AD and turns their images into the float32 CHW
-// tensors the PUAD / EfficientAD networks consume.
+// Package datasets reads anomaly-detection image datasets — categories laid
+// out like MVTec AD and MVTec LOCO AD (Open) and plain folders of good images
+// (OpenPlain; OpenFor tells the two apart) — and turns their images into the
+// float32 CHW tensors the PUAD / EfficientAD networks consume.
 //
 // Every step reproduces the Python reference pipeline
 // (Pillow 9.4 + torchvision 0.14):

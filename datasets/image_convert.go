@@ -23,42 +23,30 @@ func paletteRGB(c color.Color) [3]uint8 {
 // stored values directly (no premultiplication, no compositing).
 func fromGeneric(img image.Image) RGB {
 	b := img.Bounds()
-	out := NewRGB(b.Dx(), b.Dy())
-	w := out.W
+	w, h := b.Dx(), b.Dy()
 	switch m := img.(type) {
 	case *image.Gray:
-		for y := 0; y < out.H; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			o := out.Pix[3*y*w:]
-			for x, v := range row {
-				o[3*x], o[3*x+1], o[3*x+2] = v, v, v
-			}
-		}
+		return convertRows(w, h, m.Stride, 1, m.Pix, func(dst, s []uint8) { dst[0], dst[1], dst[2] = s[0], s[0], s[0] })
 	case *image.NRGBA:
-		dropAlpha(out, m.Pix, m.Stride)
+		return dropAlpha(w, h, m.Pix, m.Stride)
 	case *image.RGBA:
 		// Go returns RGBA only for opaque data (RGB without tRNS, Adobe RGB
 		// JPEG), where premultiplied and straight values coincide.
-		dropAlpha(out, m.Pix, m.Stride)
+		return dropAlpha(w, h, m.Pix, m.Stride)
 	case *image.CMYK:
-		for y := 0; y < out.H; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			o := out.Pix[3*y*w:]
-			for x := 0; x < w; x++ {
-				s := row[4*x:]
-				nk := 255 - int(s[3])
-				for c := 0; c < 3; c++ {
-					o[3*x+c] = clampU8(nk - mulDiv255(int(s[c]), nk))
-				}
+		return convertRows(w, h, m.Stride, 4, m.Pix, func(dst, s []uint8) {
+			nk := 255 - int(s[3])
+			for c := 0; c < 3; c++ {
+				dst[c] = clampU8(nk - mulDiv255(int(s[c]), nk))
 			}
-		}
-	default:
-		for y := 0; y < out.H; y++ {
-			o := out.Pix[3*y*w:]
-			for x := 0; x < w; x++ {
-				c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-				o[3*x], o[3*x+1], o[3*x+2] = c.R, c.G, c.B
-			}
+		})
+	}
+	out := NewRGB(w, h)
+	for y := 0; y < h; y++ {
+		o := out.Pix[3*y*w:]
+		for x := 0; x < w; x++ {
+			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			o[3*x], o[3*x+1], o[3*x+2] = c.R, c.G, c.B
 		}
 	}
 	return out
@@ -70,7 +58,8 @@ func mulDiv255(a, b int) int {
 	return ((t >> 8) + t) >> 8
 }
 
-func clampU8(v int) uint8 {
+// clampU8 limits v to 0..255.
+func clampU8[T int | int32](v T) uint8 {
 	if v < 0 {
 		return 0
 	}
@@ -80,17 +69,10 @@ func clampU8(v int) uint8 {
 	return uint8(v)
 }
 
-// dropAlpha copies the RGB bytes of 8-bit RGBA rows (pix with the given
-// stride) into out, leaving alpha out, as Pillow's convert("RGB") does.
-func dropAlpha(out RGB, pix []uint8, stride int) {
-	w := out.W
-	for y := 0; y < out.H; y++ {
-		row := pix[y*stride : y*stride+4*w]
-		o := out.Pix[3*y*w:]
-		for x := 0; x < w; x++ {
-			o[3*x], o[3*x+1], o[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-		}
-	}
+// dropAlpha converts w×h 8-bit RGBA rows (pix with the given stride) to
+// RGB, leaving alpha out, as Pillow's convert("RGB") does.
+func dropAlpha(w, h int, pix []uint8, stride int) RGB {
+	return convertRows(w, h, stride, 4, pix, func(dst, s []uint8) { copy(dst, s[:3]) })
 }
 
 // to8 turns the 16-bit grey sample hi<<8|lo into 8 bits.
@@ -104,78 +86,60 @@ func (m Grey16Mode) to8(hi, lo uint8) uint8 {
 	return lo
 }
 
-// grey16ToRGB converts 16-bit greyscale (big-endian samples) with mode.
-func grey16ToRGB(m *image.Gray16, mode Grey16Mode) RGB {
-	out := NewRGB(m.Rect.Dx(), m.Rect.Dy())
-	for y := 0; y < out.H; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+2*out.W]
-		dst := out.Pix[3*y*out.W:]
-		for x := 0; x < out.W; x++ {
-			v := mode.to8(row[2*x], row[2*x+1])
-			dst[3*x], dst[3*x+1], dst[3*x+2] = v, v, v
+// convertRows makes an RGB image of w×h pixels from rows of pix (stride
+// bytes apart, bpp bytes a pixel): pixel calls one for each pixel with the
+// 3 output bytes and the pixel's bytes.
+func convertRows(w, h, stride, bpp int, pix []uint8, pixel func(dst, src []uint8)) RGB {
+	out := NewRGB(w, h)
+	for y := 0; y < h; y++ {
+		row := pix[y*stride : y*stride+bpp*w]
+		dst := out.Pix[3*y*w:]
+		for x := 0; x < w; x++ {
+			pixel(dst[3*x:3*x+3], row[bpp*x:bpp*x+bpp])
 		}
 	}
 	return out
+}
+
+// grey16ToRGB converts 16-bit greyscale (big-endian samples) with mode.
+func grey16ToRGB(m *image.Gray16, mode Grey16Mode) RGB {
+	return convertRows(m.Rect.Dx(), m.Rect.Dy(), m.Stride, 2, m.Pix, func(dst, s []uint8) {
+		v := mode.to8(s[0], s[1])
+		dst[0], dst[1], dst[2] = v, v, v
+	})
 }
 
 // greyNRGBA64ToRGB converts 16-bit grey held in an NRGBA64 image (R = G =
 // B) with mode, dropping alpha.
 func greyNRGBA64ToRGB(m *image.NRGBA64, mode Grey16Mode) RGB {
-	out := NewRGB(m.Rect.Dx(), m.Rect.Dy())
-	for y := 0; y < out.H; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+8*out.W]
-		dst := out.Pix[3*y*out.W:]
-		for x := 0; x < out.W; x++ {
-			v := mode.to8(row[8*x], row[8*x+1])
-			dst[3*x], dst[3*x+1], dst[3*x+2] = v, v, v
-		}
-	}
-	return out
+	return convertRows(m.Rect.Dx(), m.Rect.Dy(), m.Stride, 8, m.Pix, func(dst, s []uint8) {
+		v := mode.to8(s[0], s[1])
+		dst[0], dst[1], dst[2] = v, v, v
+	})
 }
 
 // nrgba64ToRGB keeps the high byte of each colour sample and drops alpha.
 func nrgba64ToRGB(m *image.NRGBA64) RGB {
-	out := NewRGB(m.Rect.Dx(), m.Rect.Dy())
-	for y := 0; y < out.H; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+8*out.W]
-		dst := out.Pix[3*y*out.W:]
-		for x := 0; x < out.W; x++ {
-			s := row[8*x:]
-			dst[3*x], dst[3*x+1], dst[3*x+2] = s[0], s[2], s[4]
-		}
-	}
-	return out
+	return convertRows(m.Rect.Dx(), m.Rect.Dy(), m.Stride, 8, m.Pix, func(dst, s []uint8) {
+		dst[0], dst[1], dst[2] = s[0], s[2], s[4]
+	})
 }
 
 // rgba64ToRGB converts premultiplied 16-bit RGBA on high bytes, dividing
 // alpha out as Pillow's "RGBa;16" unpacker does (see unpremultiply). Opaque
 // images (alpha 0xffff) just keep the high bytes.
 func rgba64ToRGB(m *image.RGBA64) RGB {
-	out := NewRGB(m.Rect.Dx(), m.Rect.Dy())
-	for y := 0; y < out.H; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+8*out.W]
-		dst := out.Pix[3*y*out.W:]
-		for x := 0; x < out.W; x++ {
-			s := row[8*x:]
-			unpremultiply(dst[3*x:3*x+3], s[0], s[2], s[4], s[6])
-		}
-	}
-	return out
+	return convertRows(m.Rect.Dx(), m.Rect.Dy(), m.Stride, 8, m.Pix, func(dst, s []uint8) {
+		unpremultiply(dst, s[0], s[2], s[4], s[6])
+	})
 }
 
 // rgbaPremulToRGB converts premultiplied 8-bit RGBA, dividing alpha out
 // (see unpremultiply).
 func rgbaPremulToRGB(m *image.RGBA) RGB {
-	out := NewRGB(m.Rect.Dx(), m.Rect.Dy())
-	for y := 0; y < out.H; y++ {
-		row := m.Pix[y*m.Stride : y*m.Stride+4*out.W]
-		dst := out.Pix[3*y*out.W:]
-		for x := 0; x < out.W; x++ {
-			s := row[4*x:]
-			unpremultiply(dst[3*x:3*x+3], s[0], s[1], s[2], s[3])
-		}
-	}
-	return out
+	return convertRows(m.Rect.Dx(), m.Rect.Dy(), m.Stride, 4, m.Pix, func(dst, s []uint8) {
+		unpremultiply(dst, s[0], s[1], s[2], s[3])
+	})
 }
 
 // unpremultiply writes the straight colour of the premultiplied 8-bit

@@ -82,22 +82,12 @@ func ycbcrToRGB(m *image.YCbCr) RGB {
 		for x, yv := range yrow {
 			Y := int32(yv)
 			u, v := crow[x], rrow[x]
-			o[3*x] = clamp32(Y + jpegCrR[v])
-			o[3*x+1] = clamp32(Y + (jpegCbG[u]+jpegCrG[v])>>16)
-			o[3*x+2] = clamp32(Y + jpegCbB[u])
+			o[3*x] = clampU8(Y + jpegCrR[v])
+			o[3*x+1] = clampU8(Y + (jpegCbG[u]+jpegCrG[v])>>16)
+			o[3*x+2] = clampU8(Y + jpegCbB[u])
 		}
 	}
 	return out
-}
-
-func clamp32(v int32) uint8 {
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
 }
 
 // upsampleChroma returns a w×h plane from a subsampled chroma plane (stride

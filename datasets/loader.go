@@ -21,8 +21,13 @@ type LoadFunc func(path string) ([]float32, error)
 // ImageNet Normalize) in parallel and delivers the results in input order.
 // See StreamFunc for the meaning of workers and ahead.
 func Stream(ctx context.Context, paths []string, size, workers, ahead int) <-chan Item {
+	return DecodeOptions{}.Stream(ctx, paths, size, workers, ahead)
+}
+
+// Stream is the package-level Stream decoding with o.
+func (o DecodeOptions) Stream(ctx context.Context, paths []string, size, workers, ahead int) <-chan Item {
 	return StreamFunc(ctx, paths, workers, ahead, func(p string) ([]float32, error) {
-		return LoadImage(p, size)
+		return o.LoadImage(p, size)
 	})
 }
 

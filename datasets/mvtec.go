@@ -62,6 +62,13 @@ type Dataset struct {
 	// the test images in ImageFolder order.
 	Classes []string
 	Test    []TestItem
+	// Shape is the folder's layout: MVTecShape for Open, PlainShape for
+	// OpenPlain (then Test is empty when the folder has no test set).
+	Shape Shape
+	// Decode is how the images of this dataset are decoded: the default
+	// (16-bit greyscale clipped, as the reference) for MVTec folders,
+	// 16-bit greyscale scaled for plain folders.
+	Decode DecodeOptions
 }
 
 // Open lists the images of the category folder dir the way the reference's
@@ -315,10 +322,14 @@ func walkImages(top string) ([]string, error) {
 }
 
 // hasImageExtension reports whether name.lower() ends with one of
-// ImgExtensions. Only ASCII letters matter: no other character lower-cases to
+// ImgExtensions.
+func hasImageExtension(name string) bool { return hasExtension(name, ImgExtensions) }
+
+// hasExtension reports whether name.lower() ends with one of exts
+// (lower-case). Only ASCII letters matter: no other character lower-cases to
 // one of the extensions' letters in Python.
-func hasImageExtension(name string) bool {
-	for _, ext := range ImgExtensions {
+func hasExtension(name string, exts []string) bool {
+	for _, ext := range exts {
 		if len(name) < len(ext) {
 			continue
 		}

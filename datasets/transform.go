@@ -89,10 +89,15 @@ func ToNormalizedTensor(img RGB) []float32 {
 // LoadRGB decodes the image at path and resizes it to size×size, like
 // Image.open(path).convert("RGB") followed by transforms.Resize((size, size)).
 func LoadRGB(path string, size int) (RGB, error) {
+	return DecodeOptions{}.LoadRGB(path, size)
+}
+
+// LoadRGB is the package-level LoadRGB decoding with o.
+func (o DecodeOptions) LoadRGB(path string, size int) (RGB, error) {
 	if size <= 0 {
 		return RGB{}, fmt.Errorf("load %s: invalid size %d", path, size)
 	}
-	img, err := DecodeFile(path)
+	img, err := o.DecodeFile(path)
 	if err != nil {
 		return RGB{}, err
 	}
@@ -106,7 +111,12 @@ func LoadRGB(path string, size int) (RGB, error) {
 // Resize((size, size)), ToTensor, Normalize(ImageNetMean, ImageNetStd), as a
 // CHW float32 slice of length 3·size·size.
 func LoadImage(path string, size int) ([]float32, error) {
-	img, err := LoadRGB(path, size)
+	return DecodeOptions{}.LoadImage(path, size)
+}
+
+// LoadImage is the package-level LoadImage decoding with o.
+func (o DecodeOptions) LoadImage(path string, size int) ([]float32, error) {
+	img, err := o.LoadRGB(path, size)
 	if err != nil {
 		return nil, err
 	}

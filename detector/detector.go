@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -33,8 +34,13 @@ type Options struct {
 	// (bit for bit the reference's numbers) and evaluate.DefaultCUDABatchSize
 	// on CUDA.
 	BatchSize int
-	// Decode limits and tunes the decoding of encoded images.
+	// Decode limits the decoding of encoded images; how 16-bit greyscale
+	// becomes 8-bit (Grey16) is taken from the fit, as the fit's images
+	// were decoded.
 	Decode datasets.DecodeOptions
+	// TeacherFile replaces the teacher the fit was made with (any
+	// models.TeacherLayout); empty for the fit's.
+	TeacherFile string
 	// Threshold, when set, replaces the fit's decision threshold on the
 	// PUAD score.
 	Threshold *float64
@@ -75,16 +81,30 @@ func CategoryNames(path string) (datasetName, category string, err error) {
 // two elements are the dataset name and the category, such as the category's
 // dataset folder) below modelDir, and the PUAD fit stored beside it
 // (evalsetup.FitPath). Errors of the fit file are those of stats.LoadFit
-// (ErrNoFit, *stats.FormatError, *stats.MismatchError), unwrapped.
+// (ErrNoFit, *stats.FormatError, *stats.MismatchError) and of
+// evaluate.CheckFit (a *stats.StaleError when a model file changed since
+// the fit), wrapped.
 func Load(modelDir, category string, opts Options) (*Detector, error) {
-	size := opts.Size
-	if size == "" {
-		size = models.Small
-	}
 	datasetName, cat, err := CategoryNames(category)
 	if err != nil {
 		return nil, err
 	}
+	return load(modelDir, datasetName, cat, opts)
+}
+
+// LoadName is Load for the model of a plain folder, named name:
+// <modelDir>/<size>_size/custom/<name> (datasets.PlainDatasetName).
+func LoadName(modelDir, name string, opts Options) (*Detector, error) {
+	if err := datasets.CheckName(name); err != nil {
+		return nil, err
+	}
+	return load(modelDir, datasets.PlainDatasetName, name, opts)
+}
+
+// load opens the model and the fit of a dataset's category and checks that
+// they belong together.
+func load(modelDir, datasetName, cat string, opts Options) (*Detector, error) {
+	size := cmp.Or(opts.Size, models.Small)
 	fp := evalsetup.FitPath(modelDir, size, datasetName, cat)
 	fit, err := stats.LoadFit(fp, string(size), string(opts.Extractor))
 	if err != nil {
@@ -93,16 +113,24 @@ func Load(modelDir, category string, opts Options) (*Detector, error) {
 	if fit.DatasetName != datasetName || fit.Category != cat {
 		return nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, cat)
 	}
-	m, err := models.LoadEfficientAD(modelDir, size, datasetName, cat, int64(fit.ImgSize), opts.Device)
-	if err != nil {
-		return nil, err
-	}
 	threshold := fit.Threshold.Value
 	if opts.Threshold != nil {
 		if threshold = *opts.Threshold; math.IsNaN(threshold) || math.IsInf(threshold, 0) {
-			m.Close()
 			return nil, fmt.Errorf("threshold %v: want a finite number", threshold)
 		}
+	}
+	decode := opts.Decode
+	if decode.Grey16, err = datasets.ParseGrey16Mode(fit.Depth16); err != nil {
+		return nil, fmt.Errorf("PUAD fit %s: %w", fp, err)
+	}
+	ref := models.ModelRef{Root: modelDir, Size: size, DatasetName: datasetName, Category: cat, TeacherFile: cmp.Or(opts.TeacherFile, fit.TeacherFile)}
+	m, err := ref.Load(int64(fit.ImgSize), opts.Device)
+	if err != nil {
+		return nil, err
+	}
+	if err := evaluate.CheckFit(fit, m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: %w", fp, err)
 	}
 	batch := opts.BatchSize
 	if batch <= 0 {
@@ -114,7 +142,7 @@ func Load(modelDir, category string, opts Options) (*Detector, error) {
 	return &Detector{
 		datasetName: datasetName, category: cat, fitPath: fp, fit: fit, gauss: fit.Gaussian(),
 		model: m, scorer: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		batch: batch, decode: opts.Decode, threshold: threshold,
+		batch: batch, decode: decode, threshold: threshold,
 	}, nil
 }
 

@@ -32,25 +32,47 @@ func NewHeatmapStyle(fit *stats.FitFile) HeatmapStyle {
 	return HeatmapStyle{Max: ef.Mean + 3*ef.Std, Threshold: fit.Threshold.Value}
 }
 
+// HeatmapExtras are what a heatmap shows beyond the map and the verdict.
+type HeatmapExtras struct {
+	// GroundTruth is the image's ground-truth mask (evaluation only),
+	// outlined when set.
+	GroundTruth *image.Gray
+	// UnpicturableOnly says that only the Mahalanobis distance makes the
+	// image anomalous (stats.FitFile.UnpicturableOnly): the map may show
+	// nothing, and a note says so.
+	UnpicturableOnly bool
+}
+
+// unpicturableNote is the heatmap's note for an image that only the
+// unpicturable score flags.
+const unpicturableNote = "flagged by Mahalanobis score only"
+
 // Render draws the size×size anomaly map amap over img (resized to size,
 // as the networks saw it, or to HeatmapMinSize if that is larger), with a
-// colour bar, the title and the PUAD score and verdict below it.
-func (h HeatmapStyle) Render(img datasets.RGB, amap []float32, size int, title string, puad float64) (*image.RGBA, error) {
+// colour bar, the title, the PUAD score and verdict below it, and the
+// extras.
+func (h HeatmapStyle) Render(img datasets.RGB, amap []float32, size int, title string, puad float64, ex HeatmapExtras) (*image.RGBA, error) {
 	side := max(size, HeatmapMinSize)
 	hi := h.Max
 	if !(hi > 0) || math.IsInf(hi, 0) {
 		hi = 0 // relative to the map's own peak
 	}
-	return heatmap.Render(rgbaImage(datasets.Resize(img, side, side)), amap, size, size, heatmap.Options{
+	opts := heatmap.Options{
 		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
 		// heatmap flags Score >= Threshold; the verdict is Score > Threshold.
-		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true, Contour: h.Contour,
-	})
+		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
+		Contour: h.Contour, GroundTruth: ex.GroundTruth,
+	}
+	if ex.UnpicturableOnly {
+		opts.Note = unpicturableNote
+	}
+	return heatmap.Render(rgbaImage(datasets.Resize(img, side, side)), amap, size, size, opts)
 }
 
 // Heatmap draws the anomaly map of r over its input in with the style of
-// the detector's fit and the threshold r was judged by; with contours it
-// outlines the defect mask of Defects (ErrNoPixelThreshold without one).
+// the detector's fit and the threshold r was judged by, noting an image
+// that only the unpicturable score flags; with contours it outlines the
+// defect mask of Defects (ErrNoPixelThreshold without one).
 func (d *Detector) Heatmap(in Input, r Result, title string, contours bool) (*image.RGBA, error) {
 	st := NewHeatmapStyle(d.fit)
 	st.Threshold = r.Threshold
@@ -60,7 +82,8 @@ func (d *Detector) Heatmap(in Input, r Result, title string, contours bool) (*im
 		}
 		st.Contour = &d.fit.PixelThreshold.Value
 	}
-	return st.Render(in.rgb, r.modelMap, r.mapSize, title, r.PUAD)
+	ex := HeatmapExtras{UnpicturableOnly: d.fit.Fusion.UnpicturableOnly(r.EfficientAD, r.Mahalanobis, r.Threshold)}
+	return st.Render(in.rgb, r.modelMap, r.mapSize, title, r.PUAD, ex)
 }
 
 // rgbaImage converts a datasets.RGB to an image.RGBA.

@@ -6,7 +6,6 @@ import (
 	"image"
 
 	"github.com/puad-go/puad/evaluate"
-	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/stats"
 )
 
@@ -19,8 +18,13 @@ type Result struct {
 	Mahalanobis float64 `json:"mahalanobis_distance"`
 	// PUAD fuses the two standardised scores.
 	PUAD float64 `json:"puad_score"`
-	// Anomalous is PUAD > Threshold.
-	Anomalous bool    `json:"anomalous"`
+	// Anomalous is PUAD > Threshold, for a valid PUAD score.
+	Anomalous bool `json:"anomalous"`
+	// Invalid marks a PUAD score that is not a number (NaN or infinite,
+	// from a broken model or fit): the image is neither normal nor
+	// anomalous (stats.VerdictInvalid). JSON cannot hold such scores:
+	// encode them with stats.JSONScore.
+	Invalid   bool    `json:"invalid,omitempty"`
 	Threshold float64 `json:"threshold"`
 	// Confidence is the empirical CDF of the fit's validation PUAD scores
 	// at PUAD: the fraction of normal validation images scoring below this
@@ -40,19 +44,23 @@ type Result struct {
 
 // WithThreshold returns r judged by another threshold.
 func (r Result) WithThreshold(threshold float64) Result {
-	r.Threshold, r.Anomalous = threshold, r.PUAD > threshold
+	v := stats.VerdictAt(r.PUAD, threshold)
+	r.Threshold, r.Anomalous, r.Invalid = threshold, v == stats.VerdictAnomalous, v == stats.VerdictInvalid
 	return r
 }
+
+// Verdict is the decision on the image: normal, anomalous or invalid.
+func (r Result) Verdict() stats.Verdict { return stats.VerdictAt(r.PUAD, r.Threshold) }
 
 // ModelMap returns the anomaly map as the networks computed it: size rows of
 // size values at the model's input resolution.
 func (r Result) ModelMap() (m []float32, size int) { return r.modelMap, r.mapSize }
 
 // AnomalyMap returns the anomaly map at the image's resolution: Height rows
-// of Width values, resampled bilinearly from the model's map
-// (heatmap.Resample).
+// of Width values, resized from the model's map as the reference does
+// (evaluate.FullMap).
 func (r Result) AnomalyMap() ([]float32, error) {
-	return heatmap.Resample(r.modelMap, r.mapSize, r.mapSize, r.Width, r.Height)
+	return evaluate.FullMap(r.modelMap, r.mapSize, r.Width, r.Height)
 }
 
 // Predict scores an image in memory.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -62,7 +63,7 @@ func BenchmarkEval(b *testing.B) {
 	for _, bs := range []int{1, 4} {
 		b.Run(map[int]string{1: "batch1", 4: "batch4"}[bs], func(b *testing.B) {
 			catDir := filepath.Join(benchDir, "data", benchWant.DatasetName, benchWant.Category)
-			ds, err := datasets.Open(catDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+			ds, err := datasets.Open(catDir, refsplit.Perm)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -12,17 +12,24 @@
 //     validation scores); PUADModel.FitFile describes the result as a
 //     stats.FitFile, which holds what scoring new images needs.
 //   - Evaluate scores the test images and returns EfficientAD's and PUAD's
-//     image AUROC, overall and per anomaly class; RunFromResult turns a
-//     Result into a row of the reproduction report.
+//     image AUROC, overall and per anomaly class; when the category has
+//     ground truth it also streams each test map, resized to its image's
+//     size (FullMap), into the pixel-level metrics of evaluate/localize, and
+//     with Options.MapsDir writes the maps as float TIFFs (WriteMap).
+//     RunFromResult turns a Result into a row of the reproduction report.
 //
 // This package needs the native libtorch library through cgo. The pure-Go
 // parts live in subpackages that build without it:
 //
 //   - evaluate/metrics: image- and pixel-level detection metrics (AUROC as
-//     scikit-learn computes it, per-class AUROC).
+//     scikit-learn computes it, per-class AUROC; pixel AUROC, AU-PRO and
+//     AU-sPRO as MVTec's evaluation scripts define them).
 //   - evaluate/stats: the PUAD statistics (Ledoit-Wolf Gaussian,
 //     Mahalanobis distance, z-score fusion, decision threshold) and the fit
 //     file.
+//   - evaluate/localize: a category's pixel AUROC, AU-PRO and AU-sPRO from
+//     full-size maps and its ground truth, and the maps' file layout.
+//   - evaluate/floattiff: anomaly maps as 32-bit float TIFF files.
 //   - evaluate/report: the tables of the PUAD README beside measured runs.
 //   - evaluate/heatmap: anomaly maps drawn over their images.
 package evaluate

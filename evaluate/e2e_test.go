@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -38,6 +39,12 @@ type e2eExpected struct {
 	PerClass         map[string]float64 `json:"puad_auroc_per_class"`
 }
 
+// Agreement with the reference's float32 Ledoit-Wolf fit (see endToEnd).
+const (
+	maxMahalanobisRel = 3e-5
+	maxPUADDiff       = 5e-5
+)
+
 // TestEndToEndAgainstPyTorch builds a small category and random weights with
 // PyTorch, scores it with the reference's procedure in Python, and checks
 // that Evaluate gives the same numbers for every image.
@@ -52,6 +59,9 @@ func TestEndToEndAgainstPyTorch(t *testing.T) {
 		{"split-student", StudentExtractor, []string{"--extractor", "student"}, true},
 		// A validation folder, normalised teacher features.
 		{"validation-teacher", TeacherExtractor, []string{"--extractor", "teacher", "--validation-dir", "--n-train", "6", "--seed", "3"}, false},
+		// 56 training images split into 48 + 8 validation, 22 test images,
+		// at 128 pixels to keep the run short.
+		{"large-split-student", StudentExtractor, []string{"--extractor", "student", "--n-train", "56", "--n-test", "8", "--img-size", "128", "--seed", "5"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { endToEnd(t, c.extractor, c.args, c.batch) })
@@ -70,7 +80,7 @@ func endToEnd(t *testing.T, extractor Extractor, args []string, checkBatch bool)
 		t.Fatal(err)
 	}
 	catDir := filepath.Join(dir, "data", want.DatasetName, want.Category)
-	ds, err := datasets.Open(catDir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	ds, err := datasets.Open(catDir, refsplit.Perm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,21 +112,33 @@ func endToEnd(t *testing.T, extractor Extractor, args []string, checkBatch bool)
 		maxPUAD = math.Max(maxPUAD, math.Abs(g.PUAD-w.PUAD)/math.Max(1, math.Abs(w.PUAD)))
 	}
 	t.Logf("max relative error: EfficientAD score %.2e, Mahalanobis %.2e, PUAD %.2e", maxEff, maxMaha, maxPUAD)
-	if maxEff > 1e-5 || maxMaha > 1e-4 || maxPUAD > 1e-4 {
-		t.Errorf("scores differ from the PyTorch reference beyond 1e-4")
+	// EfficientAD scores run the same libtorch kernels in the same order at
+	// batch 1: they must be identical. Mahalanobis distances differ because
+	// the reference fits Ledoit-Wolf and the pseudo-inverse in float32 and
+	// this code in float64: measured up to 8.8e-6 relative, PUAD scores up to
+	// 1.6e-5 (relative to max(1, |score|)); the bounds are those times ~3.
+	if maxEff != 0 {
+		t.Errorf("EfficientAD scores differ from the PyTorch reference (max relative %.2e), want identical", maxEff)
 	}
+	if maxMaha > maxMahalanobisRel || maxPUAD > maxPUADDiff {
+		t.Errorf("Mahalanobis (%.2e) or PUAD (%.2e) beyond %.0e / %.0e", maxMaha, maxPUAD, maxMahalanobisRel, maxPUADDiff)
+	}
+	// The EfficientAD validation statistics are float32 numpy arithmetic on
+	// identical scores: identical. The Mahalanobis ones inherit the
+	// distances' difference.
 	v := res.Validation
 	for _, c := range []struct {
 		name      string
 		got, want float64
+		tol       float64
 	}{
-		{"eff mean", v.EfficientAD.Mean, want.Validation.EffMean},
-		{"eff std", v.EfficientAD.Std, want.Validation.EffStd},
-		{"maha mean", v.Mahalanobis.Mean, want.Validation.MahaMean},
-		{"maha std", v.Mahalanobis.Std, want.Validation.MahaStd},
+		{"eff mean", v.EfficientAD.Mean, want.Validation.EffMean, 0},
+		{"eff std", v.EfficientAD.Std, want.Validation.EffStd, 0},
+		{"maha mean", v.Mahalanobis.Mean, want.Validation.MahaMean, maxMahalanobisRel},
+		{"maha std", v.Mahalanobis.Std, want.Validation.MahaStd, maxMahalanobisRel},
 	} {
-		if relErr(c.got, c.want) > 1e-4 {
-			t.Errorf("validation %s = %v, want %v", c.name, c.got, c.want)
+		if e := relErr(c.got, c.want); e > c.tol {
+			t.Errorf("validation %s = %.9g, want %.9g (relative difference %.2e > %.0e)", c.name, c.got, c.want, e, c.tol)
 		}
 	}
 	if res.EfficientADAUROC != want.EfficientADAUROC || res.PUADAUROC != want.PUADAUROC {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/models"
 )
 
 // FitFile describes pm, fitted by Fit on ds, as the fit file stats.SaveFit
@@ -24,7 +25,9 @@ func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.
 	f, err := stats.NewFitFile(stats.FitInput{
 		DatasetName: ds.DatasetName, Category: ds.Category,
 		Size: string(pm.Scorer.Model.Size), Extractor: string(pm.Scorer.Extractor), ImgSize: int(pm.Scorer.Model.ImgSize),
-		Gaussian: pm.Gaussian, Fusion: pm.Fusion,
+		ModelFiles: pm.Scorer.Model.Digests,
+		Gaussian:   pm.Gaussian, Fusion: pm.Fusion,
+		Depth16: depth16Name(ds.Decode.Grey16), TeacherFile: pm.Scorer.Model.TeacherFile,
 		ValidPaths: paths, ValidEfficientAD: pm.ValidEfficientAD, ValidMahalanobis: pm.ValidMahalanobis,
 		ValidMaps: pm.ValidMaps,
 	}, maxFPR, created)
@@ -72,4 +75,30 @@ func (res *Result) AddOperatingPoints(fitted *float64) {
 	if op, err := stats.ChooseLabelledThreshold(scores, anomalous, stats.Objective{Kind: stats.ObjectiveF1}); err == nil {
 		res.OperatingPoints = append(res.OperatingPoints, stats.OperatingByClass("f1_optimal", scores, classes, datasets.NormalClass, op.Threshold))
 	}
+}
+
+// depth16Name is the fit file's Depth16 of a dataset decoded with mode: empty
+// for the default, so that fits of MVTec categories keep their layout.
+func depth16Name(mode datasets.Grey16Mode) string {
+	if mode == datasets.Grey16Clip {
+		return ""
+	}
+	return mode.String()
+}
+
+// CheckFit checks that a loaded fit file can score images with m, the
+// model of its category: a known feature extractor, the model's image size
+// and feature dimension, and the very model files it was made with (a
+// *stats.StaleError when one changed since).
+func CheckFit(f *stats.FitFile, m *models.EfficientAD) error {
+	if _, err := ParseExtractor(f.Extractor); err != nil {
+		return fmt.Errorf("PUAD fit: %w", err)
+	}
+	if int64(f.ImgSize) != m.ImgSize {
+		return fmt.Errorf("PUAD fit was made at image size %d, the model is loaded at %d", f.ImgSize, m.ImgSize)
+	}
+	if len(f.Mean) != models.TeacherChannels {
+		return fmt.Errorf("PUAD fit has %d-dimensional features, the model gives %d", len(f.Mean), models.TeacherChannels)
+	}
+	return f.CheckModelFiles(m.Digests)
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/evaluate/localize"
 	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
@@ -26,6 +27,12 @@ type Options struct {
 	Workers int
 	// Progress, if set, is called after every batch.
 	Progress Progress
+	// Decode is how RunImages decodes images; Fit, Evaluate and
+	// EfficientADTestAUROC take it from their dataset.
+	Decode datasets.DecodeOptions
+	// MapsDir, if set, receives Evaluate's test anomaly maps at the
+	// images' own sizes as float TIFFs (WriteMap's layout).
+	MapsDir string
 }
 
 // DefaultBatchSize is one image per forward pass: it reproduces the
@@ -61,10 +68,13 @@ type Result struct {
 	PUADPerClass     []metrics.ClassAUROC `json:"puad_auroc_per_class"`
 	// EfficientADPerClass is EfficientAD's AUROC per anomaly class (the reference's results.txt).
 	EfficientADPerClass []metrics.ClassAUROC `json:"efficient_ad_auroc_per_class"`
-	Validation          stats.Fusion         `json:"validation"`
-	NumTrain            int                  `json:"num_train"`
-	NumValidation       int                  `json:"num_validation"`
-	Test                []ImageScore         `json:"test"`
+	// Metrics are the pixel-level results of EfficientAD's maps; nil (and
+	// absent from the JSON) when the category has no ground truth.
+	*localize.Metrics
+	Validation    stats.Fusion `json:"validation"`
+	NumTrain      int          `json:"num_train"`
+	NumValidation int          `json:"num_validation"`
+	Test          []ImageScore `json:"test"`
 	// OperatingPoints, set by AddOperatingPoints, are how thresholds
 	// perform on the test images.
 	OperatingPoints []stats.OperatingReport `json:"operating_points,omitempty"`
@@ -91,6 +101,10 @@ type PUADModel struct {
 // EfficientAD scores and Mahalanobis distances of the validation images give
 // the z-score statistics.
 func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts Options) (*PUADModel, error) {
+	if n := len(ds.Valid); n < MinValidation {
+		return nil, fmt.Errorf("%s: need at least %d validation images to standardise the scores, found %d", ds.Dir, MinValidation, n)
+	}
+	opts.Decode = ds.Decode
 	sc := &Scorer{Model: m, Extractor: opts.Extractor}
 	trainOut, err := RunImages(ctx, sc, ds.Train, Need{Feature: true}, "train", opts)
 	if err != nil {
@@ -123,6 +137,10 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 	return &PUADModel{Scorer: sc, Gaussian: g, Fusion: fu, ValidEfficientAD: eff, ValidMahalanobis: maha, ValidMaps: maps}, nil
 }
 
+// MinValidation is the fewest validation images Fit accepts: a standard
+// deviation needs two.
+const MinValidation = 2
+
 // Evaluate runs the reference's main.py on one category: EfficientAD's
 // image AUROC on the test set, PUAD's fit on train/validation, and PUAD's
 // AUROC overall and per anomaly class. Each image goes through the networks
@@ -135,17 +153,37 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 	if err != nil {
 		return nil, err
 	}
+	opts.Decode = ds.Decode
 	paths := make([]string, len(ds.Test))
 	for i, it := range ds.Test {
 		paths[i] = it.Path
 	}
-	testOut, err := RunImages(ctx, pm.Scorer, paths, Need{Score: true, Feature: true}, "test", opts)
+	maps, err := newTestMaps(ds, int(m.ImgSize), opts.MapsDir)
 	if err != nil {
 		return nil, err
 	}
+	testOut := make([]ImageOutput, len(paths))
+	err = EachImage(ctx, pm.Scorer, paths, Need{Score: true, Feature: true, Map: maps != nil}, "test", opts,
+		func(i int, o ImageOutput) error {
+			if maps != nil {
+				if err := maps.add(ds.Test[i], o.Map); err != nil {
+					return err
+				}
+				o.Map = nil
+			}
+			testOut[i] = o
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	loc, err := maps.result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ds.Dir, err)
+	}
 	res := &Result{
 		DatasetName: ds.DatasetName, Category: ds.Category, Size: string(m.Size), Extractor: string(opts.Extractor),
-		Validation: pm.Fusion, NumTrain: len(ds.Train), NumValidation: len(ds.Valid), Fitted: pm,
+		Validation: pm.Fusion, NumTrain: len(ds.Train), NumValidation: len(ds.Valid), Fitted: pm, Metrics: loc,
 	}
 	classes := make([]string, len(ds.Test))
 	effScores := make([]float64, len(ds.Test))
@@ -178,10 +216,29 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 // computes), runs them through sc in batches and returns one output per path,
 // in order. An unreadable image is an error naming the file.
 func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage string, opts Options) ([]ImageOutput, error) {
+	outs := make([]ImageOutput, 0, len(paths))
+	err := EachImage(ctx, sc, paths, need, stage, opts, func(_ int, o ImageOutput) error {
+		outs = append(outs, o)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// EachImage is RunImages handing each output to fn, in path order, as soon
+// as its batch is done, instead of collecting them: outputs with anomaly
+// maps need not all be held. An error from fn stops the run and is
+// returned.
+func EachImage(ctx context.Context, sc *Scorer, paths []string, need Need, stage string, opts Options, fn func(i int, o ImageOutput) error) error {
 	bs := opts.BatchSize
 	if bs <= 0 {
 		bs = DefaultBatchSize
 	}
+	// No batch is larger than the images there are: memory follows the
+	// work, not the setting.
+	bs = max(1, min(bs, len(paths)))
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
@@ -189,10 +246,9 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	size := int(sc.Model.ImgSize)
-	stream := datasets.Stream(ctx, paths, size, workers, 2*bs+workers)
-	outs := make([]ImageOutput, 0, len(paths))
+	stream := opts.Decode.Stream(ctx, paths, size, workers, 2*bs+workers)
 	batch := make([]float32, 0, bs*3*size*size)
-	n := 0
+	n, done := 0, 0
 	flush := func() error {
 		if n == 0 {
 			return nil
@@ -201,35 +257,40 @@ func RunImages(ctx context.Context, sc *Scorer, paths []string, need Need, stage
 		if err != nil {
 			return err
 		}
-		outs = append(outs, o...)
+		for _, out := range o {
+			if err := fn(done, out); err != nil {
+				return err
+			}
+			done++
+		}
 		batch, n = batch[:0], 0
 		if opts.Progress != nil {
-			opts.Progress(stage, len(outs), len(paths))
+			opts.Progress(stage, done, len(paths))
 		}
 		return nil
 	}
 	for it := range stream {
 		if it.Err != nil {
-			return nil, fmt.Errorf("%s images: %w", stage, it.Err)
+			return fmt.Errorf("%s images: %w", stage, it.Err)
 		}
 		batch = append(batch, it.Data...)
 		n++
 		if n == bs {
 			if err := flush(); err != nil {
-				return nil, fmt.Errorf("%s images: %w", stage, err)
+				return fmt.Errorf("%s images: %w", stage, err)
 			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := flush(); err != nil {
-		return nil, fmt.Errorf("%s images: %w", stage, err)
+		return fmt.Errorf("%s images: %w", stage, err)
 	}
-	if len(outs) != len(paths) {
-		return nil, fmt.Errorf("%s images: %d of %d processed", stage, len(outs), len(paths))
+	if done != len(paths) {
+		return fmt.Errorf("%s images: %d of %d processed", stage, done, len(paths))
 	}
-	return outs, nil
+	return nil
 }
 
 // ScoreBatch runs n loaded images (float32 CHW at the model's ImgSize, one

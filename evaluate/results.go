@@ -19,6 +19,7 @@ import (
 // training does, and returns the image AUROC over all of them and per
 // anomaly class. Progress reports the stage "test".
 func EfficientADTestAUROC(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts Options) (float64, []metrics.ClassAUROC, error) {
+	opts.Decode = ds.Decode
 	paths := make([]string, len(ds.Test))
 	classes := make([]string, len(ds.Test))
 	for i, it := range ds.Test {

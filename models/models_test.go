@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,7 +99,7 @@ func TestForwardMatchesPyTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer got.Close()
-			if g, w := got.Shape(), want.Shape(); !sameShape(g, w) {
+			if g, w := got.Shape(), want.Shape(); !slices.Equal(g, w) {
 				t.Fatalf("output shape %v, want %v", g, w)
 			}
 			d := maxRelDiff(t, got, want)

@@ -4,11 +4,29 @@
 // structs whose fields are the reference's layers. A parameter's path is its
 // state-dict key (e.g. "encoder.enconv1.weight"), so loading a PyTorch
 // state dict is a walk over named parameters.
+//
+// The package also owns what every user of a trained model shares:
+//
+//   - the one EfficientAD anomaly map (anomalymap.go): the teacher output
+//     normalised with mu/sigma (NormalizeTeacher), the student/teacher and
+//     student/autoencoder maps upsampled to the image size (Maps), and their
+//     quantile-normalised combination (AnomalyMap). Scoring, heatmaps and
+//     the validation quantiles of training all call these, so they cannot
+//     drift apart;
+//   - the reference's model directory (Layout) and its file names
+//     (files.go), with LoadEfficientAD reading a category's model from it;
+//   - typed errors for weights that do not fit (ShapeError), which the
+//     command line turns into advice about flags.
+//
+// Loading refuses what would score silently wrong: NaN or infinite values
+// (ErrNonFinite), quantiles that cannot normalise a map, and a category
+// folder whose files are not the set its manifest lists (ErrMixedModel).
 package models
 
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	tb "github.com/puad-go/puad/torchbind"
@@ -76,8 +94,11 @@ func LoadStateDict(m Module, sd *tb.StateDict, dev tb.Device, source string) err
 		if err != nil {
 			return fmt.Errorf("%s: key %q: %w", source, p.Name, err)
 		}
-		if !sameShape(info.Shape, p.Shape) {
+		if !slices.Equal(info.Shape, p.Shape) {
 			return &ShapeError{File: source, Key: p.Name, Want: p.Shape, Got: info.Shape}
+		}
+		if err := checkFinite(src, source, p.Name); err != nil {
+			return err
 		}
 		dt := tb.Float32
 		if info.DType == tb.Int64 {
@@ -157,18 +178,6 @@ func To(m Module, dev tb.Device) error {
 		*p.Tensor = t
 	}
 	return nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // InitDefault initialises every parameter of m as PyTorch's Conv2d does by

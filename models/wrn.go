@@ -109,22 +109,25 @@ func (b *Bottleneck) params(prefix string) []Param {
 	return ps
 }
 
+// convBN is conv, then batch norm, then (when relu) ReLU, tracked by s.
+func convBN(s *tb.Scope, conv *ConvNoBias, bn *BatchNorm2d, x *tb.Tensor, relu bool) *tb.Tensor {
+	h := s.T(bn.Forward(s.T(conv.Forward(x))))
+	if relu {
+		h = s.T(tb.Relu(h))
+	}
+	return h
+}
+
 // Forward runs the block.
 func (b *Bottleneck) Forward(x *tb.Tensor) (*tb.Tensor, error) {
 	s := tb.NewScope()
 	defer s.Close()
-	h := s.T(b.Conv1.Forward(x))
-	h = s.T(b.BN1.Forward(h))
-	h = s.T(tb.Relu(h))
-	h = s.T(b.Conv2.Forward(h))
-	h = s.T(b.BN2.Forward(h))
-	h = s.T(tb.Relu(h))
-	h = s.T(b.Conv3.Forward(h))
-	h = s.T(b.BN3.Forward(h))
+	h := convBN(s, b.Conv1, b.BN1, x, true)
+	h = convBN(s, b.Conv2, b.BN2, h, true)
+	h = convBN(s, b.Conv3, b.BN3, h, false)
 	id := x
 	if b.DownConv != nil {
-		id = s.T(b.DownConv.Forward(x))
-		id = s.T(b.DownBN.Forward(id))
+		id = convBN(s, b.DownConv, b.DownBN, x, false)
 	}
 	h = s.T(tb.Add(h, id))
 	h = s.T(tb.Relu(h))
@@ -205,9 +208,7 @@ func (w *WRNExtractor) NamedParams() []Param {
 func (w *WRNExtractor) Forward(x *tb.Tensor) (*tb.Tensor, error) {
 	s := tb.NewScope()
 	defer s.Close()
-	h := s.T(w.Conv1.Forward(x))
-	h = s.T(w.BN1.Forward(h))
-	h = s.T(tb.Relu(h))
+	h := convBN(s, w.Conv1, w.BN1, x, true)
 	h = s.T(tb.MaxPool2d(h, tb.PoolOptions{Kernel: [2]int64{3, 3}, Stride: [2]int64{2, 2}, Padding: [2]int64{1, 1}}))
 	var f2 *tb.Tensor
 	for li, layer := range w.Layers {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func checkWRNAgainstTorchvision(t *testing.T, blocks string, imgSize string, wan
 		t.Fatalf("%d parameters, torchvision has %d (without layer4, fc)", len(params), len(keys))
 	}
 	for i, p := range params {
-		if p.Name != keys[i].Name || !sameShape(p.Shape, keys[i].Shape) {
+		if p.Name != keys[i].Name || !slices.Equal(p.Shape, keys[i].Shape) {
 			t.Fatalf("parameter %d: %s %v, torchvision %s %v", i, p.Name, p.Shape, keys[i].Name, keys[i].Shape)
 		}
 	}
@@ -113,7 +114,7 @@ func checkWRNAgainstTorchvision(t *testing.T, blocks string, imgSize string, wan
 	}
 	defer got.Close()
 	t.Logf("forward: %.1fs", time.Since(start).Seconds())
-	if gs, ws := got.Shape(), want4.Shape(); !sameShape(gs, ws) {
+	if gs, ws := got.Shape(), want4.Shape(); !slices.Equal(gs, ws) {
 		t.Fatalf("output shape %v, PyTorch %v", gs, ws)
 	}
 	rel := wrnCompare(t, got, want4)

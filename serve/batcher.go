@@ -122,7 +122,9 @@ func (b *batcher) run(batch []*job) {
 		o := outcome{err: err, batchSize: len(live), started: started, finished: finished}
 		if err == nil {
 			o.res = rs[i]
-			b.met.score.WithLabelValues(b.det.Category()).Observe(rs[i].PUAD)
+			if !rs[i].Invalid { // a score that is not a number has no bucket
+				b.met.score.WithLabelValues(b.det.Category()).Observe(rs[i].PUAD)
+			}
 		}
 		j.done <- o
 	}

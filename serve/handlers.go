@@ -17,6 +17,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/detector"
+	"github.com/puad-go/puad/evaluate/stats"
 )
 
 // Timings are the stages of a prediction request, in milliseconds.
@@ -33,7 +34,9 @@ type Prediction struct {
 	DatasetName string `json:"dataset_name"`
 	Category    string `json:"category"`
 	detector.Result
-	Verdict string `json:"verdict"` // "anomalous" or "normal"
+	// Verdict is "normal", "anomalous" or "invalid" (stats.Verdict): the
+	// scores of an invalid verdict that are not numbers are null.
+	Verdict string `json:"verdict"`
 	// BatchSize is the number of images of the forward pass that scored it.
 	BatchSize int     `json:"batch_size"`
 	Timings   Timings `json:"timings_ms"`
@@ -44,6 +47,21 @@ type Prediction struct {
 	// Regions its connected regions, when asked for with ?masks=png.
 	MaskPNG string            `json:"mask_png,omitempty"`
 	Regions []detector.Region `json:"regions,omitempty"`
+}
+
+// MarshalJSON writes the scores of an invalid prediction that are not
+// numbers as null, which JSON can hold.
+func (p Prediction) MarshalJSON() ([]byte, error) {
+	type plain Prediction
+	if !p.Invalid {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		EfficientAD *float64 `json:"efficient_ad_score"`
+		Mahalanobis *float64 `json:"mahalanobis_distance"`
+		PUAD        *float64 `json:"puad_score"`
+	}{plain(p), stats.JSONScore(p.EfficientAD), stats.JSONScore(p.Mahalanobis), stats.JSONScore(p.PUAD)})
 }
 
 // Error is the body of every error answer.
@@ -117,7 +135,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		o.res = o.res.WithThreshold(*q.threshold)
 	}
 	p := Prediction{DatasetName: b.det.DatasetName(), Category: b.det.Category(), Result: o.res,
-		Verdict: verdict(o.res.Anomalous), BatchSize: o.batchSize}
+		Verdict: o.res.Verdict().String(), BatchSize: o.batchSize}
 	if err := addImages(&p, b.det, in, q); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -175,13 +193,6 @@ func (s *Server) predictFailed(w http.ResponseWriter, r *http.Request, err error
 		s.cfg.Logger.Error("prediction failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "prediction failed: "+err.Error())
 	}
-}
-
-func verdict(anomalous bool) string {
-	if anomalous {
-		return "anomalous"
-	}
-	return "normal"
 }
 
 // pick returns the batcher of the category asked for; with one category
@@ -254,8 +265,12 @@ func decodeStatus(err error) int {
 	return http.StatusBadRequest
 }
 
-// addImages adds the heatmap and the defect mask the query asks for.
+// addImages adds the heatmap and the defect mask the query asks for; an
+// invalid prediction, from a broken model or fit, gets none.
 func addImages(p *Prediction, d *detector.Detector, in detector.Input, q predictQuery) error {
+	if p.Invalid {
+		return nil
+	}
 	if q.heatmap {
 		img, err := d.Heatmap(in, p.Result, d.Category(), q.masks)
 		if err != nil {

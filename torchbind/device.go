@@ -1,6 +1,7 @@
 package torchbind
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -89,6 +90,10 @@ func (d Device) String() string {
 // IsCUDA reports whether d is a CUDA device.
 func (d Device) IsCUDA() bool { return d.Type == CUDAType }
 
+// ErrNoCUDA is returned (wrapped) by ParseDevice when a CUDA device is asked
+// for and this libtorch has none.
+var ErrNoCUDA = errors.New("CUDA is not available")
+
 // ParseDevice reads "auto", "cpu", "cuda" or "cuda:N". "auto" is the first
 // CUDA device when one is available, else the CPU. Asking for CUDA where there
 // is none is an error that says so.
@@ -112,7 +117,7 @@ func ParseDevice(s string) (Device, error) {
 			idx = n
 		}
 		if !CUDAAvailable() {
-			return CPU, fmt.Errorf("device %q: CUDA is not available (libtorch %s, %d devices); build the shim against a CUDA libtorch (LIBTORCH=/path make native) or use --device cpu", s, TorchVersion(), CUDADeviceCount())
+			return CPU, fmt.Errorf("device %q: %w (libtorch %s, %d devices); build the shim against a CUDA libtorch (LIBTORCH=/path make native)", s, ErrNoCUDA, TorchVersion(), CUDADeviceCount())
 		}
 		if idx >= CUDADeviceCount() {
 			return CPU, fmt.Errorf("device %q: only %d CUDA devices", s, CUDADeviceCount())

@@ -182,7 +182,7 @@ func TestParseDevice(t *testing.T) {
 	}
 	for _, s := range []string{"cuda", "cuda:0", "cuda:1"} {
 		_, err := ParseDevice(s)
-		if err == nil || !strings.Contains(err.Error(), "CUDA is not available") || !strings.Contains(err.Error(), "--device cpu") {
+		if err == nil || !strings.Contains(err.Error(), "CUDA is not available") || !errors.Is(err, ErrNoCUDA) || strings.Contains(err.Error(), "--device") {
 			t.Errorf("ParseDevice(%q): %v", s, err)
 		}
 	}

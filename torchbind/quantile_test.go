@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/puad-go/puad/internal/pyref"
 )
 
 // splitmix64 is a small deterministic hash for building large test inputs.
@@ -103,9 +105,7 @@ func TestQuantileAbove2p24(t *testing.T) {
 // torch.quantile itself: compare with the value torch computed on the same
 // formula-built input.
 func TestQuantileAt2p24(t *testing.T) {
-	if testing.Short() {
-		t.Skip("sorts 2^24 values")
-	}
+	pyref.SkipShort(t, "sorts 2^24 values")
 	m := musts(t)
 	ref := fixtures(t).Quantile224
 	if ref.N != 1<<24 || len(ref.Q) == 0 {

@@ -305,6 +305,8 @@ func closeAll(ts map[string]*tb.Tensor) {
 type lossLog struct {
 	f *os.File
 	w *bufio.Writer
+	// size is the file's length once closed.
+	size int64
 }
 
 // openLossLog creates path with header, or, when resumeAt >= 0, opens it
@@ -361,6 +363,9 @@ func (l *lossLog) Row(iteration int, values ...float64) {
 
 // Sync flushes the rows to the file and returns its length.
 func (l *lossLog) Sync() (int64, error) {
+	if l.f == nil {
+		return l.size, nil
+	}
 	if err := l.w.Flush(); err != nil {
 		return 0, err
 	}
@@ -372,7 +377,8 @@ func (l *lossLog) Close() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	_, err := l.Sync()
+	size, err := l.Sync()
+	l.size = size
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}

@@ -15,17 +15,24 @@
 //     trying the pipeline without ImageNet.
 //
 // Outputs follow the reference's model directory (models.Layout and its
-// file names), plus a loss log (train_loss.csv, one row per iteration) in
-// the same folder and, while a run is unfinished, its checkpoint
-// (CheckpointFile).
+// file names), plus a loss log (train_loss.csv, one row per iteration: its
+// losses, then the learning rate it used) in the same folder and, while a
+// run is unfinished, its checkpoint (CheckpointFile).
 //
 // Both trainings run one loop: resuming from the checkpoint,
 // periodic checkpoints, interruption (a cancelled context saves a
 // checkpoint and returns an InterruptedError), progress, the loss log and
 // the prefetching of inputs. Errors a caller acts on match sentinel errors
 // (ErrOutputExists, ErrCheckpointExists, ErrCheckpointMismatch,
-// ErrNoTeacher, ErrNoWRNWeights, ErrInterrupted); the messages leave the
-// how-to of a particular front end (flags) to the caller.
+// ErrNoTeacher, ErrNoWRNWeights, ErrNonFiniteLoss, ErrLocked,
+// ErrInterrupted); the messages leave the how-to of a particular front end
+// (flags) to the caller.
+//
+// A run fails closed: it holds a lock on its folder (LockFile), removes
+// the temporary files of writes killed there before, stops at the first
+// non-finite loss without touching its last checkpoint, and treats a
+// checkpoint it cannot write on the way as a warning, so that the trained
+// model is still saved.
 //
 // Every random decision (initial weights, images drawn, augmentations,
 // grayscale conversions, dropout masks) comes from libtorch generators

@@ -5,6 +5,10 @@ import (
 	"fmt"
 )
 
+// MaxBatchSize is the largest batch a training run accepts: each image of
+// a batch is held decoded, with its activations and gradients, at once.
+const MaxBatchSize = 1024
+
 // Errors a caller tells apart with errors.Is, e.g. to say how to go on.
 var (
 	// ErrOutputExists: the trained model a run would write exists and
@@ -20,6 +24,11 @@ var (
 	ErrNoTeacher = errors.New("no trained teacher")
 	// ErrNoWRNWeights: the WideResNet101-2 weights are not given or not found.
 	ErrNoWRNWeights = errors.New("no WideResNet101-2 weights")
+	// ErrNonFiniteLoss: the loss became NaN or infinite; the run stopped
+	// without writing a checkpoint of the diverged state.
+	ErrNonFiniteLoss = errors.New("non-finite training loss")
+	// ErrLocked: another run is training in the same folder.
+	ErrLocked = errors.New("folder in use by another training run")
 	// ErrInterrupted is matched by the error a training run returns when
 	// its context is cancelled: the run saved a checkpoint and can be resumed.
 	ErrInterrupted = errors.New("training interrupted")

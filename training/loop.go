@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/prefetch"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -53,8 +54,10 @@ type runSetup struct {
 	// logHeader is the loss log's header; each row is the iteration, the
 	// step's losses and the learning rate.
 	logHeader string
-	dev       tb.Device
-	log       io.Writer
+	// total is the run's number of iterations: a checkpoint beyond it is refused.
+	total int
+	dev   tb.Device
+	log   io.Writer
 }
 
 // run is a training run in progress. It owns the optimiser, the loss log
@@ -63,14 +66,17 @@ type run struct {
 	runSetup
 	ckptPath string
 	config   string
+	unlock   func()
 	opt      *tb.Adam
 	lossLog  *lossLog
 	// loaded are the extra tensors of the checkpoint resumed from (see take);
 	// extra are the tensors saved with each checkpoint (borrowed).
 	loaded, extra map[string]*tb.Tensor
 	// start is the first iteration to run; resumed says whether the run
-	// continues from a checkpoint.
+	// continues from a checkpoint; savedAt is the iteration of the last
+	// checkpoint written or resumed from (-1: none).
 	start   int
+	savedAt int
 	resumed bool
 	logAt   int64
 	// lastLoss is the total loss of the last iteration done (NaN: none) and
@@ -87,12 +93,18 @@ func openRun(s runSetup) (_ *run, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{runSetup: s, ckptPath: filepath.Join(s.dir, CheckpointFile), config: string(cfg), logAt: -1, lastLoss: math.NaN()}
+	r := &run{runSetup: s, ckptPath: filepath.Join(s.dir, CheckpointFile), config: string(cfg), logAt: -1, lastLoss: math.NaN(), savedAt: -1}
 	defer func() {
 		if err != nil {
 			r.Close()
 		}
 	}()
+	if r.unlock, err = lockDir(s.dir); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.RemoveTemps(s.dir, runFiles...); err != nil {
+		return nil, err
+	}
 	var ck *checkpointFile
 	if s.resume {
 		if ck, err = openCheckpoint(r.ckptPath); err != nil {
@@ -131,6 +143,9 @@ func (r *run) restore(ck *checkpointFile) error {
 	if st.Config != r.config {
 		return newRunError(ErrCheckpointMismatch, "checkpoint %s was written by a run with other settings (%s, now %s)", r.ckptPath, st.Config, r.config)
 	}
+	if st.Iteration < 0 || st.Iteration > r.total || st.LogOffset < 0 {
+		return newRunError(ErrCheckpointMismatch, "checkpoint %s records iteration %d (log offset %d), outside a run of %d iterations", r.ckptPath, st.Iteration, st.LogOffset, r.total)
+	}
 	streams := map[string]*tb.Generator{streamData: r.data}
 	for name, g := range r.streams {
 		streams[name] = g
@@ -143,7 +158,7 @@ func (r *run) restore(ck *checkpointFile) error {
 	if err := ck.loadModules(r.modules, r.dev); err != nil {
 		return err
 	}
-	r.start, r.logAt, r.lastLoss, r.resumed = st.Iteration, st.LogOffset, st.LastLoss, true
+	r.start, r.logAt, r.lastLoss, r.resumed, r.savedAt = st.Iteration, st.LogOffset, st.LastLoss, true, st.Iteration
 	return nil
 }
 
@@ -162,6 +177,10 @@ func (r *run) Close() {
 	r.lossLog.Close()
 	closeAll(r.loaded)
 	r.loaded = nil
+	if r.unlock != nil {
+		r.unlock()
+		r.unlock = nil
+	}
 }
 
 // save writes a checkpoint after done iterations.
@@ -176,14 +195,29 @@ func (r *run) save(done int) error {
 			return err
 		}
 	}
-	return saveCheckpoint(r.ckptPath, checkpointState{
+	if err := saveCheckpoint(r.ckptPath, checkpointState{
 		Iteration: done, LogOffset: off, Config: r.config, LastLoss: r.lastLoss, RNG: rng, Extra: r.extra,
-	}, r.modules, r.opt)
+	}, r.modules, r.opt); err != nil {
+		return err
+	}
+	r.savedAt = done
+	return nil
 }
 
-// interrupted saves a checkpoint after done iterations and returns the
-// InterruptedError.
+// checkpoint saves a checkpoint on the way (see save); a failure is a
+// warning on the log, since the run goes on and will still save its model.
+func (r *run) checkpoint(done int) {
+	if err := r.save(done); err != nil {
+		fmt.Fprintf(r.log, "warning: training goes on without a checkpoint at iteration %d: %v\n", done, err)
+	}
+}
+
+// interrupted saves a checkpoint after done iterations (unless the last
+// one is of that iteration) and returns the InterruptedError.
 func (r *run) interrupted(ctx context.Context, done int) error {
+	if r.savedAt == done && exists(r.ckptPath) {
+		return r.stopped(ctx, done)
+	}
 	if err := r.save(done); err != nil {
 		return fmt.Errorf("interrupted, and saving the checkpoint failed: %w", err)
 	}
@@ -206,6 +240,22 @@ func (r *run) finish() error {
 		return err
 	}
 	return nil
+}
+
+// observeDraws, when not nil, is handed every random draw of the input data
+// as the run uses it: the samples of the teacher statistics (statDraws),
+// then each iteration's job (teacherJob, studentJob). Tests set it to
+// compare the draws with the reference's.
+var observeDraws func(any)
+
+// diverged is the error of a run whose loss became non-finite at iteration
+// i: the step is not kept, and the last checkpoint (if any) stays as it was.
+func (r *run) diverged(i int, loss float64) error {
+	kept := "no checkpoint was written"
+	if r.savedAt >= 0 && exists(r.ckptPath) {
+		kept = fmt.Sprintf("the checkpoint of iteration %d is kept in %s", r.savedAt, r.ckptPath)
+	}
+	return newRunError(ErrNonFiniteLoss, "training stopped: the loss of iteration %d is %v; %s", i, loss, kept)
 }
 
 // schedule describes the iterations of a run to trainLoop. J is what an
@@ -256,10 +306,16 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 		if f.Err != nil {
 			return fmt.Errorf("iteration %d: %w", i+1, f.Err)
 		}
+		if observeDraws != nil {
+			observeDraws(f.Job)
+		}
 		r.opt.LR = sc.lr(i)
 		losses, err := sc.step(f.Out, f.Job)
 		if err != nil {
 			return fmt.Errorf("iteration %d: %w", i+1, err)
+		}
+		if math.IsNaN(losses[0]) || math.IsInf(losses[0], 0) {
+			return r.diverged(i+1, losses[0])
 		}
 		r.dataState, r.lastLoss = sc.dataState(f.Job), losses[0]
 		r.lossLog.Row(i+1, append(losses, r.opt.LR)...)
@@ -269,9 +325,7 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 			due = sc.atEnd
 		}
 		if due {
-			if err := r.save(i + 1); err != nil {
-				return err
-			}
+			r.checkpoint(i + 1)
 		}
 	}
 	cancel()

@@ -20,11 +20,20 @@ type StudentConfig struct {
 	// ImageNetDir is an ImageNet-style folder for the student's ImageNet
 	// penalty; "" disables the penalty (a warning says so on Log).
 	ImageNetDir string
-	// DatasetDir is the category folder (MVTec layout) and ModelDir the
+	// DatasetDir is the dataset folder (a category in the MVTec layout or a
+	// plain folder of good images, see datasets.OpenFor) and ModelDir the
 	// model directory; the teacher is read from <ModelDir>/<size>_size/teacher/
-	// and the results go to <ModelDir>/<size>_size/<dataset>/<category>/.
+	// and the results go to <ModelDir>/<size>_size/<dataset>/<category>/
+	// (<ModelDir>/<size>_size/custom/<name>/ for a plain folder).
 	DatasetDir, ModelDir string
-	Size                 models.Size
+	// Name names a plain folder's model (empty: the folder's name).
+	Name string
+	// TeacherFile, when set, is the teacher to train against, in any
+	// models.TeacherLayout; it is written to the model directory's teacher
+	// folder in the reference layout (ErrTeacherConflict when another
+	// teacher is there).
+	TeacherFile string
+	Size        models.Size
 	// Iterations (70000), BatchSize (1: the reference's) and ImgSize (256).
 	Iterations, BatchSize, ImgSize int
 	// Seed selects every random stream of the run.
@@ -39,6 +48,9 @@ type StudentConfig struct {
 	Log io.Writer
 	// Workers decode images in parallel (runtime.NumCPU() when 0).
 	Workers int
+
+	// decode is how the dataset's images are decoded (set by TrainStudent).
+	decode datasets.DecodeOptions
 }
 
 func (c *StudentConfig) fillDefaults() {
@@ -83,9 +95,10 @@ type Losses struct {
 }
 
 // pdnOutputSize is the output size of an unpadded PDN (S or M) on
-// size×size images, and aeOutputSize the autoencoder's; training needs them equal.
-func pdnOutputSize(size int) int { return ((size-3)/2-3)/2 - 2 - 3 }
-func aeOutputSize(size int) int  { return size/4 - 8 }
+// size×size images, and aeOutputSize the autoencoder's; training needs them
+// equal (models.CheckImgSize).
+func pdnOutputSize(size int) int { return models.PDNOutputSize(size) }
+func aeOutputSize(size int) int  { return models.AutoEncoderOutputSize(size) }
 
 // studentRunConfig is what a student checkpoint must agree on to be resumed.
 type studentRunConfig struct {
@@ -111,11 +124,11 @@ func (c *StudentConfig) validate() error {
 	if _, err := models.ParseSize(string(c.Size)); err != nil {
 		return err
 	}
-	if c.Iterations < 0 || c.BatchSize < 1 || c.CheckpointEvery < 0 {
+	if c.Iterations < 0 || c.BatchSize < 1 || c.BatchSize > MaxBatchSize || c.CheckpointEvery < 0 {
 		return fmt.Errorf("train student: invalid settings (iterations %d, batch size %d, checkpoint every %d)", c.Iterations, c.BatchSize, c.CheckpointEvery)
 	}
-	if c.ImgSize < 128 || pdnOutputSize(c.ImgSize) != aeOutputSize(c.ImgSize) {
-		return fmt.Errorf("train student: image size %d: the autoencoder needs at least 128 pixels and an output the size of the PDN's (multiples of 4 work; the reference uses 256)", c.ImgSize)
+	if err := models.CheckImgSize(c.ImgSize); err != nil {
+		return fmt.Errorf("train student: %w", err)
 	}
 	return nil
 }
@@ -131,11 +144,17 @@ func TrainStudent(ctx context.Context, cfg StudentConfig) (*StudentResult, error
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ds, err := datasets.Open(cfg.DatasetDir, refsplit.Perm)
+	ds, err := datasets.OpenFor(cfg.DatasetDir, refsplit.Perm, datasets.NeedTrain, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
+	cfg.decode = ds.Decode
 	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
+	if cfg.TeacherFile != "" {
+		if err := installTeacher(cfg.TeacherFile, layout, cfg.Log); err != nil {
+			return nil, err
+		}
+	}
 	if !exists(layout.TeacherPath()) {
 		return nil, newRunError(ErrNoTeacher, "before training the student, the teacher must have been trained: no %s", layout.TeacherPath())
 	}
@@ -234,7 +253,7 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 		},
 		data: dataGen, streams: map[string]*tb.Generator{streamDropout: dropGen},
 		logHeader: "iteration,loss_total,loss_hard,loss_penalty,loss_ae,loss_student_ae,lr",
-		dev:       cfg.Device, log: cfg.Log,
+		total:     cfg.Iterations, dev: cfg.Device, log: cfg.Log,
 	})
 	if err != nil {
 		return 0, err
@@ -245,7 +264,7 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 	}
 	step := &studentStep{m: m, opt: r.opt, dev: m.Device}
 	data := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: dataGen, next: r.start, total: cfg.Iterations}
-	data.cache.init(len(ds.Train), cfg.ImgSize)
+	data.cache.init(len(ds.Train), cfg.ImgSize, cfg.decode)
 	if err := trainLoop(ctx, r, step.iterations(cfg, data)); err != nil {
 		return 0, err
 	}
@@ -278,8 +297,8 @@ func categoryStats(ctx context.Context, r *run, m *models.EfficientAD, train []s
 }
 
 // finishStudent computes the quantiles of the trained model, saves it and
-// removes the checkpoint. An interruption here keeps the checkpoint saved
-// after the last iteration: resuming goes straight to these steps.
+// removes the checkpoint. An interruption here saves a checkpoint of the
+// last iteration (unless there is one): resuming goes straight to these steps.
 func finishStudent(ctx context.Context, r *run, m *models.EfficientAD, valid []string, cfg StudentConfig) error {
 	m.AutoEncoder.Training = false
 	for _, mod := range []models.Module{m.Student, m.AutoEncoder} {
@@ -290,7 +309,7 @@ func finishStudent(ctx context.Context, r *run, m *models.EfficientAD, valid []s
 	q, err := validationQuantiles(ctx, m, valid, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return r.stopped(ctx, cfg.Iterations)
+			return r.interrupted(ctx, cfg.Iterations)
 		}
 		return err
 	}
@@ -312,9 +331,9 @@ func (s *studentStep) iterations(cfg StudentConfig, data *studentData) schedule[
 			return []float64{l.Total, l.Hard, l.Penalty, l.AE, l.StudentAE}, err
 		},
 		stage: StageTrain, progress: cfg.Progress,
-		// The last checkpoint lets an interrupted computation of the
-		// quantiles resume without training again.
-		every: cfg.CheckpointEvery, atEnd: true,
+		// With checkpoints on, one after the last iteration lets a killed
+		// computation of the quantiles resume without training again.
+		every: cfg.CheckpointEvery, atEnd: cfg.CheckpointEvery > 0,
 	}
 }
 
@@ -455,16 +474,18 @@ func imagenetInput(path string, gray bool, size int) ([]float32, error) {
 // imageCache keeps the resized training images (when they fit in
 // maxCacheBytes), so that each is decoded once.
 type imageCache struct {
-	mu   sync.Mutex
-	on   bool
-	imgs map[int]datasets.RGB
+	mu     sync.Mutex
+	on     bool
+	imgs   map[int]datasets.RGB
+	decode datasets.DecodeOptions
 }
 
 const maxCacheBytes = 1 << 30
 
-func (c *imageCache) init(n, size int) {
+func (c *imageCache) init(n, size int, decode datasets.DecodeOptions) {
 	c.on = int64(n)*int64(3*size*size) <= maxCacheBytes
 	c.imgs = map[int]datasets.RGB{}
+	c.decode = decode
 }
 
 func (c *imageCache) get(k int, path string, size int) (datasets.RGB, error) {
@@ -474,7 +495,7 @@ func (c *imageCache) get(k int, path string, size int) (datasets.RGB, error) {
 	if ok {
 		return img, nil
 	}
-	img, err := datasets.LoadRGB(path, size)
+	img, err := c.decode.LoadRGB(path, size)
 	if err != nil {
 		return img, err
 	}
@@ -590,7 +611,7 @@ func teacherOutputStats(ctx context.Context, teacher *models.PDN, paths []string
 	done := 0
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream := datasets.Stream(ctx, paths, cfg.ImgSize, cfg.Workers, 0)
+	stream := cfg.decode.Stream(ctx, paths, cfg.ImgSize, cfg.Workers, 0)
 	for it := range stream {
 		if it.Err != nil {
 			return nil, nil, it.Err
@@ -657,13 +678,13 @@ func teacherOutputStats(ctx context.Context, teacher *models.PDN, paths []string
 
 // validationMaps returns the student-teacher and autoencoder-student maps
 // of the validation images (models.EfficientAD.Maps), image after image.
-func validationMaps(ctx context.Context, m *models.EfficientAD, paths []string, workers int, progress func(done, total int)) (st, ae []float32, err error) {
+func validationMaps(ctx context.Context, m *models.EfficientAD, paths []string, decode datasets.DecodeOptions, workers int, progress func(done, total int)) (st, ae []float32, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := 0
 	c := int64(models.TeacherChannels)
 	size := m.ImgSize
-	for it := range datasets.Stream(ctx, paths, int(size), workers, 0) {
+	for it := range decode.Stream(ctx, paths, int(size), workers, 0) {
 		if it.Err != nil {
 			return nil, nil, it.Err
 		}
@@ -712,7 +733,7 @@ func validationMaps(ctx context.Context, m *models.EfficientAD, paths []string, 
 // quantiles (torch.quantile's linear interpolation, over all pixels of all
 // validation maps) of each kind of map.
 func validationQuantiles(ctx context.Context, m *models.EfficientAD, paths []string, cfg StudentConfig) (_ map[string]*tb.Tensor, err error) {
-	st, ae, err := validationMaps(ctx, m, paths, cfg.Workers, func(done, total int) {
+	st, ae, err := validationMaps(ctx, m, paths, cfg.decode, cfg.Workers, func(done, total int) {
 		cfg.Progress(StageQuantiles, done, total, math.NaN())
 	})
 	if err != nil {

@@ -220,7 +220,7 @@ func (c *TeacherConfig) validate() error {
 	if _, err := models.ParseSize(string(c.Size)); err != nil {
 		return err
 	}
-	if c.Iterations < 0 || c.BatchSize < 1 || c.StatSamples < 1 || c.ImgSize < 32 || c.CheckpointEvery < 0 {
+	if c.Iterations < 0 || c.BatchSize < 1 || c.BatchSize > MaxBatchSize || c.StatSamples < 1 || c.ImgSize < 32 || c.ImgSize > models.MaxImgSize || c.CheckpointEvery < 0 {
 		return fmt.Errorf("train teacher: invalid settings (iterations %d, batch size %d, stat samples %d, image size %d, checkpoint every %d)",
 			c.Iterations, c.BatchSize, c.StatSamples, c.ImgSize, c.CheckpointEvery)
 	}
@@ -308,7 +308,7 @@ func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, 
 		},
 		modules: []namedModule{{"teacher", pdn}},
 		params:  func() []*tb.Tensor { return models.Parameters(pdn) },
-		data:    dataGen, logHeader: "iteration,loss,lr", dev: cfg.Device, log: cfg.Log,
+		data:    dataGen, logHeader: "iteration,loss,lr", total: cfg.Iterations, dev: cfg.Device, log: cfg.Log,
 	})
 	if err != nil {
 		return err
@@ -484,6 +484,9 @@ type statSample struct {
 	Gray bool
 }
 
+// statDraws are the samples of the two statistics passes (observeDraws).
+type statDraws struct{ pass1, pass2 []statSample }
+
 // statSamples picks the images of the two statistics passes as the
 // reference does: StatSamples indices from torch.randint(len, (n,)) with a
 // CPU generator seeded with 42, the same for both passes; each pass draws
@@ -532,6 +535,9 @@ func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *
 	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed)
 	if err != nil {
 		return nil, nil, err
+	}
+	if observeDraws != nil {
+		observeDraws(statDraws{pass1, pass2})
 	}
 	fs := featureStats{fe: fe, size: 2 * cfg.ImgSize, dev: cfg.Device, workers: cfg.Workers}
 	if exists(muPath) {

@@ -25,6 +25,7 @@ import (
 // TestMain fails the run when a test left tensors to the finalizers.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	removeLocalFixtures()
 	for i := 0; i < 2; i++ {
 		runtime.GC()
 		done := make(chan struct{})
@@ -289,7 +290,7 @@ func TestTrainTeacherResume(t *testing.T) {
 	}
 	sameFiles(t, dirA, dirB, "teacher.pt", "mu.pt", "sigma.pt", "train_loss.csv")
 
-	if !testing.Short() {
+	if !pyref.Short() {
 		// PyTorch loads the files; the padded PDN's state dict fits the unpadded PDN.
 		pyref.Run(t, "testdata/check_files.py", a.ModelDir, "s")
 	}
@@ -385,7 +386,7 @@ func TestTrainStudentResume(t *testing.T) {
 		t.Errorf("resumed run: final loss %v; uninterrupted: %v", resB.FinalLoss, resA.FinalLoss)
 	}
 
-	if testing.Short() {
+	if pyref.Short() {
 		return
 	}
 	// PyTorch loads every file (and the padded teacher's keys fit the unpadded PDN).

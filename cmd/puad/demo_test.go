@@ -11,6 +11,7 @@ import (
 
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/detector"
+	"github.com/puad-go/puad/evaluate/floattiff"
 )
 
 // TestDemoWiring runs the demo in miniature (tiny images and counts, two
@@ -31,6 +32,7 @@ func TestDemoWiring(t *testing.T) {
 		"RANDOM weights", "can be downloaded here", "2 iterations at 128×128",
 		"EfficientAD (S)", "Mahalanobis distance alone", "PUAD (EfficientAD + Mahalanobis)",
 		"Logical anomalies: EfficientAD", "On this data", "demo finished in",
+		"Pixel-level results", "pixel AUROC", "AU-sPRO@0.05", "AU-sPRO@1.0",
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("output lacks %q", s)
@@ -52,13 +54,47 @@ func TestDemoWiring(t *testing.T) {
 		t.Error(err)
 	}
 
-	// The demo's model and fit serve `puad predict` at the demo's input size,
-	// with the scores of the evaluation.
-	cat := filepath.Join(cfg.OutDir, "data", "synthetic_loco", "tray")
-	rep, err := runPredict(context.Background(), predictSettings{ModelDir: filepath.Join(cfg.OutDir, "models"), CategoryDir: cat,
-		Inputs: []string{filepath.Join(cat, "test")}, Size: "s", Device: "cpu"}, io.Discard, io.Discard)
+	// The demo trained on the plain folder: its model and fit serve `puad
+	// predict --name` at the demo's input size, with the scores of the
+	// evaluation, bit for bit.
+	plain := filepath.Join(cfg.OutDir, "data", "own_images", "tray")
+	for _, p := range []string{"validation", "test/good", "test/logical_anomalies", "000.png"} {
+		if _, err := os.Stat(filepath.Join(plain, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	if o.Result.DatasetName != "custom" || o.Result.Category != "tray" {
+		t.Errorf("evaluated %s/%s", o.Result.DatasetName, o.Result.Category)
+	}
+	for _, s := range []string{"[6/6] predict by name", "--name tray", "2 images: "} {
+		if !strings.Contains(text, s) {
+			t.Errorf("output lacks %q", s)
+		}
+	}
+	mapsDir := filepath.Join(cfg.OutDir, "maps")
+	rep, err := runPredict(context.Background(), predictSettings{ModelDir: filepath.Join(cfg.OutDir, "models"), Name: "tray",
+		Inputs: []string{filepath.Join(plain, "test")}, Size: "s", Device: "cpu", MapsDir: mapsDir}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(rep.Images) != len(o.Result.Test) {
+		t.Fatalf("predict scored %d images, evaluation %d", len(rep.Images), len(o.Result.Test))
+	}
+	// --maps writes each image's map at the image's size in the official layout.
+	want := filepath.Join(mapsDir, "tray", "test", "structural_anomalies", "001.tiff")
+	if rep.Images[len(rep.Images)-1].Map != want {
+		t.Errorf("last map %q, want %s", rep.Images[len(rep.Images)-1].Map, want)
+	}
+	data, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, w, h, err := floattiff.Decode(data); err != nil || w != 32 || h != 32 {
+		t.Errorf("%s: %d×%d, %v; want the image's 32×32", want, w, h, err)
+	}
+	// The plain folder carries the ground truth: the demo prints pixel-level results.
+	if !strings.Contains(text, "Pixel-level results") {
+		t.Errorf("output lacks the pixel-level table")
 	}
 	for i, p := range rep.Images {
 		if want := o.Result.Test[i]; p.PUAD != want.PUAD || p.EfficientAD != want.EfficientAD {

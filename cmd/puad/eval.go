@@ -27,21 +27,36 @@ var (
 	batchFlag     = &cli.IntFlag{Name: "batch-size", Usage: "images per forward pass (default: 1 on CPU, bit-exact with the reference; 8 on CUDA)"}
 	quietFlag     = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}
 	imgSizeFlag   = &cli.IntFlag{Name: "img-size", Value: 256, Usage: "image size the model was trained at (the reference's is 256)"}
+	nameFlag      = &cli.StringFlag{Name: "name", Usage: "model `NAME` of a plain folder (default: the folder's name); its model is MODELS/<size>_size/custom/NAME"}
+	teacherFlag   = &cli.StringFlag{Name: "teacher", Usage: "teacher PDN state dict `FILE` to use instead of MODELS/<size>_size/teacher/teacher.pt (the reference's, anomalib's or nelson1425/EfficientAD's layout)"}
+	mapsFlag      = &cli.StringFlag{Name: "maps", Usage: "write each test image's anomaly map at the image's size as a float TIFF into `DIR`/<category>/test/<class>/<id>.tiff (the official MVTec evaluation scripts' layout)"}
 )
+
+// datasetHelp describes the two shapes of DATASET, for the commands' --help.
+const datasetHelp = "DATASET is either a category folder in the MVTec AD / MVTec LOCO AD layout (train/good, test/...,\n" +
+	"optionally validation/good; its model is MODELS/<size>_size/<dataset>/<category>), or a plain folder of\n" +
+	"good images (PNG, JPEG, BMP or TIFF, any case of extension) with an optional validation/ folder of good\n" +
+	"images (otherwise 15% are held out as the reference does) and an optional test/ folder holding good/ and\n" +
+	"defect folders; its model is MODELS/<size>_size/custom/<NAME>, NAME the folder's name or --name.\n" +
+	"16-bit greyscale images are clipped to 8 bits in MVTec folders, as the reference does, and scaled in plain folders.\n"
 
 func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "EfficientAD and PUAD image AUROC of one category, as the reference's main.py",
 		ArgsUsage: "DATASET MODELS",
-		Description: "DATASET is a category folder in the MVTec layout (e.g. .../mvtec_loco_anomaly_detection/breakfast_box);\n" +
+		Description: datasetHelp + "Evaluation needs test images: the test/ folder of a category, or of a plain folder.\n" +
 			"MODELS is a model directory in the reference's layout (<size>_size/teacher, <size>_size/<dataset>/<category>).",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag,
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, nameFlag, teacherFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
+			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError(c, "eval needs DATASET and MODELS, got %d arguments", c.NArg())
+			}
+			if err := checkModelFlags(c); err != nil {
+				return err
 			}
 			res, err := runEval(c.Context, c.Args().Get(0), c.Args().Get(1), evalSettingsFrom(c))
 			if err != nil {
@@ -69,18 +84,24 @@ type evalSettings struct {
 	Quiet     bool
 	// ImgSize is the model's image size (0: 256, the reference's).
 	ImgSize int
+	// Name names a plain folder's model; TeacherFile replaces the model
+	// directory's teacher.
+	Name, TeacherFile string
+	// MapsDir receives the test anomaly maps ("": none).
+	MapsDir string
 }
 
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
-		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"),
+		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"), MapsDir: c.String("maps"),
+		Name: c.String("name"), TeacherFile: c.String("teacher"),
 	}
 }
 
-// loadCategory opens a dataset category and its model, with a progress bar
-// unless st.Quiet.
-func loadCategory(datasetDir, modelDir string, st evalSettings) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
+// loadCategory opens a dataset folder with what need asks of it and its
+// model, with a progress bar unless st.Quiet.
+func loadCategory(datasetDir, modelDir string, st evalSettings, need datasets.Need) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
 	var set evalsetup.Settings
 	var err error
 	if set.Size, err = models.ParseSize(st.Size); err != nil {
@@ -93,6 +114,7 @@ func loadCategory(datasetDir, modelDir string, st evalSettings) (*datasets.Datas
 		return nil, nil, evaluate.Options{}, err
 	}
 	set.BatchSize, set.ImgSize = st.BatchSize, st.ImgSize
+	set.Need, set.Name, set.TeacherFile = need, st.Name, st.TeacherFile
 	ds, m, opts, err := evalsetup.Load(datasetDir, modelDir, set)
 	if err != nil {
 		return nil, nil, opts, err
@@ -103,13 +125,14 @@ func loadCategory(datasetDir, modelDir string, st evalSettings) (*datasets.Datas
 }
 
 func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) (*evaluate.Result, error) {
-	ds, m, opts, err := loadCategory(datasetDir, modelDir, st)
+	ds, m, opts, err := loadCategory(datasetDir, modelDir, st, datasets.NeedTrain|datasets.NeedTest)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
 	ctx, cancel := interruptible(ctx)
 	defer cancel()
+	opts.MapsDir = st.MapsDir
 	res, err := evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
 		return nil, err
@@ -120,7 +143,8 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 	return res, nil
 }
 
-// printResult prints the reference's lines.
+// printResult prints the reference's lines, then the pixel-level results
+// when the category has ground truth.
 func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "dataset name : %s\n", r.DatasetName)
 	fmt.Fprintf(w, "category : %s\n", r.Category)
@@ -130,6 +154,9 @@ func printResult(w io.Writer, r *evaluate.Result) {
 	fmt.Fprintf(w, "puad auroc : %s\n", pyfmt.Float(r.PUADAUROC))
 	for _, pc := range r.PUADPerClass {
 		fmt.Fprintf(w, "puad auroc for %s: %s\n", pc.Class, pyfmt.Float(pc.AUROC))
+	}
+	if r.Metrics != nil {
+		r.Metrics.WriteText(w)
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/evaluate/floattiff"
 	"github.com/puad-go/puad/internal/testtree"
 )
 
@@ -30,28 +33,39 @@ func runPuad(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-func TestEvalPrintsTheReferenceLines(t *testing.T) {
-	root := filepath.Join(testRoot, "eval-lines")
-	dir := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 5)
-	testtree.RandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
-	jsonPath := filepath.Join(root, "out.json")
-	stdout, stderr, code := runPuad(t, "eval", dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+// referenceLines are the lines of eval's output that the reference's
+// main.py prints, for a LOCO-like category.
+var referenceLines = []string{
+	`dataset name : mvtec_loco_anomaly_detection`,
+	`category : tray`,
+	`size : s`,
+	`feature extractor : student`,
+	`efficient_ad auroc : [0-9.e-]+`,
+	`puad auroc : [0-9.e-]+`,
+	`puad auroc for logical_anomalies: [0-9.e-]+`,
+	`puad auroc for structural_anomalies: [0-9.e-]+`,
+}
+
+// operatingLines are the lines of the operating point at the F1-optimal
+// threshold, overall and per anomaly class, that eval prints last (no fit
+// is stored).
+var operatingLines = []string{
+	`operating point at the F1-optimal threshold [0-9.e-]+ : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+	`  logical_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+	`  structural_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+}
+
+// sproLines are the AU-sPRO lines of eval's output with the given suffix.
+func sproLines(suffix string) []string {
+	var out []string
+	for _, l := range []string{"0.05", "0.1", "0.3", "1.0"} {
+		out = append(out, `au_spro@`+regexp.QuoteMeta(l)+suffix+` : [0-9.e-]+`)
 	}
-	want := []string{
-		`dataset name : mvtec_loco_anomaly_detection`,
-		`category : tray`,
-		`size : s`,
-		`feature extractor : student`,
-		`efficient_ad auroc : [0-9.e-]+`,
-		`puad auroc : [0-9.e-]+`,
-		`puad auroc for logical_anomalies: [0-9.e-]+`,
-		`puad auroc for structural_anomalies: [0-9.e-]+`,
-		`operating point at the F1-optimal threshold [0-9.e-]+ : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
-		`  logical_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
-		`  structural_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
-	}
+	return out
+}
+
+func checkLines(t *testing.T, stdout string, want []string) {
+	t.Helper()
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), stdout)
@@ -61,13 +75,111 @@ func TestEvalPrintsTheReferenceLines(t *testing.T) {
 			t.Errorf("line %d = %q, want %s", i+1, lines[i], w)
 		}
 	}
+}
+
+// With ground truth (the generated LOCO layout with defects_config.json),
+// eval prints the reference's lines, then the pixel-level ones, writes
+// them to the JSON and the maps as TIFFs.
+func TestEvalPrintsTheReferenceLines(t *testing.T) {
+	root := filepath.Join(testRoot, "eval-lines")
+	dir := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 5)
+	testtree.RandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
+	jsonPath := filepath.Join(root, "out.json")
+	mapsDir := filepath.Join(root, "maps")
+	stdout, stderr, code := runPuad(t, "eval", dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet", "--maps", mapsDir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := append([]string{}, referenceLines...)
+	want = append(want, `pixel auroc : [0-9.e-]+`)
+	want = append(want, sproLines("")...)
+	for _, c := range []string{"logical_anomalies", "structural_anomalies"} {
+		want = append(want, `pixel auroc for `+c+` : [0-9.e-]+`)
+		want = append(want, sproLines(" for "+c)...)
+	}
+	want = append(want, operatingLines...)
+	checkLines(t, stdout, want)
 	data, err := os.ReadFile(jsonPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"efficient_ad_auroc"`, `"puad_auroc_per_class"`, `"validation"`, `"path": "test/good/000.png"`, `"mahalanobis_distance"`, `"puad_score"`, `"operating_points"`, `"name": "f1_optimal"`} {
+	for _, key := range []string{`"efficient_ad_auroc"`, `"puad_auroc_per_class"`, `"validation"`, `"path": "test/good/000.png"`, `"mahalanobis_distance"`, `"puad_score"`,
+		`"pixel_auroc"`, `"au_spro": {`, `"0.05"`, `"1.0"`, `"localization_per_class"`, `"operating_points"`, `"name": "f1_optimal"`} {
 		if !bytes.Contains(data, []byte(key)) {
 			t.Errorf("JSON lacks %s", key)
+		}
+	}
+	if bytes.Contains(data, []byte(`"au_pro"`)) {
+		t.Error("JSON has an AU-PRO for LOCO channels")
+	}
+	for _, f := range []string{"test/good/000.tiff", "test/good/001.tiff", "test/logical_anomalies/000.tiff", "test/structural_anomalies/000.tiff"} {
+		m, err := os.ReadFile(filepath.Join(mapsDir, "tray", filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pix, w, h, err := floattiff.Decode(m)
+		if err != nil || w != 32 || h != 32 || len(pix) != 32*32 {
+			t.Errorf("%s: %d×%d, %v; want a 32×32 float map (the image's size)", f, w, h, err)
+		}
+	}
+}
+
+// With MVTec AD masks eval reports the pixel AUROC and the AU-PRO, overall
+// and per class, and no AU-sPRO.
+func TestEvalMVTecADMasks(t *testing.T) {
+	root := filepath.Join(testRoot, "eval-ad-masks")
+	sum, err := synth.Generate(filepath.Join(root, "data"), synth.Config{
+		Seed: 5, Width: 32, Height: 32, DatasetName: loco, Category: "tray", Variant: synth.VariantTray,
+		TrainGood: 4, WithValidation: true, ValidationGood: 3, TestGood: 2, TestLogical: 1, TestStructural: 1,
+		Masks: synth.MasksMVTecAD,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testtree.RandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
+	jsonPath := filepath.Join(root, "out.json")
+	stdout, stderr, code := runPuad(t, "eval", sum.Dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := append([]string{}, referenceLines...)
+	want = append(want, `pixel auroc : [0-9.e-]+`, `au_pro : [0-9.e-]+`)
+	for _, c := range []string{"logical_anomalies", "structural_anomalies"} {
+		want = append(want, `pixel auroc for `+c+` : [0-9.e-]+`, `au_pro for `+c+` : [0-9.e-]+`)
+	}
+	want = append(want, operatingLines...)
+	checkLines(t, stdout, want)
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(`"au_pro"`)) || bytes.Contains(data, []byte(`"au_spro"`)) {
+		t.Errorf("JSON with MVTec AD masks:\n%s", data)
+	}
+}
+
+// Without ground truth the output is the reference's lines alone, and the
+// JSON has no pixel-level key.
+func TestEvalWithoutMasksPrintsOnlyTheReferenceLines(t *testing.T) {
+	root := filepath.Join(testRoot, "eval-no-masks")
+	dir := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 5)
+	if err := os.RemoveAll(filepath.Join(dir, "ground_truth")); err != nil {
+		t.Fatal(err)
+	}
+	testtree.RandomModel(t, filepath.Join(root, "models"), loco, "tray", 5)
+	jsonPath := filepath.Join(root, "out.json")
+	stdout, stderr, code := runPuad(t, "eval", dir, filepath.Join(root, "models"), "--json", jsonPath, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	checkLines(t, stdout, append(append([]string{}, referenceLines...), operatingLines...))
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"pixel_auroc"`, `"au_pro"`, `"au_spro"`, `"localization_per_class"`} {
+		if bytes.Contains(data, []byte(key)) {
+			t.Errorf("JSON has %s without masks", key)
 		}
 	}
 }
@@ -91,6 +203,13 @@ func TestEvalErrors(t *testing.T) {
 	os.RemoveAll(filepath.Join(noAnomaly, "test", "structural_anomalies"))
 	emptyClass := fresh("empty-class")
 	os.MkdirAll(filepath.Join(emptyClass, "test", "broken"), 0o755)
+	noMask := fresh("no-mask")
+	missing := filepath.Join(noMask, "ground_truth", "structural_anomalies", "000")
+	os.RemoveAll(missing)
+	badConfig := fresh("bad-config")
+	os.WriteFile(filepath.Join(badConfig, "defects_config.json"), []byte(`{"not": "a list"}`), 0o644)
+	smallMask := fresh("small-mask")
+	os.WriteFile(filepath.Join(smallMask, "ground_truth", "logical_anomalies", "000", "000.png"), tinyPNG(t), 0o644)
 	otherCategory := testtree.Category(t, filepath.Join(root, "other"), loco, "pins", synth.VariantPins, 6)
 
 	cases := []struct {
@@ -111,6 +230,9 @@ func TestEvalErrors(t *testing.T) {
 		{"bad device", []string{fresh("baddev"), models, "--device", "tpu"}, []string{"tpu"}},
 		{"cuda without a GPU", []string{fresh("cuda"), models, "--device", "cuda"}, []string{"CUDA"}},
 		{"too few arguments", []string{fresh("args")}, []string{"DATASET and MODELS"}},
+		{"missing mask", []string{noMask, models}, []string{missing}},
+		{"malformed defects config", []string{badConfig, models}, []string{filepath.Join(badConfig, "defects_config.json")}},
+		{"mask of another size", []string{smallMask, models}, []string{filepath.Join("logical_anomalies", "000", "000.png"), "2×2"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,6 +250,15 @@ func TestEvalErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tinyPNG is a 2×2 grey PNG.
+func tinyPNG(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func TestInterspersedFlags(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/evalsetup"
@@ -29,13 +30,14 @@ func fitCommand() *cli.Command {
 		Description: "Fits what `puad predict` needs besides the EfficientAD model: the mean and the Ledoit-Wolf\n" +
 			"inverse covariance of the training images' features, the validation statistics of the\n" +
 			"EfficientAD score and the Mahalanobis distance, and a threshold on the PUAD score.\n" +
-			"They are written to <MODELS>/<size>_size/<dataset>/<category>/" + stats.FitFileName + ".\n\n" +
+			"They are written to <MODELS>/<size>_size/<dataset>/<category>/" + stats.FitFileName + " (for a plain folder\n" +
+			"<MODELS>/<size>_size/custom/<NAME>/" + stats.FitFileName + "). Fitting needs no test images.\n\n" + datasetHelp + "\n" +
 			"The threshold is the (k+1)-th largest PUAD score of the n validation images, with\n" +
 			"k = floor(max-fpr × n) of them allowed above it (images score as anomalous when above\n" +
 			"the threshold). Validation sets are small (60 to 100 images in MVTec LOCO AD), so with\n" +
 			"the default max-fpr of 0.01 the threshold is the largest validation score; the rate to\n" +
 			"expect on new normal images, (k+1)/(n+1), is printed and stored beside it.",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag,
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag, nameFlag, teacherFlag,
 			&cli.StringFlag{Name: "threshold-from", Value: "validation", Usage: "`SET` the threshold is chosen on: validation " +
 				"(normal images, --max-fpr) or test (labelled images, --objective)"},
 			&cli.StringFlag{Name: "objective", Value: "f1", Usage: "with --threshold-from test: f1, recall=R (fewest false " +
@@ -44,6 +46,9 @@ func fitCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError(c, "fit needs DATASET and MODELS, got %d arguments", c.NArg())
+			}
+			if err := checkModelFlags(c); err != nil {
+				return err
 			}
 			choice, err := fitChoiceFrom(c)
 			if err != nil {
@@ -71,6 +76,7 @@ func fitPath(modelDir string, size models.Size, datasetName, category string) st
 func withFitHint(err error, size string) error {
 	var mismatch *stats.MismatchError
 	var format *stats.FormatError
+	var stale *stats.StaleError
 	switch {
 	case errors.Is(err, stats.ErrNoFit):
 		return fmt.Errorf("%w: run `puad fit DATASET MODELS --size %s` for this category first", err, size)
@@ -80,6 +86,8 @@ func withFitHint(err error, size string) error {
 		return fmt.Errorf("%w: run `puad fit` with --feature-extractor %s", err, mismatch.Want)
 	case errors.As(err, &format):
 		return fmt.Errorf("%w (run `puad fit` again)", err)
+	case errors.As(err, &stale):
+		return fmt.Errorf("%w: run `puad fit` again for this model", err)
 	}
 	return err
 }
@@ -122,7 +130,11 @@ func runFitWith(ctx context.Context, datasetDir, modelDir string, st evalSetting
 	if !(ch.MaxFPR >= 0 && ch.MaxFPR < 1) {
 		return nil, "", fmt.Errorf("--max-fpr %v: want a rate in [0, 1)", ch.MaxFPR)
 	}
-	ds, m, opts, err := loadCategory(datasetDir, modelDir, st)
+	need := datasets.NeedTrain
+	if ch.FromTest {
+		need |= datasets.NeedTest
+	}
+	ds, m, opts, err := loadCategory(datasetDir, modelDir, st, need)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
 )
 
 // explain is the message of err for the command line: the libraries'
@@ -16,16 +20,51 @@ import (
 func explain(err error) string {
 	var ie *reproduce.InterruptedError
 	if errors.As(err, &ie) {
-		return fmt.Sprintf("%v: rerun the same command to continue (finished categories are kept in %s; training resumes from its checkpoint)",
-			ie.Err, ie.RunsDir)
+		return fmt.Sprintf("%s: rerun the same command to continue (finished categories are kept in %s; training resumes from its checkpoint)",
+			plainMessage(ie.Err), ie.RunsDir)
 	}
+	msg := plainMessage(err)
 	if errors.Is(err, detector.ErrNoPixelThreshold) {
-		return err.Error() + " (run `puad fit` again to store one)"
+		return msg + " (run `puad fit` again to store one)"
 	}
 	if hint := shapeHint(err); hint != "" {
-		return err.Error() + " (" + hint + ")"
+		return msg + " (" + hint + ")"
 	}
-	return err.Error()
+	if errors.Is(err, tb.ErrNoCUDA) {
+		return msg + ", or use --device cpu"
+	}
+	if hint := datasetHint(err); hint != "" {
+		return msg + " (" + hint + ")"
+	}
+	if errors.Is(err, models.ErrMixedModel) {
+		return msg + " (retrain the category, or restore its folder from a copy)"
+	}
+	return msg
+}
+
+// plainMessage is err's message with the runtime's word for a cancelled
+// context replaced by what happened: the user interrupted the command.
+func plainMessage(err error) string {
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) {
+		msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+	}
+	return msg
+}
+
+// datasetHint is the advice for plain folders and published teachers.
+func datasetHint(err error) string {
+	var te *models.TeacherKeyError
+	var me *datasets.MissingError
+	switch {
+	case errors.As(err, &te):
+		return "a teacher of the other --size?"
+	case errors.As(err, &me) && me.For == "evaluation":
+		return "puad fit and puad train student need no test images"
+	case errors.Is(err, datasets.ErrBadName):
+		return "--name names the model of a plain folder"
+	}
+	return ""
 }
 
 // shapeHint is the advice for weights of another shape: a kernel that

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
+	tb "github.com/puad-go/puad/torchbind"
 )
 
 // TestExplain checks the advice added to the libraries' typed errors.
@@ -31,7 +33,16 @@ func TestExplain(t *testing.T) {
 		{"statistics file", &models.ShapeError{File: "mu.pt", Want: []int64{384}, Got: []int64{3}},
 			"mu.pt: expected shape [384], found [3]"},
 		{"interrupted reproduce", fmt.Errorf("%w", &reproduce.InterruptedError{Err: context.Canceled, RunsDir: "out/runs"}),
-			"context canceled: rerun the same command to continue (finished categories are kept in out/runs; training resumes from its checkpoint)"},
+			"interrupted: rerun the same command to continue (finished categories are kept in out/runs; training resumes from its checkpoint)"},
+		{"no CUDA", fmt.Errorf("device %q: %w", "cuda", tb.ErrNoCUDA),
+			`device "cuda": CUDA is not available, or use --device cpu`},
+		{"published teacher of another size",
+			&models.TeacherKeyError{File: "t.pth", Size: models.Small, Reason: "unknown key names",
+				Expected: []models.KeyShape{{Key: "conv1.weight", Shape: []int64{128, 3, 4, 4}}}, Found: []models.KeyShape{{Key: "0.weight", Shape: []int64{256, 3, 4, 4}}}},
+			"teacher t.pth is not a PDN_S teacher state dict (unknown key names); expected the keys conv1.weight[128 3 4 4] " +
+				"(or, in an nn.Sequential layout, the same tensors under the indices [0 3 6 8]); found 0.weight[256 3 4 4] (a teacher of the other --size?)"},
+		{"plain folder without a test set", &datasets.MissingError{Dir: "d", What: "a test folder test/", For: "evaluation"},
+			"dataset d: a test folder test/ is needed for evaluation (puad fit and puad train student need no test images)"},
 		{"other", fmt.Errorf("plain"), "plain"},
 	} {
 		if got := explain(c.err); got != c.want {

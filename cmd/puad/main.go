@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/puad-go/puad/datasets"
 	tb "github.com/puad-go/puad/torchbind"
 )
 
@@ -35,8 +36,16 @@ func newApp() *cli.App {
 		Version: version,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: libtorch's default)", EnvVars: []string{"PUAD_THREADS"}},
+			&cli.Int64Flag{Name: "max-image-pixels", Value: datasets.MaxImagePixels, EnvVars: []string{"PUAD_MAX_IMAGE_PIXELS"},
+				Usage: "largest image (width × height) decoded, checked from its header (-1: no limit)"},
 		},
 		Before: func(c *cli.Context) error {
+			if err := checkThreads(c.Int("threads")); err != nil {
+				return err
+			}
+			if err := setMaxImagePixels(c.Int64("max-image-pixels")); err != nil {
+				return err
+			}
 			if n := c.Int("threads"); n > 0 {
 				tb.SetNumThreads(n)
 			}

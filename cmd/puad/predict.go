@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,34 +33,33 @@ func predictCommand() *cli.Command {
 		Usage:     "score images with a category's EfficientAD model and its stored PUAD fit",
 		ArgsUsage: "MODELS IMAGE|FOLDER...",
 		Description: "Loads the model of the category named by --category (a folder whose own name is the category\n" +
-			"and whose parent's name is the dataset name, e.g. .../mvtec_loco_anomaly_detection/breakfast_box)\n" +
+			"and whose parent's name is the dataset name, e.g. .../mvtec_loco_anomaly_detection/breakfast_box),\n" +
+			"or by --name NAME (a plain folder's model, MODELS/<size>_size/custom/NAME: no dataset is read),\n" +
 			"and the fit that `puad fit` stored for it, then prints per image the EfficientAD score, the\n" +
 			"Mahalanobis distance, the PUAD score and the verdict (anomalous when the PUAD score is above the\n" +
-			"fit's threshold). A FOLDER is searched recursively for image files. Unreadable images are\n" +
-			"reported and skipped; the exit status is then non-zero.",
+			"fit's threshold, or --threshold; invalid when it is not a number). A FOLDER is searched\n" +
+			"recursively for image files. Unreadable images are reported and skipped; the exit status is then\n" +
+			"non-zero, as it is for invalid scores. Images are decoded as for the fit (16-bit greyscale clipped\n" +
+			"for MVTec categories, scaled for plain folders), with the teacher the fit used unless --teacher\n" +
+			"is given.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)", Required: true},
-			sizeFlag, extractorFlag, deviceFlag,
+			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)"},
+			&cli.StringFlag{Name: "name", Usage: "the model `NAME` of a plain folder (MODELS/<size>_size/custom/NAME)"},
+			sizeFlag, extractorFlag, deviceFlag, teacherFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "masks", Usage: "write a defect mask per image (PNG, the image's size) into `OUTDIR` and list the defect regions"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
 			&cli.Float64Flag{Name: "threshold", Usage: "judge by this PUAD-score threshold instead of the fit's, for this run"},
+			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
 				return usageError(c, "predict needs MODELS and at least one IMAGE or FOLDER, got %d arguments", c.NArg())
 			}
-			ps := predictSettings{
-				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Inputs: c.Args().Slice()[1:],
-				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), MaskDir: c.String("masks"),
+			if (c.String("category") == "") == (c.String("name") == "") {
+				return usageError(c, "predict needs either --category DIR or --name NAME")
 			}
-			if c.IsSet("feature-extractor") {
-				ps.Extractor = c.String("feature-extractor")
-			}
-			if c.IsSet("threshold") {
-				th := c.Float64("threshold")
-				ps.Threshold = &th
-			}
+			ps := predictSettingsFrom(c)
 			ctx, cancel := interruptible(c.Context)
 			defer cancel()
 			rep, err := runPredict(ctx, ps, os.Stdout, os.Stderr)
@@ -73,13 +73,35 @@ func predictCommand() *cli.Command {
 	}
 }
 
+// predictSettingsFrom reads the settings of `puad predict`.
+func predictSettingsFrom(c *cli.Context) predictSettings {
+	ps := predictSettings{
+		ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
+		Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), MaskDir: c.String("masks"),
+		TeacherFile: c.String("teacher"), MapsDir: c.String("maps"),
+	}
+	if c.IsSet("feature-extractor") {
+		ps.Extractor = c.String("feature-extractor")
+	}
+	if c.IsSet("threshold") {
+		th := c.Float64("threshold")
+		ps.Threshold = &th
+	}
+	return ps
+}
+
 type predictSettings struct {
-	ModelDir, CategoryDir string
-	Inputs                []string
-	Size, Extractor       string // Extractor "" accepts the fit's
-	Device                string
-	HeatmapDir, MaskDir   string
-	Threshold             *float64 // nil: the fit's
+	// CategoryDir names an MVTec category's model, Name a plain folder's
+	// (one of the two is set).
+	ModelDir, CategoryDir, Name string
+	Inputs                      []string
+	Size, Extractor             string // Extractor "" accepts the fit's
+	Device                      string
+	HeatmapDir, MaskDir         string
+	// TeacherFile replaces the fit's teacher ("": the fit's).
+	TeacherFile string
+	MapsDir     string   // anomaly maps as float TIFFs ("": none)
+	Threshold   *float64 // nil: the fit's
 }
 
 // prediction is one scored image.
@@ -89,13 +111,32 @@ type prediction struct {
 	Mahalanobis float64 `json:"mahalanobis_distance"`
 	PUAD        float64 `json:"puad_score"`
 	Anomalous   bool    `json:"anomalous"`
+	// Invalid marks a score that is not a number (NaN or infinite): the
+	// image is neither normal nor anomalous, and the run fails.
+	Invalid bool `json:"invalid,omitempty"`
 	// Confidence and Component are those of detector.Result.
 	Confidence float64         `json:"confidence"`
 	Component  stats.Component `json:"component"`
 	Heatmap    string          `json:"heatmap,omitempty"`
+	Map        string          `json:"map,omitempty"`
 	// Mask and Regions are the defect mask's file and its regions (--masks).
 	Mask    string            `json:"mask,omitempty"`
 	Regions []detector.Region `json:"regions,omitempty"`
+}
+
+// MarshalJSON writes the scores of an invalid prediction that are not
+// numbers as null, which JSON can hold.
+func (p prediction) MarshalJSON() ([]byte, error) {
+	type plain prediction
+	if !p.Invalid {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		EfficientAD *float64 `json:"efficient_ad_score"`
+		Mahalanobis *float64 `json:"mahalanobis_distance"`
+		PUAD        *float64 `json:"puad_score"`
+	}{plain(p), stats.JSONScore(p.EfficientAD), stats.JSONScore(p.Mahalanobis), stats.JSONScore(p.PUAD)})
 }
 
 type predictError struct {
@@ -116,6 +157,9 @@ type predictReport struct {
 	ThresholdOverride *float64       `json:"threshold_override,omitempty"`
 	Images            []prediction   `json:"images"`
 	Errors            []predictError `json:"errors,omitempty"`
+	// Incomplete is set when the run was interrupted before every input
+	// was scored.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // predictInput is an image to score and the name its heatmap gets.
@@ -173,15 +217,15 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 	return ins, errs
 }
 
-// openDetector loads the detector of the category ps names and starts its
+// openDetector loads the detector of the model ps names and starts its
 // report. The caller closes the detector.
 func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error) {
 	opts, err := detectorOptions(ps.Size, ps.Extractor, ps.Device)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.Threshold = ps.Threshold
-	d, err := loadDetector(ps.ModelDir, ps.CategoryDir, opts)
+	opts.Threshold, opts.TeacherFile = ps.Threshold, ps.TeacherFile
+	d, err := loadDetector(ps.ModelDir, ps.CategoryDir, ps.Name, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,30 +252,38 @@ func detectorOptions(size, extractor, device string) (detector.Options, error) {
 	return opts, err
 }
 
-// loadDetector loads the detector of a --category, with the hints of a
-// missing or unusable fit.
-func loadDetector(modelDir, category string, opts detector.Options) (*detector.Detector, error) {
-	if _, _, err := detector.CategoryNames(category); err != nil {
-		return nil, fmt.Errorf("--%w", err) // the message starts with "category"
+// loadDetector loads the detector of a --category, or of a plain folder's
+// model by --name when category is empty, with the hints of a missing,
+// unusable or stale fit.
+func loadDetector(modelDir, category, name string, opts detector.Options) (*detector.Detector, error) {
+	var d *detector.Detector
+	var err error
+	if category == "" {
+		d, err = detector.LoadName(modelDir, name, opts)
+	} else {
+		if _, _, err := detector.CategoryNames(category); err != nil {
+			return nil, fmt.Errorf("--%w", err) // the message starts with "category"
+		}
+		d, err = detector.Load(modelDir, category, opts)
 	}
-	d, err := detector.Load(modelDir, category, opts)
 	if err != nil {
 		return nil, withFitHint(err, string(opts.Size))
 	}
 	return d, nil
 }
 
-// scoreInput scores one prepared image and writes its heatmap and its
-// defect mask when ps asks for them.
+// scoreInput scores one prepared image and writes its heatmap, its
+// defect mask and its anomaly map when ps asks for them.
 func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img detector.Input, ps predictSettings) (prediction, error) {
-	r, err := d.PredictBatch(ctx, []detector.Input{img})
+	rs, err := d.PredictBatch(ctx, []detector.Input{img})
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
-	pr := prediction{Path: in.path, EfficientAD: r[0].EfficientAD, Mahalanobis: r[0].Mahalanobis, PUAD: r[0].PUAD,
-		Anomalous: r[0].Anomalous, Confidence: r[0].Confidence, Component: r[0].Component}
+	r := rs[0]
+	pr := prediction{Path: in.path, EfficientAD: r.EfficientAD, Mahalanobis: r.Mahalanobis, PUAD: r.PUAD,
+		Anomalous: r.Anomalous, Invalid: r.Invalid, Confidence: r.Confidence, Component: r.Component}
 	if ps.MaskDir != "" {
-		mask, regions, err := d.Defects(r[0])
+		mask, regions, err := d.Defects(r)
 		if err != nil {
 			return pr, fmt.Errorf("%s: %w", in.path, err)
 		}
@@ -242,7 +294,7 @@ func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img 
 	}
 	if ps.HeatmapDir != "" {
 		pr.Heatmap = filepath.Join(ps.HeatmapDir, in.name+".png")
-		out, err := d.Heatmap(img, r[0], heatmapTitle(in.path), ps.MaskDir != "")
+		out, err := d.Heatmap(img, r, heatmapTitle(in.path), ps.MaskDir != "")
 		if err == nil {
 			err = heatmap.WritePNG(pr.Heatmap, out)
 		}
@@ -250,7 +302,32 @@ func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img 
 			return pr, fmt.Errorf("write %s: %w", pr.Heatmap, err)
 		}
 	}
+	if ps.MapsDir != "" {
+		if pr.Map, err = writeMap(ps.MapsDir, d.Category(), in.path, r); err != nil {
+			return pr, err
+		}
+	}
 	return pr, nil
+}
+
+// writeMap writes the anomaly map of r, at the image's size, as a float
+// TIFF in the layout of evaluate.WriteMap and returns its path. The
+// image's folder stands for the class folder of the layout.
+func writeMap(dir, category, path string, r detector.Result) (string, error) {
+	amap, err := r.AnomalyMap()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	class := filepath.Base(filepath.Dir(absPath(path)))
+	return evaluate.WriteMap(dir, category, class, path, evaluate.ImageMap{Pix: amap, W: r.Width, H: r.Height})
+}
+
+// absPath is path made absolute, or path itself when that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // decodeInputs decodes the inputs in parallel, in order, ahead of scoring.
@@ -270,7 +347,9 @@ func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput)
 
 // runPredict scores the inputs and prints one line per image to out;
 // unreadable images are reported on errOut. It returns the report, and an
-// error when some image could not be read (after scoring the others).
+// error when some image could not be read or got an invalid score (after
+// scoring the others), or when ctx ended first (the report is then marked
+// incomplete).
 func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
 	d, rep, err := openDetector(ps)
 	if err != nil {
@@ -289,22 +368,11 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			}
 		}
 	}
-	fit := d.Fit()
-	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
-	if ps.Threshold != nil {
-		fmt.Fprintf(out, "threshold : %s (PUAD score, given for this run; the fit's is %s)\n", pyfmt.Float(*ps.Threshold), pyfmt.Float(fit.Threshold.Value))
-	} else if th := fit.Threshold; th.Labelled != nil {
-		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on the %s images for %s)\n",
-			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), th.From, th.Objective)
-	} else {
-		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
-			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, th.MaxFPR)
-	}
-	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
+	printPredictHeader(out, rep, d.Fit(), ps.Threshold)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	anomalous := 0
+	anomalous, invalid := 0, 0
 	for it := range decodeInputs(ctx, d, ins) {
 		in := ins[it.Job]
 		if it.Err != nil {
@@ -317,23 +385,53 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		}
 		pr, err := scoreInput(ctx, d, in, it.Out, ps)
 		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
 			return rep, err
 		}
 		if pr.Anomalous {
 			anomalous++
 		}
+		if pr.Invalid {
+			invalid++
+		}
 		rep.Images = append(rep.Images, pr)
-		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr.Anomalous), in.path)
+		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr), in.path)
 	}
-	if err := ctx.Err(); err != nil {
-		return rep, err
+	if ctx.Err() != nil {
+		rep.Incomplete = true
+		return rep, fmt.Errorf("interrupted after %d of %d images", len(rep.Images), len(ins))
 	}
-	return rep, predictSummary(out, rep, anomalous, len(ins)+len(errs))
+	if invalid > 0 {
+		predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
+		return rep, fmt.Errorf("%d of %d images got a score that is not a number (verdict invalid): the model or its fit is broken", invalid, len(rep.Images))
+	}
+	return rep, predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
+}
+
+// printPredictHeader prints the model, the threshold in force and the
+// column heads.
+func printPredictHeader(out io.Writer, rep *predictReport, fit *stats.FitFile, override *float64) {
+	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
+	if override != nil {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, given for this run; the fit's is %s)\n", pyfmt.Float(*override), pyfmt.Float(fit.Threshold.Value))
+	} else if th := fit.Threshold; th.Labelled != nil {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on the %s images for %s)\n",
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), th.From, th.Objective)
+	} else {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, th.MaxFPR)
+	}
+	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 }
 
 // predictSummary prints the counts and says whether the run failed.
-func predictSummary(out io.Writer, rep *predictReport, anomalous, inputs int) error {
-	fmt.Fprintf(out, "%d images: %d anomalous, %d normal", len(rep.Images), anomalous, len(rep.Images)-anomalous)
+func predictSummary(out io.Writer, rep *predictReport, anomalous, invalid, inputs int) error {
+	fmt.Fprintf(out, "%d images: %d anomalous, %d normal", len(rep.Images), anomalous, len(rep.Images)-anomalous-invalid)
+	if invalid > 0 {
+		fmt.Fprintf(out, ", %d invalid", invalid)
+	}
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(out, ", %d unreadable", len(rep.Errors))
 	}
@@ -356,9 +454,13 @@ func heatmapTitle(path string) string {
 	return filepath.Base(filepath.Dir(abs)) + "/" + filepath.Base(abs)
 }
 
-func verdict(anomalous bool) string {
-	if anomalous {
-		return "anomalous"
+// verdict is a prediction's word (stats.Verdict).
+func verdict(pr prediction) string {
+	switch {
+	case pr.Invalid:
+		return stats.VerdictInvalid.String()
+	case pr.Anomalous:
+		return stats.VerdictAnomalous.String()
 	}
-	return "normal"
+	return stats.VerdictNormal.String()
 }

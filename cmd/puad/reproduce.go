@@ -56,6 +56,9 @@ func reproduceCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usageError(c, "reproduce takes no arguments (use --data and --models), got %q", c.Args().Slice())
 			}
+			if err := checkModelFlags(c); err != nil {
+				return err
+			}
 			cfg, err := reproduceConfigFrom(c)
 			if err != nil {
 				return err
@@ -170,5 +173,5 @@ func runReproduce(ctx context.Context, cfg reproduce.Config, quiet bool, out, lo
 		return rep, err
 	}
 	fmt.Fprintf(out, "\nwritten: %s\n", strings.Join(reproduce.ReportFiles(cfg.OutDir), ", "))
-	return rep, nil
+	return rep, reproduce.Failures(rep)
 }

@@ -20,16 +20,18 @@ func serveCommand() *cli.Command {
 		Name:      "serve",
 		Usage:     "score images posted over HTTP with the models and PUAD fits of one or more categories",
 		ArgsUsage: "MODELS",
-		Description: "Loads each --category's model and the fit `puad fit` stored for it and answers\n" +
-			"POST /v1/predict (the image as the body, or as the file of a multipart form; ?category=NAME\n" +
-			"when several are served; ?heatmap=png adds the overlay) with the scores, the verdict, the\n" +
+		Description: "Loads the model of each --category (and of each --name, a plain folder's model) and the\n" +
+			"fit `puad fit` stored for it and answers POST /v1/predict (the image as the body, or as the file\n" +
+			"of a multipart form; ?category=NAME when several are served; ?heatmap=png adds the overlay) with\n" +
+			"the scores, the verdict (invalid, with null scores, when the score is not a number), the\n" +
 			"threshold and timings as JSON. GET / is a page to try it, /healthz and /readyz report the\n" +
 			"state, /metrics serves Prometheus metrics. Concurrent requests of a category are scored\n" +
 			"together, up to --max-batch (1 keeps the scores of `puad predict` bit for bit). It listens\n" +
 			"on this machine only unless --addr says otherwise, and stops cleanly on SIGINT or SIGTERM.",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "category", Usage: "a category `DIR` to serve (repeatable; its name and its parent's name select the model)", Required: true},
-			sizeFlag, extractorFlag, deviceFlag,
+			&cli.StringSliceFlag{Name: "category", Usage: "a category `DIR` to serve (repeatable; its name and its parent's name select the model)"},
+			&cli.StringSliceFlag{Name: "name", Usage: "the model `NAME` of a plain folder to serve (repeatable; MODELS/<size>_size/custom/NAME)"},
+			sizeFlag, extractorFlag, deviceFlag, teacherFlag,
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "`HOST:PORT` to listen on"},
 			&cli.IntFlag{Name: "max-batch", Usage: "most concurrent images per forward pass (default: 1 on CPU, bit-exact; 8 on CUDA)"},
 			&cli.DurationFlag{Name: "max-wait", Value: serve.DefaultMaxWait, Usage: "how long a request waits for others to batch with"},
@@ -48,6 +50,9 @@ func runServe(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError(c, "serve needs MODELS, got %d arguments", c.NArg())
 	}
+	if len(c.StringSlice("category"))+len(c.StringSlice("name")) == 0 {
+		return usageError(c, "serve needs at least one --category DIR or --name NAME")
+	}
 	extractor := ""
 	if c.IsSet("feature-extractor") {
 		extractor = c.String("feature-extractor")
@@ -58,6 +63,7 @@ func runServe(c *cli.Context) error {
 	}
 	opts.BatchSize = c.Int("max-batch")
 	opts.Decode = datasets.DecodeOptions{MaxPixels: c.Int64("max-pixels")}
+	opts.TeacherFile = c.String("teacher")
 	var dets []*detector.Detector
 	defer func() {
 		for _, d := range dets {
@@ -65,7 +71,14 @@ func runServe(c *cli.Context) error {
 		}
 	}()
 	for _, cat := range c.StringSlice("category") {
-		d, err := loadDetector(c.Args().First(), cat, opts)
+		d, err := loadDetector(c.Args().First(), cat, "", opts)
+		if err != nil {
+			return err
+		}
+		dets = append(dets, d)
+	}
+	for _, name := range c.StringSlice("name") {
+		d, err := loadDetector(c.Args().First(), "", name, opts)
 		if err != nil {
 			return err
 		}
@@ -88,11 +101,20 @@ func runServe(c *cli.Context) error {
 		srv.Close()
 		return fmt.Errorf("--addr: %w", err)
 	}
-	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "categories", c.StringSlice("category"), "max_batch", dets[0].BatchSize())
+	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "categories", servedNames(dets), "max_batch", dets[0].BatchSize())
 	ctx, cancel := interruptible(c.Context)
 	defer cancel()
 	if err := srv.Serve(ctx, ln, c.Duration("grace")); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	return nil
+}
+
+// servedNames are the names of the served categories.
+func servedNames(dets []*detector.Detector) []string {
+	names := make([]string, len(dets))
+	for i, d := range dets {
+		names[i] = d.Category()
+	}
+	return names
 }

@@ -119,11 +119,13 @@ func trainStudentCommand() *cli.Command {
 		Usage:     "train a category's student and autoencoder, compute the quantiles and evaluate (the reference's train student)",
 		ArgsUsage: "IMAGENET MODELS --dataset DATASET",
 		Description: "IMAGENET is an ImageNet-style folder for the student's ImageNet penalty (\"none\" trains without it);\n" +
-			"MODELS is the model directory holding MODELS/<size>_size/teacher/teacher.pt; DATASET a category folder\n" +
-			"in the MVTec layout. MODELS/<size>_size/<dataset>/<category>/ receives student.pt, autoencoder.pt, mu.pt,\n" +
-			"sigma.pt, quantile.pt, results.txt (test AUROC, the reference's format) and train_loss.csv.",
+			"MODELS is the model directory holding MODELS/<size>_size/teacher/teacher.pt, or receiving the --teacher FILE\n" +
+			"there in the reference's layout. MODELS/<size>_size/<dataset>/<category>/ (MODELS/<size>_size/custom/<NAME>/\n" +
+			"for a plain folder) receives student.pt, autoencoder.pt, mu.pt, sigma.pt, quantile.pt, train_loss.csv and,\n" +
+			"when DATASET has test images, results.txt (test AUROC, the reference's format).\n\n" + datasetHelp,
 		Flags: append(trainFlags(training.DefaultStudentIterations, training.DefaultStudentBatchSize),
-			&cli.StringFlag{Name: "dataset", Usage: "category folder `DATASET` to train on (required)"},
+			&cli.StringFlag{Name: "dataset", Usage: "dataset folder `DATASET` to train on (required)"},
+			nameFlag, teacherFlag,
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -152,6 +154,7 @@ func trainStudentCommand() *cli.Command {
 			bar := newProgressBar(c.Bool("quiet"))
 			cfg := training.StudentConfig{
 				ImageNetDir: imagenet, DatasetDir: c.String("dataset"), ModelDir: c.Args().Get(1), Size: size,
+				Name: c.String("name"), TeacherFile: c.String("teacher"),
 				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), ImgSize: c.Int("img-size"),
 				Seed: c.Uint64("seed"), Device: dev, CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
 				Progress: trainProgress(bar), Log: logWriter{},
@@ -160,11 +163,15 @@ func trainStudentCommand() *cli.Command {
 			if err != nil {
 				return withTrainHint(err)
 			}
-			auroc, perClass, err := scoreTrainedStudent(ctx, cfg, res)
-			if err != nil {
-				return err
+			if len(res.Dataset.Test) == 0 {
+				fmt.Printf("no test images in %s: no test AUROC\n", cfg.DatasetDir)
+			} else {
+				auroc, perClass, err := scoreTrainedStudent(ctx, cfg, res)
+				if err != nil {
+					return err
+				}
+				fmt.Print(evaluate.ResultsText(auroc, perClass))
 			}
-			fmt.Print(evaluate.ResultsText(auroc, perClass))
 			fmt.Printf("model saved to %s (final loss %s)\n", res.Dir, pyfmt.Float(res.FinalLoss))
 			return nil
 		},
@@ -234,8 +241,10 @@ var trainHints = []struct {
 	{training.ErrOutputExists, " (use --force)"},
 	{training.ErrCheckpointExists, ": use --resume to continue it, or delete it to start over"},
 	{training.ErrInterrupted, " (continue with --resume)"},
-	{training.ErrNoTeacher, " (puad train teacher writes it)"},
+	{training.ErrNoTeacher, " (puad train teacher writes it, or give a published teacher with --teacher FILE)"},
 	{training.ErrNoWRNWeights, wrnWeightsHint},
+	{training.ErrNonFiniteLoss, " (the run diverged: check the data, or train with another --seed)"},
+	{training.ErrLocked, " (wait for it to finish, or stop it)"},
 }
 
 // withTrainHint appends the hint of err's kind to its message.

@@ -23,9 +23,10 @@ type Entry struct {
 	Index int
 	// Path is the image file.
 	Path string
-	// MaskPath is the ground-truth mask file; empty unless Set is
-	// SetTestStructural.
-	MaskPath string
+	// MaskPaths are the ground-truth files of an anomalous image: its
+	// channel PNGs (MasksLOCO) or its one mask (MasksMVTecAD); none for a
+	// normal image.
+	MaskPaths []string
 	// Anomaly names the kind of anomaly; empty for normal images.
 	Anomaly string
 }
@@ -41,6 +42,9 @@ type Summary struct {
 	Entries []Entry
 	// Counts is the number of images written per set.
 	Counts map[Set]int
+	// DefectsConfig is the defects_config.json written (MasksLOCO with
+	// anomalous test images); empty otherwise.
+	DefectsConfig string
 }
 
 // Stem returns the file stem of image index: "000", "001", ...
@@ -68,17 +72,15 @@ func Generate(root string, cfg Config) (Summary, error) {
 			return Summary{}, fmt.Errorf("synth: create %s: %w", setDir, err)
 		}
 		for i := range n {
-			e := Entry{Set: s, Index: i, Path: filepath.Join(setDir, Stem(i)+".png")}
-			if s == SetTestStructural {
-				maskDir := filepath.Join(dir, datasets.GroundTruthDir, s.Label(), Stem(i))
-				if err := os.MkdirAll(maskDir, 0o755); err != nil {
-					return Summary{}, fmt.Errorf("synth: create %s: %w", maskDir, err)
-				}
-				e.MaskPath = filepath.Join(maskDir, "000.png")
-			}
-			sum.Entries = append(sum.Entries, e)
+			sum.Entries = append(sum.Entries, Entry{Set: s, Index: i, Path: filepath.Join(setDir, Stem(i)+".png")})
 		}
 		sum.Counts[s] = n
+	}
+	if cfg.Masks == MasksLOCO && cfg.TestLogical+cfg.TestStructural > 0 {
+		if err := writeDefectsConfig(dir, cfg.Variant); err != nil {
+			return Summary{}, err
+		}
+		sum.DefectsConfig = filepath.Join(dir, datasets.DefectsConfigFile)
 	}
 
 	workers := min(runtime.GOMAXPROCS(0), len(sum.Entries))
@@ -100,7 +102,7 @@ func Generate(root string, cfg Config) (Summary, error) {
 					return
 				}
 				e := &sum.Entries[i]
-				if errs[i] = writeEntry(cfg, e); errs[i] != nil {
+				if errs[i] = writeEntry(cfg, dir, e); errs[i] != nil {
 					mu.Lock()
 					failed = true
 					mu.Unlock()
@@ -117,8 +119,9 @@ func Generate(root string, cfg Config) (Summary, error) {
 	return sum, nil
 }
 
-// writeEntry renders one image and writes it, and its mask if any.
-func writeEntry(cfg Config, e *Entry) error {
+// writeEntry renders one image and writes it, and its ground truth if any,
+// into the category folder dir.
+func writeEntry(cfg Config, dir string, e *Entry) error {
 	smp, err := Render(cfg, e.Set, e.Index)
 	if err != nil {
 		return err
@@ -127,10 +130,49 @@ func writeEntry(cfg Config, e *Entry) error {
 	if err := writePNG(e.Path, smp.Image); err != nil {
 		return err
 	}
-	if e.MaskPath != "" {
-		if err := writePNG(e.MaskPath, smp.Mask); err != nil {
+	if len(smp.Channels) == 0 {
+		return nil
+	}
+	gtDir := filepath.Join(dir, datasets.GroundTruthDir, e.Set.Label())
+	if cfg.Masks == MasksMVTecAD {
+		e.MaskPaths = []string{filepath.Join(gtDir, Stem(e.Index)+datasets.MaskSuffix)}
+		return writeMasks(e.MaskPaths, []*image.Gray{smp.Mask})
+	}
+	value := DefectPixelValue(smp.Anomaly)
+	chans := make([]*image.Gray, len(smp.Channels))
+	for i, ch := range smp.Channels {
+		chans[i] = image.NewGray(ch.Rect)
+		for j, p := range ch.Pix {
+			if p != 0 {
+				chans[i].Pix[j] = value
+			}
+		}
+		e.MaskPaths = append(e.MaskPaths, filepath.Join(gtDir, Stem(e.Index), Stem(i)+".png"))
+	}
+	return writeMasks(e.MaskPaths, chans)
+}
+
+// writeMasks writes masks[i] to paths[i], creating their folders.
+func writeMasks(paths []string, masks []*image.Gray) error {
+	for i, p := range paths {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("synth: create %s: %w", filepath.Dir(p), err)
+		}
+		if err := writePNG(p, masks[i]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeDefectsConfig writes the variant's defects_config.json into dir.
+func writeDefectsConfig(dir string, v Variant) error {
+	data, err := defectsJSON(v)
+	if err != nil {
+		return fmt.Errorf("synth: defects config: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, datasets.DefectsConfigFile), data, atomicfile.DefaultPerm); err != nil {
+		return fmt.Errorf("synth: %w", err)
 	}
 	return nil
 }

@@ -209,3 +209,61 @@ func toByte(v float64) uint8 {
 	}
 	return uint8(v)
 }
+
+// regionMasks returns the ground truth of a logical anomaly, one binary
+// mask (0 or 255) per object in sc.regions: the pixels whose samples lie
+// at least half inside the object's outline. An object too small to cover
+// half of any pixel marks the pixel at its centre, so that no mask is
+// empty.
+func (sc *scene) regionMasks() []*image.Gray {
+	masks := make([]*image.Gray, len(sc.regions))
+	for i := range sc.regions {
+		masks[i] = sc.objectMask(&sc.regions[i])
+	}
+	return masks
+}
+
+func (sc *scene) objectMask(o *object) *image.Gray {
+	m := image.NewGray(image.Rect(0, 0, sc.w, sc.h))
+	const n = superSample * superSample
+	invW, invH := 1/float64(sc.w), 1/float64(sc.h)
+	for y := range sc.h {
+		for x := range sc.w {
+			hits := 0
+			for sy := range superSample {
+				v := (float64(y) + (float64(sy)+0.5)/superSample) * invH
+				for sx := range superSample {
+					u := (float64(x) + (float64(sx)+0.5)/superSample) * invW
+					if o.sdWorld(u, v) <= 0 {
+						hits++
+					}
+				}
+			}
+			if 2*hits >= n {
+				m.Pix[m.PixOffset(x, y)] = 255
+			}
+		}
+	}
+	if maskArea(m) == 0 {
+		x := min(max(int(o.cx*float64(sc.w)), 0), sc.w-1)
+		y := min(max(int(o.cy*float64(sc.h)), 0), sc.h-1)
+		m.Pix[m.PixOffset(x, y)] = 255
+	}
+	return m
+}
+
+// unionMask is the pixelwise union of binary masks (nil for none).
+func unionMask(masks []*image.Gray) *image.Gray {
+	if len(masks) == 0 {
+		return nil
+	}
+	u := image.NewGray(masks[0].Rect)
+	for _, m := range masks {
+		for i, p := range m.Pix {
+			if p != 0 {
+				u.Pix[i] = 255
+			}
+		}
+	}
+	return u
+}

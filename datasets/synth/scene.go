@@ -193,6 +193,11 @@ type scene struct {
 	objects   []object
 	defect    *defect
 	anomaly   string
+	// regions are the objects a logical anomaly concerns, where the
+	// ground truth marks it: the removed object at its old place, the
+	// extra or recoloured one, both swapped ones, the moved one at its new
+	// and its old place.
+	regions []object
 }
 
 // newScene builds the scene of image index of set s. All random draws come
@@ -304,6 +309,7 @@ func (sc *scene) tryLogical(kind string) bool {
 	switch kind {
 	case AnomalyMissing:
 		i := r.intn(n)
+		sc.regions = []object{sc.objects[i]}
 		sc.objects = append(sc.objects[:i], sc.objects[i+1:]...)
 		return true
 
@@ -320,6 +326,7 @@ func (sc *scene) tryLogical(kind string) bool {
 				comp := (tmpl.comp + c) % comps
 				if sc.findSpot(&o, comp) {
 					sc.objects = append(sc.objects, o)
+					sc.regions = []object{o}
 					return true
 				}
 			}
@@ -332,6 +339,7 @@ func (sc *scene) tryLogical(kind string) bool {
 		sc.objects[i].color = c
 		sc.objects[i].accent = accentOf(c)
 		sc.objects[i].recolored = true
+		sc.regions = []object{sc.objects[i]}
 		return true
 
 	case AnomalySwapped:
@@ -347,6 +355,7 @@ func (sc *scene) tryLogical(kind string) bool {
 				continue
 			}
 			sc.objects[i], sc.objects[j] = a, b
+			sc.regions = []object{a, b}
 			return true
 		}
 		return false
@@ -365,6 +374,7 @@ func (sc *scene) tryLogical(kind string) bool {
 					continue
 				}
 				if sc.findSpot(&o, comp, i) {
+					sc.regions = []object{o, sc.objects[i]}
 					sc.objects[i] = o
 					return true
 				}

@@ -6,9 +6,12 @@
 // rotation, lighting and texture. Logical anomalies break one of the rules of
 // the composition while every object still looks normal (an object missing,
 // an extra object, a wrong colour, two objects swapped between compartments,
-// an object moved to another compartment). Structural anomalies damage one
-// object locally (scratch, hole, blot, broken edge) and come with a binary
-// ground-truth mask.
+// an object moved to another compartment); their ground truth marks the
+// objects concerned (where the missing one should be, the extra or
+// recoloured one, both swapped ones, the moved one at its new and its old
+// place), one channel each, as MVTec LOCO AD's does. Structural anomalies
+// damage one object locally (scratch, hole, blot, broken edge) and come with
+// a ground-truth mask of the damage.
 //
 // The output is a pure function of the configuration: each image is drawn
 // from its own PCG stream derived from Config.Seed, the variant, the set and
@@ -22,7 +25,16 @@
 //	<root>/<DatasetName>/<Category>/test/good/000.png ...
 //	<root>/<DatasetName>/<Category>/test/logical_anomalies/000.png ...
 //	<root>/<DatasetName>/<Category>/test/structural_anomalies/000.png ...
+//	<root>/<DatasetName>/<Category>/ground_truth/logical_anomalies/000/000.png ...
 //	<root>/<DatasetName>/<Category>/ground_truth/structural_anomalies/000/000.png ...
+//	<root>/<DatasetName>/<Category>/defects_config.json
+//
+// Each channel PNG of the MVTec LOCO AD layout holds its defect's pixel
+// value (DefectPixelValue) where the defect is, and defects_config.json
+// gives every kind's pixel value and saturation threshold (Defects). With
+// Config.Masks set to MasksMVTecAD the ground truth is written as MVTec AD
+// has it instead: one binary mask per anomalous image (the union of its
+// channels), ground_truth/<label>/000_mask.png, and no defects_config.json.
 package synth
 
 import (
@@ -164,7 +176,21 @@ type Config struct {
 	// TestGood, TestLogical and TestStructural are the numbers of test
 	// images of each label.
 	TestGood, TestLogical, TestStructural int
+	// Masks is the layout of the ground truth; empty means MasksLOCO.
+	Masks MaskLayout
 }
+
+// MaskLayout selects how Generate writes the ground truth.
+type MaskLayout string
+
+const (
+	// MasksLOCO writes MVTec LOCO AD's layout: a folder per anomalous
+	// image with one channel PNG per defect, and defects_config.json.
+	MasksLOCO MaskLayout = "loco"
+	// MasksMVTecAD writes MVTec AD's layout: one binary mask per
+	// anomalous image, <stem>_mask.png.
+	MasksMVTecAD MaskLayout = "mvtec_ad"
+)
 
 // DefaultConfig returns a configuration for a demo-sized category: 256x256
 // images of the tray variant, 100 training images, 20 validation images and
@@ -228,6 +254,13 @@ func (c Config) Normalized() (Config, error) {
 			}
 		}
 	}
+	switch c.Masks {
+	case "":
+		c.Masks = MasksLOCO
+	case MasksLOCO, MasksMVTecAD:
+	default:
+		return c, fmt.Errorf("synth: unknown mask layout %q", c.Masks)
+	}
 	if _, ok := layouts[c.Variant]; !ok {
 		return c, fmt.Errorf("synth: unknown variant %q", c.Variant)
 	}
@@ -254,9 +287,13 @@ func (c Config) Normalized() (Config, error) {
 type Sample struct {
 	// Image is the scene.
 	Image *image.RGBA
-	// Mask is the binary ground truth (0 or 255) of a structural anomaly,
-	// the same size as Image; nil for other sets.
+	// Mask is the binary ground truth (0 or 255) of an anomalous image, the
+	// same size as Image: the union of Channels; nil for normal images.
 	Mask *image.Gray
+	// Channels are the ground truth of an anomalous image, one binary mask
+	// per defect region (a structural anomaly has one, a logical anomaly
+	// one per object concerned); nil for normal images.
+	Channels []*image.Gray
 	// Set is the group the image belongs to.
 	Set Set
 	// Index is the position of the image in its set.
@@ -281,9 +318,15 @@ func Render(cfg Config, s Set, index int) (Sample, error) {
 	}
 	sc := newScene(cfg, s, index)
 	out := Sample{Set: s, Index: index, Anomaly: sc.anomaly}
-	if s == SetTestStructural {
+	switch s {
+	case SetTestStructural:
 		out.Image, out.Mask = sc.renderStructural()
-	} else {
+		out.Channels = []*image.Gray{out.Mask}
+	case SetTestLogical:
+		out.Image, _ = sc.render(false)
+		out.Channels = sc.regionMasks()
+		out.Mask = unionMask(out.Channels)
+	default:
 		out.Image, _ = sc.render(false)
 	}
 	return out, nil

@@ -16,6 +16,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/evaluate/metrics"
 )
 
 // smallConfig is a fast configuration for tests.
@@ -108,7 +111,7 @@ func TestRenderGolden(t *testing.T) {
 		}
 		h := sha256.New()
 		h.Write(smp.Image.Pix)
-		if smp.Mask != nil {
+		if tt.set == SetTestStructural {
 			h.Write(smp.Mask.Pix)
 		}
 		if got := hex.EncodeToString(h.Sum(nil))[:16]; got != tt.want {
@@ -134,6 +137,25 @@ func TestGenerateLayoutAndDeterminism(t *testing.T) {
 				"test/structural_anomalies":             2,
 				"ground_truth/structural_anomalies/000": 1,
 				"ground_truth/structural_anomalies/001": 1,
+				"ground_truth/logical_anomalies/000":    1,
+				"ground_truth/logical_anomalies/001":    1,
+			},
+		},
+		{
+			name: "tray with MVTec AD masks",
+			cfg: func() Config {
+				c := smallConfig("tray")
+				c.Masks = MasksMVTecAD
+				return c
+			}(),
+			wantDirs: map[string]int{
+				"train/good":                        3,
+				"validation/good":                   2,
+				"test/good":                         2,
+				"test/logical_anomalies":            2,
+				"test/structural_anomalies":         2,
+				"ground_truth/structural_anomalies": 2,
+				"ground_truth/logical_anomalies":    2,
 			},
 		},
 		{
@@ -151,6 +173,8 @@ func TestGenerateLayoutAndDeterminism(t *testing.T) {
 				"test/logical_anomalies":                2,
 				"test/structural_anomalies":             1,
 				"ground_truth/structural_anomalies/000": 1,
+				"ground_truth/logical_anomalies/000":    1,
+				"ground_truth/logical_anomalies/001":    1,
 			},
 		},
 	}
@@ -178,6 +202,10 @@ func TestGenerateLayoutAndDeterminism(t *testing.T) {
 					return err
 				}
 				rel, _ := filepath.Rel(sum.Dir, path)
+				if rel == datasets.DefectsConfigFile {
+					checkDefectsConfig(t, path, sum.Config.Variant)
+					return nil
+				}
 				if filepath.Ext(path) != ".png" || strings.HasPrefix(d.Name(), ".") {
 					t.Errorf("unexpected file %s", rel)
 				}
@@ -227,21 +255,50 @@ func TestGenerateLayoutAndDeterminism(t *testing.T) {
 				if _, err := os.Stat(e.Path); err != nil {
 					t.Error(err)
 				}
-				if (e.MaskPath != "") != (e.Set == SetTestStructural) {
-					t.Errorf("%s: mask path %q", e.Path, e.MaskPath)
+				anomalous := e.Set == SetTestStructural || e.Set == SetTestLogical
+				if (len(e.MaskPaths) > 0) != anomalous {
+					t.Errorf("%s: mask paths %q", e.Path, e.MaskPaths)
 				}
 				if (e.Anomaly != "") != (e.Set.Label() != LabelGood) {
 					t.Errorf("%s: anomaly %q", e.Path, e.Anomaly)
 				}
-				if e.MaskPath != "" {
-					checkBinaryMask(t, e.MaskPath)
+				for _, p := range e.MaskPaths {
+					want := uint8(255)
+					if sum.Config.Masks == MasksLOCO {
+						want = DefectPixelValue(e.Anomaly)
+					}
+					checkBinaryMask(t, p, want)
 				}
+			}
+			if (sum.DefectsConfig != "") != (sum.Config.Masks == MasksLOCO) {
+				t.Errorf("defects config %q with masks %q", sum.DefectsConfig, sum.Config.Masks)
 			}
 		})
 	}
 }
 
-func checkBinaryMask(t *testing.T, path string) {
+// checkDefectsConfig parses a generated defects_config.json as the
+// evaluation does and checks it lists the variant's kinds.
+func checkDefectsConfig(t *testing.T, path string, v Variant) {
+	t.Helper()
+	cfg, err := metrics.ReadDefectsConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Defects) != len(Defects(v)) {
+		t.Errorf("%s lists %d defects, want %d", path, len(cfg.Defects), len(Defects(v)))
+	}
+	for _, d := range Defects(v) {
+		got, ok := cfg.Lookup(d.PixelValue)
+		if !ok || got.Name != d.Name {
+			t.Errorf("%s: pixel value %d is %+v, want %s", path, d.PixelValue, got, d.Name)
+		}
+	}
+}
+
+// checkBinaryMask checks that a mask holds only 0 and value, and value
+// somewhere.
+func checkBinaryMask(t *testing.T, path string, value uint8) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -259,7 +316,7 @@ func checkBinaryMask(t *testing.T, path string) {
 	set := 0
 	for _, p := range g.Pix {
 		switch p {
-		case 255:
+		case value:
 			set++
 		case 0:
 		default:
@@ -341,14 +398,15 @@ func absInt(v int) int {
 	return v
 }
 
-func TestGoodAndLogicalHaveNoMask(t *testing.T) {
+func TestGoodImagesHaveNoMask(t *testing.T) {
 	for _, s := range []Set{SetTrainGood, SetValidationGood, SetTestGood, SetTestLogical} {
 		smp, err := Render(smallConfig("tray"), s, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if smp.Mask != nil {
-			t.Errorf("%s has a mask", s)
+		logical := s == SetTestLogical
+		if (smp.Mask != nil) != logical || (len(smp.Channels) > 0) != logical {
+			t.Errorf("%s: mask %v, %d channels", s, smp.Mask != nil, len(smp.Channels))
 		}
 		if (smp.Anomaly == "") != (s != SetTestLogical) {
 			t.Errorf("%s: anomaly %q", s, smp.Anomaly)
@@ -628,5 +686,41 @@ func TestSetNames(t *testing.T) {
 	}
 	if Stem(7) != "007" {
 		t.Errorf("Stem(7) = %s", Stem(7))
+	}
+}
+
+// Every logical anomaly marks the objects it concerns: one channel, two for
+// swapped and moved objects, none empty, their union the mask.
+func TestLogicalAnomaliesHaveChannels(t *testing.T) {
+	want := map[string]int{AnomalyMissing: 1, AnomalyExtra: 1, AnomalyWrongColor: 1, AnomalySwapped: 2, AnomalyMisplaced: 2}
+	seen := map[string]bool{}
+	for _, v := range Variants() {
+		for i := range 10 {
+			smp, err := Render(Config{Seed: 5, Width: 48, Height: 40, Variant: v}, SetTestLogical, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[smp.Anomaly] = true
+			if len(smp.Channels) != want[smp.Anomaly] {
+				t.Errorf("%s #%d (%s): %d channels, want %d", v, i, smp.Anomaly, len(smp.Channels), want[smp.Anomaly])
+			}
+			union := make([]bool, len(smp.Mask.Pix))
+			for c, ch := range smp.Channels {
+				if maskArea(ch) == 0 {
+					t.Errorf("%s #%d (%s): channel %d is empty", v, i, smp.Anomaly, c)
+				}
+				for j, p := range ch.Pix {
+					union[j] = union[j] || p != 0
+				}
+			}
+			for j, p := range smp.Mask.Pix {
+				if (p != 0) != union[j] {
+					t.Fatalf("%s #%d: mask pixel %d is %d, channels' union %v", v, i, j, p, union[j])
+				}
+			}
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("kinds seen %v, want all of %v", seen, want)
 	}
 }

@@ -42,9 +42,16 @@ type Options struct {
 	// ColorBar adds a colour bar right of the image, labelled with the
 	// values of its ends.
 	ColorBar bool
-	// Contour, when set, outlines in white the pixels whose resampled map
-	// value is greater than *Contour (a defect mask's edge).
+	// Contour, when set, outlines the pixels whose resampled map value is
+	// greater than *Contour (a defect mask's edge).
 	Contour *float64
+	// GroundTruth, if set, is the image's ground-truth mask (non-zero
+	// where anomalous, any size: it is scaled to the image by nearest
+	// neighbour); its outline is drawn over the overlay.
+	GroundTruth *image.Gray
+	// Note, if set, is a last line of text in the alarm colour, such as
+	// why an image whose map is quiet is anomalous.
+	Note string
 }
 
 // Layout of the text strip and the colour bar, in pixels.
@@ -106,7 +113,11 @@ func Render(img image.Image, anomalyMap []float32, mapW, mapH int, opts Options)
 	draw.Draw(out, image.Rect(0, 0, w, h), img, b.Min, draw.Src)
 	drawOverlay(out, anomalyMap, mapW, mapH, w, h, lo, hi, alpha)
 	if opts.Contour != nil {
-		drawContour(out, anomalyMap, mapW, mapH, w, h, *opts.Contour)
+		level := *opts.Contour
+		drawContour(out, w, h, func(x, y int) bool { return bilinear(anomalyMap, mapW, mapH, w, h, x, y) > level })
+	}
+	if opts.GroundTruth != nil && opts.GroundTruth.Bounds().Dx() > 0 && opts.GroundTruth.Bounds().Dy() > 0 {
+		drawContour(out, w, h, maskRegion(opts.GroundTruth, w, h))
 	}
 	drawText(out, lines, w, h)
 	if opts.ColorBar {
@@ -173,26 +184,6 @@ func drawOverlay(out *image.RGBA, anomalyMap []float32, mapW, mapH, w, h int, lo
 	}
 }
 
-// drawContour paints white the pixels of the w×h image above level whose
-// 4-neighbourhood leaves the region (or the image).
-func drawContour(out *image.RGBA, anomalyMap []float32, mapW, mapH, w, h int, level float64) {
-	in := make([]bool, w*h)
-	for y := range h {
-		for x := range w {
-			in[y*w+x] = bilinear(anomalyMap, mapW, mapH, w, h, x, y) > level
-		}
-	}
-	inside := func(x, y int) bool { return x >= 0 && x < w && y >= 0 && y < h && in[y*w+x] }
-	for y := range h {
-		for x := range w {
-			if in[y*w+x] && !(inside(x-1, y) && inside(x+1, y) && inside(x, y-1) && inside(x, y+1)) {
-				o := out.PixOffset(x, y)
-				out.Pix[o], out.Pix[o+1], out.Pix[o+2], out.Pix[o+3] = 255, 255, 255, 255
-			}
-		}
-	}
-}
-
 // drawText writes the lines of the text strip below the w×h image, cut to
 // the width of the image.
 func drawText(out *image.RGBA, lines [][]textSeg, w, h int) {
@@ -245,22 +236,6 @@ func WritePNG(path string, img image.Image) error {
 	})
 }
 
-// Resample resizes a map of mapH rows of mapW values to h rows of w values
-// with the bilinear interpolation the overlay uses (pixel centres aligned,
-// as align_corners=False, edges clamped).
-func Resample(m []float32, mapW, mapH, w, h int) ([]float32, error) {
-	if mapW <= 0 || mapH <= 0 || len(m) != mapW*mapH || w <= 0 || h <= 0 {
-		return nil, fmt.Errorf("heatmap: cannot resample a map of %d values as %dx%d to %dx%d", len(m), mapW, mapH, w, h)
-	}
-	out := make([]float32, w*h)
-	for y := range h {
-		for x := range w {
-			out[y*w+x] = float32(bilinear(m, mapW, mapH, w, h, x, y))
-		}
-	}
-	return out, nil
-}
-
 type textSeg struct {
 	text  string
 	color color.RGBA
@@ -283,6 +258,9 @@ func textLines(opts Options) [][]textSeg {
 			}
 		}
 		lines = append(lines, ln)
+	}
+	if n := strings.TrimSpace(opts.Note); n != "" {
+		lines = append(lines, []textSeg{{asciiOnly(n), alarmColor}})
 	}
 	return lines
 }
@@ -324,6 +302,45 @@ func bilinear(m []float32, mw, mh, w, h, x, y int) float64 {
 	top := v00 + (v10-v00)*fx
 	bot := v01 + (v11-v01)*fx
 	return top + (bot-top)*fy
+}
+
+// contourColor outlines ground truths and defect masks: white stands out
+// on every colour of the jet map.
+var contourColor = color.RGBA{255, 255, 255, 255}
+
+// drawContour draws the outline of a region of the w×h image at the top left
+// of out: the pixels in the region with a pixel outside it among their four
+// neighbours inside the image.
+func drawContour(out *image.RGBA, w, h int, region func(x, y int) bool) {
+	in := make([]bool, w*h)
+	for y := range h {
+		for x := range w {
+			in[y*w+x] = region(x, y)
+		}
+	}
+	for y := range h {
+		for x := range w {
+			if !in[y*w+x] {
+				continue
+			}
+			for _, d := range [4][2]int{{-1, 0}, {1, 0}, {0, -1}, {0, 1}} {
+				nx, ny := x+d[0], y+d[1]
+				if nx >= 0 && nx < w && ny >= 0 && ny < h && !in[ny*w+nx] {
+					out.SetRGBA(x, y, contourColor)
+					break
+				}
+			}
+		}
+	}
+}
+
+// maskRegion is the region of a non-empty mask scaled to a w×h image by
+// nearest neighbour: its non-zero pixels.
+func maskRegion(mask *image.Gray, w, h int) func(x, y int) bool {
+	mb := mask.Bounds()
+	return func(x, y int) bool {
+		return mask.GrayAt(mb.Min.X+x*mb.Dx()/w, mb.Min.Y+y*mb.Dy()/h).Y != 0
+	}
 }
 
 func blend(base, over uint8, alpha float64) uint8 {

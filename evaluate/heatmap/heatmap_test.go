@@ -318,3 +318,57 @@ func TestContour(t *testing.T) {
 		t.Errorf("contour pixels wrong")
 	}
 }
+
+// The ground truth's outline is drawn in white at the mask's edge, scaled to
+// the image, and nowhere inside or outside it.
+func TestRenderGroundTruthContour(t *testing.T) {
+	const w, h = 40, 40
+	mask := image.NewGray(image.Rect(0, 0, 20, 20)) // half the image's size
+	for y := 5; y < 10; y++ {
+		for x := 5; x < 15; x++ {
+			mask.SetGray(x, y, color.Gray{Y: 255})
+		}
+	}
+	out, err := Render(grayImage(w, h), make([]float32, 4), 2, 2, Options{GroundTruth: mask})
+	if err != nil {
+		t.Fatal(err)
+	}
+	white := func(x, y int) bool {
+		r, g, b := rgbAt(out, x, y)
+		return r == 255 && g == 255 && b == 255
+	}
+	// The mask covers x 10..29, y 10..19 of the image.
+	for _, p := range [][2]int{{10, 10}, {29, 10}, {10, 19}, {29, 19}, {20, 10}, {10, 15}} {
+		if !white(p[0], p[1]) {
+			t.Errorf("(%d, %d) on the outline is not white", p[0], p[1])
+		}
+	}
+	for _, p := range [][2]int{{20, 15}, {9, 15}, {30, 15}, {20, 9}, {20, 20}, {0, 0}} {
+		if white(p[0], p[1]) {
+			t.Errorf("(%d, %d) off the outline is white", p[0], p[1])
+		}
+	}
+}
+
+// A note adds a line in the alarm colour.
+func TestRenderNote(t *testing.T) {
+	const w, h = 200, 32
+	out, err := Render(grayImage(w, h), make([]float32, 4), 2, 2, Options{Note: "logical anomaly"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Bounds().Dy() != h+pad+lineHeight {
+		t.Fatalf("height %d, want one text line", out.Bounds().Dy())
+	}
+	red := 0
+	for y := h; y < out.Bounds().Dy(); y++ {
+		for x := range w {
+			if reddish(rgbAt(out, x, y)) {
+				red++
+			}
+		}
+	}
+	if red < 20 {
+		t.Errorf("only %d red pixels in the note", red)
+	}
+}

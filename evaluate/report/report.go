@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ var paperResultsJSON []byte
 type PaperScores struct {
 	EfficientAD float64 `json:"efficient_ad"`
 	PUAD        float64 `json:"puad"`
+	// Localization is EfficientAD's published localisation result ×100
+	// (LocalizationMetric of the dataset), absent when none is recorded.
+	Localization *float64 `json:"localization,omitempty"`
 }
 
 // PaperTable is one published table: a dataset at one EfficientAD size.
@@ -179,7 +183,19 @@ type CategoryRun struct {
 	PUADAUROC           float64              `json:"puad_auroc"`
 	EfficientADPerClass []metrics.ClassAUROC `json:"efficient_ad_auroc_per_class,omitempty"`
 	PUADPerClass        []metrics.ClassAUROC `json:"puad_auroc_per_class,omitempty"`
+	// Localization is EfficientAD's localisation result in [0, 1], named
+	// by LocalizationMetric; nil without ground truth.
+	Localization       *float64 `json:"localization,omitempty"`
+	LocalizationMetric string   `json:"localization_metric,omitempty"`
 }
+
+// The localisation results the tables report: the AU-PRO (FPR ≤ 0.3) for
+// MVTec AD masks, the AU-sPRO at FPR 0.05 (the mean of the logical and
+// structural values) for MVTec LOCO AD.
+const (
+	MetricAUPRO    = "AU-PRO"
+	MetricAUSPRO05 = "AU-sPRO@0.05"
+)
 
 // Stat is a measured AUROC ×100: the mean over N runs (seeds) and, for
 // N > 1, the sample standard deviation (ddof = 1).
@@ -216,6 +232,9 @@ type Row struct {
 	EfficientAD Cell       `json:"efficient_ad"`
 	PUAD        Cell       `json:"puad"`
 	Types       TypeScores `json:"per_anomaly_type"`
+	// Localization is EfficientAD's localisation result ×100 (the
+	// table's LocalizationMetric); nil when the runs had no ground truth.
+	Localization *Cell `json:"localization,omitempty"`
 }
 
 // Table is a dataset at one size with one feature extractor.
@@ -232,6 +251,9 @@ type Table struct {
 	MeanOf [2]int `json:"mean_of"`
 	// HasTypes is set when some category has logical or structural anomalies.
 	HasTypes bool `json:"has_anomaly_types"`
+	// LocalizationMetric names the localisation column, set when some
+	// category has a localisation result.
+	LocalizationMetric string `json:"localization_metric,omitempty"`
 }
 
 // Report is the reproduction of the README's tables.
@@ -333,9 +355,16 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 			if extractor == PaperExtractor {
 				row.PUAD.Published = ptr(pub.PUAD)
 			}
+			if row.Localization != nil {
+				row.Localization.Published = pub.Localization
+			}
 		}
 		row.EfficientAD.setDiff()
 		row.PUAD.setDiff()
+		if row.Localization != nil {
+			row.Localization.setDiff()
+			t.LocalizationMetric = locMetric(byCat[c])
+		}
 		t.Rows = append(t.Rows, row)
 		if row.Status == StatusOK {
 			okCats = append(okCats, c)
@@ -411,7 +440,33 @@ func buildRow(category string, runs []CategoryRun, perSeed map[int]*seedValues) 
 		EfficientADLogical: statOf(types["e"+LogicalClass]), EfficientADStructural: statOf(types["e"+StructuralClass]),
 		PUADLogical: statOf(types["p"+LogicalClass]), PUADStructural: statOf(types["p"+StructuralClass]),
 	}
+	row.Localization = localizationCell(ok)
 	return row
+}
+
+// locMetric is the localisation metric of the first run that has one.
+func locMetric(runs []CategoryRun) string {
+	for _, run := range runs {
+		if run.LocalizationMetric != "" {
+			return run.LocalizationMetric
+		}
+	}
+	return ""
+}
+
+// localizationCell is the measured localisation ×100 of the runs that have
+// one, nil when none has.
+func localizationCell(runs []CategoryRun) *Cell {
+	var v []float64
+	for _, run := range runs {
+		if run.Localization != nil {
+			v = append(v, 100**run.Localization)
+		}
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return &Cell{Measured: statOf(v)}
 }
 
 // buildMean is the mean row of table t over the rows of the categories
@@ -447,7 +502,7 @@ func buildMean(t Table, okRows []*Row, okCats []string, perSeed map[int]*seedVal
 	}
 	// Published mean: the README's when exactly its categories ran, else the
 	// mean of the published values of the categories that ran (if all have one).
-	if pt, found := p.Tables[t.DatasetName][t.Size]; found && equalStrings(okCats, p.Categories(t.DatasetName, t.Size)) {
+	if pt, found := p.Tables[t.DatasetName][t.Size]; found && slices.Equal(okCats, p.Categories(t.DatasetName, t.Size)) {
 		mean.EfficientAD.Published = ptr(pt.Mean.EfficientAD)
 		if t.Extractor == PaperExtractor {
 			mean.PUAD.Published = ptr(pt.Mean.PUAD)
@@ -458,7 +513,36 @@ func buildMean(t Table, okRows []*Row, okCats []string, perSeed map[int]*seedVal
 	}
 	mean.EfficientAD.setDiff()
 	mean.PUAD.setDiff()
+	mean.Localization = meanLocalization(okRows, t.DatasetName, t.Size, okCats, p)
 	return mean
+}
+
+// meanLocalization is the mean row's localisation cell: the mean of the
+// measured rows, beside the published mean when exactly the published
+// categories ran, else the mean of the rows' published values; nil when no
+// row has one.
+func meanLocalization(okRows []*Row, dataset, size string, okCats []string, p *PaperResults) *Cell {
+	var v []float64
+	var withLoc []*Row
+	for _, r := range okRows {
+		if r.Localization != nil && r.Localization.Measured != nil {
+			v = append(v, r.Localization.Measured.Mean)
+			withLoc = append(withLoc, r)
+		}
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	c := &Cell{Measured: meanStat(v)}
+	if len(withLoc) == len(okRows) {
+		if pt, found := p.Tables[dataset][size]; found && slices.Equal(okCats, p.Categories(dataset, size)) {
+			c.Published = pt.Mean.Localization
+		} else {
+			c.Published = meanPublished(withLoc, func(r *Row) *float64 { return r.Localization.Published })
+		}
+	}
+	c.setDiff()
+	return c
 }
 
 // seedSpread is the sample standard deviation over seeds of the mean over
@@ -493,7 +577,7 @@ func buildComparison(tables []Table, p *PaperResults) []ComparisonRow {
 		if t.DatasetName != LOCODataset || t.Mean == nil {
 			continue
 		}
-		if !equalStrings(okCategories(t), p.Categories(LOCODataset, t.Size)) {
+		if !slices.Equal(okCategories(t), p.Categories(LOCODataset, t.Size)) {
 			continue
 		}
 		S := strings.ToUpper(t.Size)
@@ -520,18 +604,6 @@ func okCategories(t Table) []string {
 		}
 	}
 	return cs
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func ptr(v float64) *float64 { return &v }
@@ -632,8 +704,21 @@ func (t Table) TypesTitle() string {
 
 func (t Table) header() []string {
 	S := strings.ToUpper(t.Size)
-	return []string{"category", "EfficientAD (" + S + ")", "paper", "diff",
-		"PUAD (" + S + " + " + t.Extractor + ")", "paper", "diff", "note"}
+	h := []string{"category", "EfficientAD (" + S + ")", "paper", "diff",
+		"PUAD (" + S + " + " + t.Extractor + ")", "paper", "diff"}
+	if t.LocalizationMetric != "" {
+		h = append(h, "EfficientAD "+t.LocalizationMetric, "paper", "diff")
+	}
+	return append(h, "note")
+}
+
+// localizationNote explains the localisation column; "" without one.
+func (t Table) localizationNote() string {
+	if t.LocalizationMetric == "" {
+		return ""
+	}
+	return "EfficientAD " + t.LocalizationMetric + ": localisation ×100 of EfficientAD's anomaly maps at the images' sizes; " +
+		"its paper column holds EfficientAD's published values where recorded"
 }
 
 func (t Table) meanLabel() string {
@@ -646,12 +731,22 @@ func (t Table) meanLabel() string {
 func (t Table) cells() [][]string {
 	var out [][]string
 	line := func(label string, r *Row) []string {
+		var out []string
 		if r.Status != StatusOK {
-			return []string{label, string(r.Status), fmtPub(r.EfficientAD.Published), "-",
-				string(r.Status), fmtPub(r.PUAD.Published), "-", r.Reason}
+			out = []string{label, string(r.Status), fmtPub(r.EfficientAD.Published), "-",
+				string(r.Status), fmtPub(r.PUAD.Published), "-"}
+		} else {
+			out = []string{label, fmtStat(r.EfficientAD.Measured), fmtPub(r.EfficientAD.Published), fmtDiff(r.EfficientAD.Diff),
+				fmtStat(r.PUAD.Measured), fmtPub(r.PUAD.Published), fmtDiff(r.PUAD.Diff)}
 		}
-		return []string{label, fmtStat(r.EfficientAD.Measured), fmtPub(r.EfficientAD.Published), fmtDiff(r.EfficientAD.Diff),
-			fmtStat(r.PUAD.Measured), fmtPub(r.PUAD.Published), fmtDiff(r.PUAD.Diff), r.Reason}
+		if t.LocalizationMetric != "" {
+			loc := r.Localization
+			if loc == nil {
+				loc = &Cell{}
+			}
+			out = append(out, fmtStat(loc.Measured), fmtPub(loc.Published), fmtDiff(loc.Diff))
+		}
+		return append(out, r.Reason)
 	}
 	for i := range t.Rows {
 		out = append(out, line(t.Rows[i].Category, &t.Rows[i]))
@@ -711,6 +806,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		b.WriteString(t.Title() + "\n")
 		b.WriteString("(paper: the PUAD README; diff: measured − paper; ± is the standard deviation over seeds)\n")
+		if n := t.localizationNote(); n != "" {
+			b.WriteString("(" + n + ")\n")
+		}
 		tw(t.header(), t.cells())
 		if tc := t.typeCells(); t.HasTypes && len(tc) > 0 {
 			b.WriteString("\n" + t.TypesTitle() + "\n")
@@ -767,6 +865,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("Image AUROC ×100. *paper*: the PUAD README; *diff*: measured − paper; ± is the standard deviation over seeds.\n")
 	for _, t := range r.Tables {
 		b.WriteString("\n## " + t.Title() + "\n\n")
+		if n := t.localizationNote(); n != "" {
+			b.WriteString(n + ".\n\n")
+		}
 		md(t.header(), t.cells())
 		if tc := t.typeCells(); t.HasTypes && len(tc) > 0 {
 			b.WriteString("\n### " + t.TypesTitle() + "\n\n")
@@ -800,11 +901,27 @@ var CSVHeader = []string{
 	"efficient_ad_logical", "puad_logical", "efficient_ad_structural", "puad_structural", "reason",
 }
 
+// CSVLocalizationHeader are the columns WriteCSV appends to CSVHeader
+// when some table has a localisation column.
+var CSVLocalizationHeader = []string{
+	"localization_metric", "efficient_ad_localization", "efficient_ad_localization_paper", "efficient_ad_localization_diff",
+}
+
 // WriteCSV writes one line per category and one per mean row (category
-// "mean"), AUROC ×100 at full precision; empty fields are unknown.
+// "mean"), AUROC ×100 at full precision; empty fields are unknown. When
+// some table has a localisation column, the CSVLocalizationHeader columns
+// follow.
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
+	withLoc := false
+	for _, t := range r.Tables {
+		withLoc = withLoc || t.LocalizationMetric != ""
+	}
+	header := CSVHeader
+	if withLoc {
+		header = append(append([]string(nil), CSVHeader...), CSVLocalizationHeader...)
+	}
+	if err := cw.Write(header); err != nil {
 		return err
 	}
 	num := func(v *float64) string {
@@ -836,6 +953,13 @@ func (r *Report) WriteCSV(w io.Writer) error {
 				mean(row.EfficientAD.Measured), std(row.EfficientAD.Measured), num(row.EfficientAD.Published), num(row.EfficientAD.Diff),
 				mean(row.PUAD.Measured), std(row.PUAD.Measured), num(row.PUAD.Published), num(row.PUAD.Diff),
 				mean(ty.EfficientADLogical), mean(ty.PUADLogical), mean(ty.EfficientADStructural), mean(ty.PUADStructural), row.Reason}
+			if withLoc {
+				loc := row.Localization
+				if loc == nil {
+					loc = &Cell{}
+				}
+				rec = append(rec, t.LocalizationMetric, mean(loc.Measured), num(loc.Published), num(loc.Diff))
+			}
 			if err := cw.Write(rec); err != nil {
 				return err
 			}

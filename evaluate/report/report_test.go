@@ -213,3 +213,49 @@ func TestReportGolden(t *testing.T) {
 		}
 	}
 }
+
+func loc(v float64) *float64 { return &v }
+
+// Runs with localisation results add the localisation column (and its CSV
+// columns); the published column stays empty where no value is recorded.
+func TestReportLocalization(t *testing.T) {
+	bb := locoRun("breakfast_box", "s", 0, nil)
+	bb.Localization, bb.LocalizationMetric = loc(0.5), MetricAUSPRO05
+	sb := locoRun("screw_bag", "s", 0, nil)
+	sb.Localization, sb.LocalizationMetric = loc(0.625), MetricAUSPRO05
+	pp := locoRun("pushpins", "s", 0, nil) // no ground truth
+	cable := CategoryRun{DatasetName: MVTecADataset, Category: "cable", Size: "s", Extractor: "student", Status: StatusOK,
+		EfficientADAUROC: 0.95, PUADAUROC: 0.9575, Localization: loc(0.9), LocalizationMetric: MetricAUPRO}
+	r := BuildReport([]CategoryRun{bb, sb, pp, cable}, Paper())
+	if len(r.Tables) != 2 || r.Tables[0].LocalizationMetric != MetricAUSPRO05 || r.Tables[1].LocalizationMetric != MetricAUPRO {
+		t.Fatalf("tables %+v", r.Tables)
+	}
+	lt := r.Tables[0]
+	if m := lt.Mean.Localization; m == nil || !near(m.Measured.Mean, 56.25) || m.Published != nil || m.Diff != nil {
+		t.Errorf("LOCO localisation mean %+v", lt.Mean.Localization)
+	}
+	if lt.Rows[1].Category != "pushpins" || lt.Rows[1].Localization != nil {
+		t.Errorf("pushpins %+v", lt.Rows[1])
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"EfficientAD AU-sPRO@0.05", "EfficientAD AU-PRO", "50.00", "62.50", "90.00"} {
+		if !strings.Contains(text.String(), s) {
+			t.Errorf("text lacks %q:\n%s", s, text.String())
+		}
+	}
+	var b bytes.Buffer
+	if err := r.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(CSVHeader)
+	if len(recs[0]) != n+len(CSVLocalizationHeader) || recs[1][n] != MetricAUSPRO05 || recs[1][n+1] != "50" || recs[1][n+2] != "" {
+		t.Errorf("csv %q", recs[:2])
+	}
+}

@@ -13,9 +13,11 @@
 //     and Mahalanobis distance, the PUAD score.
 //   - ChooseThreshold: the decision threshold on the PUAD score of the
 //     validation images.
-//   - FitFile, NewFitFile, SaveFit and LoadFit: a fitted PUAD stored as
-//     puad_fit.json, with typed errors (ErrNoFit, FormatError,
-//     MismatchError) for the cases a caller must tell apart.
+//   - FitFile, NewFitFile, SaveFit, LoadFit and ParseFit: a fitted PUAD
+//     stored as puad_fit.json, with the digests of the model files it was
+//     made with and every field validated on load, with typed errors
+//     (ErrNoFit, FormatError, MismatchError, StaleError) for the cases a
+//     caller must tell apart.
 //
 // The package is pure Go (gonum for the linear algebra) and does not need
 // the native libtorch library.

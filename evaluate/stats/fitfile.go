@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -18,8 +21,9 @@ import (
 // model files (<model_dir>/<size>_size/<dataset>/<category>/puad_fit.json).
 const FitFileName = "puad_fit.json"
 
-// FitFormat is the version of the fit file's layout.
-const FitFormat = 1
+// FitFormat is the version of the fit file's layout. Format 2 records the
+// digests of the model files the fit was made with.
+const FitFormat = 2
 
 // ValidationScore is one validation image's scores in a fit file.
 type ValidationScore struct {
@@ -33,15 +37,26 @@ type ValidationScore struct {
 // the EfficientAD model (the Gaussian of the training features, the
 // validation z-score statistics) and the decision threshold.
 type FitFile struct {
-	Format        int       `json:"format"`
-	Created       time.Time `json:"created"`
-	DatasetName   string    `json:"dataset_name"`
-	Category      string    `json:"category"`
-	Size          string    `json:"size"`
-	Extractor     string    `json:"feature_extractor"`
-	ImgSize       int       `json:"img_size"`
-	NumTrain      int       `json:"num_train"`
-	NumValidation int       `json:"num_validation"`
+	Format      int       `json:"format"`
+	Created     time.Time `json:"created"`
+	DatasetName string    `json:"dataset_name"`
+	Category    string    `json:"category"`
+	Size        string    `json:"size"`
+	Extractor   string    `json:"feature_extractor"`
+	ImgSize     int       `json:"img_size"`
+	// Depth16 is how the images' 16-bit greyscale samples were brought to
+	// 8 bits: "" (clipped, as the reference) or "scale" (see
+	// datasets.ParseGrey16Mode).
+	Depth16 string `json:"depth16,omitempty"`
+	// TeacherFile is the teacher the fit was made with when it is not the
+	// model directory's own teacher.pt.
+	TeacherFile   string `json:"teacher_file,omitempty"`
+	NumTrain      int    `json:"num_train"`
+	NumValidation int    `json:"num_validation"`
+	// ModelFiles are the SHA-256 digests (hex) of the model files the fit
+	// was made with, keyed by their paths below the model directory's size
+	// folder (models.Layout.FileDigests).
+	ModelFiles map[string]string `json:"model_files"`
 	// Mean is the mean training feature vector; CovInv the pseudo-inverse of
 	// the Ledoit-Wolf covariance, row by row; Shrinkage its shrinkage.
 	Mean       []float64         `json:"feature_mean"`
@@ -65,6 +80,10 @@ type FitInput struct {
 	Size      string
 	Extractor string
 	ImgSize   int
+	// Depth16 and TeacherFile are stored as FitFile describes them.
+	Depth16, TeacherFile string
+	// ModelFiles are the digests of the model's files (FitFile.ModelFiles).
+	ModelFiles map[string]string
 	// Gaussian is the model of the training features, Fusion the
 	// standardisation fitted on the validation scores.
 	Gaussian *Gaussian
@@ -97,8 +116,9 @@ func NewFitFile(in FitInput, maxFPR float64, created time.Time) (*FitFile, error
 	f := &FitFile{
 		Format: FitFormat, Created: created.UTC().Truncate(time.Second),
 		DatasetName: in.DatasetName, Category: in.Category,
-		Size: in.Size, Extractor: in.Extractor, ImgSize: in.ImgSize,
-		NumTrain: g.N, NumValidation: n,
+		Size: in.Size, Extractor: in.Extractor, ImgSize: in.ImgSize, Depth16: in.Depth16, TeacherFile: in.TeacherFile,
+		ModelFiles: in.ModelFiles,
+		NumTrain:   g.N, NumValidation: n,
 		Mean: append([]float64(nil), g.Mean...), Shrinkage: g.Shrinkage, Fusion: in.Fusion,
 	}
 	p := g.Dim()
@@ -147,6 +167,55 @@ func (f *FitFile) Score(g *Gaussian, eff float64, feature []float32) (maha, puad
 	return maha, puad, puad > f.Threshold.Value
 }
 
+// Verdict is the decision on one image.
+type Verdict int
+
+// The verdicts: an image scoring above the threshold is anomalous, and one
+// whose score is not a number (NaN or infinite, from a broken model or fit)
+// is invalid, never normal.
+const (
+	VerdictNormal Verdict = iota
+	VerdictAnomalous
+	VerdictInvalid
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case VerdictNormal:
+		return "normal"
+	case VerdictAnomalous:
+		return "anomalous"
+	}
+	return "invalid"
+}
+
+// Verdict returns the decision for a PUAD score by the fit's threshold.
+func (f *FitFile) Verdict(puad float64) Verdict {
+	return VerdictAt(puad, f.Threshold.Value)
+}
+
+// VerdictAt returns the decision for a PUAD score by the given threshold.
+func VerdictAt(puad, threshold float64) Verdict {
+	switch {
+	case !finite(puad):
+		return VerdictInvalid
+	case puad > threshold:
+		return VerdictAnomalous
+	}
+	return VerdictNormal
+}
+
+// JSONScore is a score as JSON can hold it: nil (written as null) when it
+// is NaN or infinite, as the scores of an invalid verdict may be.
+func JSONScore(v float64) *float64 {
+	if !finite(v) {
+		return nil
+	}
+	return &v
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
 // ErrNoFit is returned (wrapped) by LoadFit when the fit file does not
 // exist. errors.Is(err, fs.ErrNotExist) holds for it too.
 var ErrNoFit error = noFitError{}
@@ -191,25 +260,101 @@ func (e *MismatchError) Error() string {
 	return fmt.Sprintf("PUAD fit %s was made with the %s %s, not %s", e.Path, e.Have, e.Field, e.Want)
 }
 
-// validate checks the shapes and values a loaded file must have.
+// validate checks the shapes and values a loaded file must have: every
+// field present, the dimensions consistent, every number finite, the
+// standard deviations positive.
 func (f *FitFile) validate() error {
 	if f.Format != FitFormat {
 		return &FormatError{Have: f.Format, Want: FitFormat}
 	}
+	if f.Size == "" || f.Extractor == "" || f.DatasetName == "" || f.Category == "" {
+		return errors.New("size, feature extractor, dataset name or category missing")
+	}
+	if f.ImgSize <= 0 || f.NumTrain < 1 || f.NumValidation < 1 {
+		return fmt.Errorf("image size %d, %d training and %d validation images", f.ImgSize, f.NumTrain, f.NumValidation)
+	}
+	if len(f.ModelFiles) == 0 {
+		return errors.New("the model files it was made with are not recorded")
+	}
+	if err := f.checkGaussian(); err != nil {
+		return err
+	}
+	if err := f.Fusion.Check(); err != nil {
+		return err
+	}
+	return f.checkThreshold()
+}
+
+// checkGaussian checks the feature model's shapes and values.
+func (f *FitFile) checkGaussian() error {
 	p := len(f.Mean)
 	if p == 0 || len(f.CovInv) != p {
 		return fmt.Errorf("feature mean of %d values but an inverse covariance of %d rows", p, len(f.CovInv))
+	}
+	if i := nonFinite(f.Mean); i >= 0 {
+		return fmt.Errorf("feature mean value %d is %v", i, f.Mean[i])
 	}
 	for i, row := range f.CovInv {
 		if len(row) != p {
 			return fmt.Errorf("inverse covariance row %d has %d values, want %d", i, len(row), p)
 		}
+		if j := nonFinite(row); j >= 0 {
+			return fmt.Errorf("inverse covariance value (%d, %d) is %v", i, j, row[j])
+		}
 	}
-	if err := f.Fusion.Check(); err != nil {
-		return err
+	if nonFinite([]float64{f.Shrinkage}) >= 0 {
+		return fmt.Errorf("shrinkage %v", f.Shrinkage)
 	}
-	if math.IsNaN(f.Threshold.Value) || math.IsInf(f.Threshold.Value, 0) {
-		return fmt.Errorf("threshold %v", f.Threshold.Value)
+	return nil
+}
+
+// checkThreshold checks that the threshold was stored and is a number.
+func (f *FitFile) checkThreshold() error {
+	th := f.Threshold
+	if th.NumValidation < 1 {
+		return errors.New("no threshold")
+	}
+	if nonFinite([]float64{th.Value, th.MaxFPR, th.ValidationFPR, th.ExpectedFPR}) >= 0 {
+		return fmt.Errorf("threshold %v (max false-positive rate %v) is not a number", th.Value, th.MaxFPR)
+	}
+	return nil
+}
+
+// nonFinite returns the index of the first NaN or infinity in v, or -1.
+func nonFinite(v []float64) int {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// StaleError is returned by FitFile.CheckModelFiles when a model file
+// changed since the fit was made (e.g. the student was retrained): the fit's
+// statistics no longer describe the model.
+type StaleError struct {
+	// File is the model file (below the size folder) that differs.
+	File string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("model file %s changed since the PUAD fit was made", e.File)
+}
+
+// CheckModelFiles compares the digests of the model's files (as
+// models.Layout.FileDigests gives them) with those recorded in the fit; a
+// changed, missing or extra file is a *StaleError.
+func (f *FitFile) CheckModelFiles(have map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(f.ModelFiles)) {
+		if have[name] != f.ModelFiles[name] {
+			return &StaleError{File: name}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(have)) {
+		if _, ok := f.ModelFiles[name]; !ok {
+			return &StaleError{File: name}
+		}
 	}
 	return nil
 }
@@ -230,23 +375,24 @@ func SaveFit(path string, f *FitFile) error {
 	return nil
 }
 
+// MaxFitFileSize is the largest fit file LoadFit reads (a fit of 384
+// features takes about 4 MB).
+const MaxFitFileSize = 64 << 20
+
 // LoadFit reads a fit file and checks that it was fitted for size and
 // extractor (either may be empty to accept any). A missing file is an
 // error wrapping ErrNoFit, another layout version one wrapping a
 // *FormatError, and a fit of another size or extractor a *MismatchError.
 func LoadFit(path, size, extractor string) (*FitFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFitFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w at %s", ErrNoFit, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load PUAD fit: %w", err)
 	}
-	var f FitFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("load PUAD fit %s: %w", path, err)
-	}
-	if err := f.validate(); err != nil {
+	f, err := ParseFit(data)
+	if err != nil {
 		return nil, fmt.Errorf("load PUAD fit %s: %w", path, err)
 	}
 	if size != "" && f.Size != size {
@@ -254,6 +400,43 @@ func LoadFit(path, size, extractor string) (*FitFile, error) {
 	}
 	if extractor != "" && f.Extractor != extractor {
 		return nil, &MismatchError{Path: path, Field: FieldExtractor, Have: f.Extractor, Want: extractor}
+	}
+	return f, nil
+}
+
+// readFitFile reads a regular file of at most MaxFitFileSize bytes.
+func readFitFile(path string) ([]byte, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if info.Size() > MaxFitFileSize {
+		return nil, fmt.Errorf("%s has %d bytes, more than a fit file's %d", path, info.Size(), MaxFitFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(file, MaxFitFileSize+1))
+	if err == nil && len(data) > MaxFitFileSize {
+		err = fmt.Errorf("%s grew past %d bytes while read", path, MaxFitFileSize)
+	}
+	return data, err
+}
+
+// ParseFit decodes a fit file's content and validates every field (see
+// LoadFit); another layout version is a *FormatError.
+func ParseFit(data []byte) (*FitFile, error) {
+	var f FitFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("not a PUAD fit file: %w", err)
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
 	}
 	return &f, nil
 }

@@ -14,7 +14,7 @@ import (
 
 // fakeFit returns the fit input of a PUAD fitted on random features of
 // dimension p, with nValid validation images.
-func fakeFit(t *testing.T, p, nTrain, nValid int) FitInput {
+func fakeFit(t testing.TB, p, nTrain, nValid int) FitInput {
 	t.Helper()
 	r := rand.New(rand.NewPCG(1, 2))
 	feats := make([][]float32, nTrain)
@@ -29,7 +29,7 @@ func fakeFit(t *testing.T, p, nTrain, nValid int) FitInput {
 		t.Fatal(err)
 	}
 	in := FitInput{DatasetName: "mvtec_loco_anomaly_detection", Category: "pushpins", Size: "s", Extractor: "student",
-		ImgSize: 256, Gaussian: g}
+		ImgSize: 256, Gaussian: g, ModelFiles: map[string]string{"teacher/teacher.pt": "00", "mvtec_loco_anomaly_detection/pushpins/student.pt": "11"}}
 	for i := range nValid {
 		in.ValidPaths = append(in.ValidPaths, fmt.Sprintf("validation/good/%03d.png", i))
 		v := make([]float32, p)
@@ -109,14 +109,16 @@ func TestFitFileRoundTrip(t *testing.T) {
 	if _, err := LoadFit(missing, "m", ""); !errors.Is(err, ErrNoFit) || !errors.Is(err, fs.ErrNotExist) || err.Error() != "no PUAD fit at "+missing {
 		t.Errorf("missing file: %v", err)
 	}
-	if err := os.WriteFile(path, []byte(`{"format": 2}`), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(`{"format": 1}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var fe *FormatError
-	if _, err := LoadFit(path, "", ""); !errors.As(err, &fe) || fe.Have != 2 || fe.Want != FitFormat {
+	if _, err := LoadFit(path, "", ""); !errors.As(err, &fe) || fe.Have != 1 || fe.Want != FitFormat {
 		t.Errorf("file of another format: %v", err)
 	}
-	if err := os.WriteFile(path, []byte(`{"format": 1, "feature_mean": [1, 2], "inverse_covariance": [[1]]}`), 0o644); err != nil {
+	if err := os.WriteFile(path, mutateFit(t, f, func(m map[string]any) {
+		m["feature_mean"], m["inverse_covariance"] = []float64{1, 2}, [][]float64{{1}}
+	}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadFit(path, "", ""); err == nil || !strings.Contains(err.Error(), "2 values but an inverse covariance of 1 rows") {

@@ -101,6 +101,8 @@ func (z ZScore) Check() error {
 		return fmt.Errorf("mean %v and standard deviation %v of the validation scores are not finite", z.Mean, z.Std)
 	case z.Std == 0:
 		return fmt.Errorf("%w (every validation score is %v); normalised scores will be infinite or NaN", ErrZeroStd, z.Mean)
+	case z.Std < 0:
+		return fmt.Errorf("standard deviation %v of the validation scores is negative", z.Std)
 	}
 	return nil
 }

@@ -156,3 +156,24 @@ func TestFitFusionErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestUnpicturableOnly(t *testing.T) {
+	f := &FitFile{
+		Fusion:    Fusion{EfficientAD: ZScore{Mean: 1, Std: 1}, Mahalanobis: ZScore{Mean: 10, Std: 2}},
+		Threshold: Threshold{Value: 2},
+	}
+	tests := []struct {
+		eff, maha float64
+		want      bool
+	}{
+		{1, 20, true},   // z 0 + 5: the Mahalanobis term alone flags it
+		{4, 20, false},  // z 3 alone is above the threshold
+		{1, 10, false},  // normal
+		{2.5, 12, true}, // z 1.5 + 1
+	}
+	for _, tt := range tests {
+		if got := f.UnpicturableOnly(tt.eff, tt.maha); got != tt.want {
+			t.Errorf("UnpicturableOnly(%v, %v) = %v, want %v", tt.eff, tt.maha, got, tt.want)
+		}
+	}
+}

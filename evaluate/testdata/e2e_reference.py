@@ -54,12 +54,15 @@ class PDN(nn.Module):
 
 
 class Enc(nn.Module):
-    def __init__(self):
+    """The reference's encoder; below 256 pixels the last kernel is img/32
+    (8 at 256, as in the reference), so that small images work."""
+
+    def __init__(self, img=256):
         super().__init__()
         chans = [3, 32, 32, 64, 64, 64]
         for i in range(5):
             setattr(self, "enconv%d" % (i + 1), nn.Conv2d(chans[i], chans[i + 1], 4, stride=2, padding=1))
-        self.enconv6 = nn.Conv2d(64, 64, 8)
+        self.enconv6 = nn.Conv2d(64, 64, min(8, img // 32))
 
     def forward(self, x):
         for i in range(1, 6):
@@ -89,7 +92,7 @@ class Dec(nn.Module):
 class AE(nn.Module):
     def __init__(self, out_ch, img):
         super().__init__()
-        self.encoder = Enc()
+        self.encoder = Enc(img)
         self.decoder = Dec(out_ch, img)
 
     def forward(self, x):

@@ -52,7 +52,7 @@ func write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern(filepath.Base(path)))
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriter(f)
+	bw := bufio.NewWriterSize(f, 1<<20)
 	if err := fill(bw); err != nil {
 		return err
 	}
@@ -120,5 +120,29 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	d.Sync()
+	return nil
+}
+
+// tempPattern is the name pattern of the temporary file of a write to
+// path's base name.
+func tempPattern(name string) string { return "." + name + ".tmp-*" }
+
+// RemoveTemps removes the temporary files that writes to the given file
+// names in dir left when their process was killed. Only call it while no
+// other process writes those files (e.g. under a lock of dir).
+func RemoveTemps(dir string, names ...string) error {
+	for _, name := range names {
+		found, err := filepath.Glob(filepath.Join(dir, tempPattern(name)))
+		if err != nil {
+			return err
+		}
+		for _, p := range found {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				if err := os.Remove(p); err != nil {
+					return fmt.Errorf("remove stale %s: %w", p, err)
+				}
+			}
+		}
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -142,5 +143,26 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if err := WriteJSON(path, func() {}); err == nil {
 		t.Error("writing a function succeeded")
+	}
+}
+
+// TestRemoveTemps removes the temporary files of the named files only.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{".a.pt.tmp-1", ".a.pt.tmp-22", ".b.pt.tmp-3", "a.pt"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveTemps(dir, "a.pt"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != ".b.pt.tmp-3 a.pt" {
+		t.Errorf("left %v", left)
 	}
 }

@@ -5,7 +5,9 @@
 package evalsetup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -30,17 +32,47 @@ type Settings struct {
 	BatchSize int
 	// ImgSize is the model's image size (0: DefaultImgSize).
 	ImgSize int
+	// Need is what the dataset must provide (0: training and test images,
+	// as evaluation needs).
+	Need datasets.Need
+	// MVTecOnly opens the dataset with datasets.Open alone: a category in
+	// the MVTec layout, with the reference's exact rules.
+	MVTecOnly bool
+	// Name names a plain folder's model (empty: the folder's base name).
+	Name string
+	// TeacherFile replaces the model directory's teacher (any
+	// models.TeacherLayout); empty for teacher.pt.
+	TeacherFile string
 }
 
-// Load opens the category folder datasetDir (split as the reference does)
-// and its model from modelDir. The caller closes the model; Options carry
+// Load opens the dataset folder datasetDir (a category in the MVTec layout,
+// split as the reference does, or a plain folder: datasets.OpenFor) and its
+// model from modelDir. The caller closes the model; Options carry
 // the extractor and batch size, and no progress callback.
 func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.EfficientAD, evaluate.Options, error) {
 	opts := evaluate.Options{Extractor: s.Extractor, BatchSize: s.BatchSize}
-	if info, err := os.Stat(modelDir); err != nil || !info.IsDir() {
-		return nil, nil, opts, fmt.Errorf("model directory %s: not found", modelDir)
+	if err := checkDir(modelDir); err != nil {
+		return nil, nil, opts, fmt.Errorf("model directory %w", err)
 	}
-	ds, err := datasets.Open(datasetDir, refsplit.Perm)
+	if s.BatchSize < 0 {
+		return nil, nil, opts, fmt.Errorf("batch size %d: want at least 1", s.BatchSize)
+	}
+	if s.ImgSize != 0 {
+		if err := models.CheckImgSize(s.ImgSize); err != nil {
+			return nil, nil, opts, err
+		}
+	}
+	need := s.Need
+	if need == 0 {
+		need = datasets.NeedTrain | datasets.NeedTest
+	}
+	var ds *datasets.Dataset
+	var err error
+	if s.MVTecOnly {
+		ds, err = datasets.Open(datasetDir, refsplit.Perm)
+	} else {
+		ds, err = datasets.OpenFor(datasetDir, refsplit.Perm, need, s.Name)
+	}
 	if err != nil {
 		return nil, nil, opts, err
 	}
@@ -48,7 +80,8 @@ func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.E
 	if imgSize <= 0 {
 		imgSize = DefaultImgSize
 	}
-	m, err := models.LoadEfficientAD(modelDir, s.Size, ds.DatasetName, ds.Category, imgSize, s.Device)
+	ref := models.ModelRef{Root: modelDir, Size: s.Size, DatasetName: ds.DatasetName, Category: ds.Category, TeacherFile: s.TeacherFile}
+	m, err := ref.Load(imgSize, s.Device)
 	if err != nil {
 		return nil, nil, opts, err
 	}
@@ -62,4 +95,18 @@ func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.E
 // <modelDir>/<size>_size/<dataset>/<category>/puad_fit.json.
 func FitPath(modelDir string, size models.Size, datasetName, category string) string {
 	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), stats.FitFileName)
+}
+
+// checkDir returns an error, starting with the path, unless dir is a directory.
+func checkDir(dir string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: not found", dir)
+	case err != nil:
+		return fmt.Errorf("%s: %w", dir, err)
+	case !info.IsDir():
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	return nil
 }

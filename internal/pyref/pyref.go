@@ -6,23 +6,54 @@ package pyref
 import (
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
 // Python is the interpreter that has Debian's python3-torch.
 const Python = "/usr/bin/python3"
 
+// CI reports whether the tests run under CI (CI=true), where nothing that
+// needs Python may be skipped.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Short reports whether a test may leave out its slower cross-language
+// checks: under -short, except under CI.
+func Short() bool { return testing.Short() && !CI() }
+
+var probe struct {
+	once sync.Once
+	msg  string // empty when the reference Python is available
+}
+
+// missing says what is missing for the reference scripts ("" when nothing).
+func missing() string {
+	probe.once.Do(func() {
+		cmd := exec.Command(Python, "-c", "import torch, torchvision, sklearn, PIL")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			probe.msg = "python3-torch/torchvision/sklearn/PIL not available (`make setup` installs them): " + string(out)
+		}
+	})
+	return probe.msg
+}
+
+// Available reports whether Python with torch, torchvision, scikit-learn
+// and Pillow is available; under CI it fails the test when it is not.
+func Available(t testing.TB) bool {
+	t.Helper()
+	msg := missing()
+	if msg != "" && CI() {
+		t.Fatal(msg)
+	}
+	return msg == ""
+}
+
 // Require skips (or, under CI, fails) the test when Python with torch,
 // torchvision, scikit-learn and Pillow is not available.
 func Require(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(Python, "-c", "import torch, torchvision, sklearn, PIL")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		msg := "python3-torch/torchvision/sklearn/PIL not available (`make setup` installs them): " + string(out)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+	if !Available(t) {
+		t.Skip(missing())
 	}
 }
 
@@ -34,5 +65,14 @@ func Run(t testing.TB, script string, args ...string) {
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", script, args, err, out)
+	}
+}
+
+// SkipShort skips a long test in -short mode, except under CI (CI=true),
+// where every test runs.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if Short() {
+		t.Skip(why + " (skipped with -short)")
 	}
 }

@@ -92,6 +92,9 @@ func (e *InterruptedError) Unwrap() error { return e.Err }
 // found, when the report cannot be written, or when ctx ends
 // (*InterruptedError).
 func Run(ctx context.Context, cfg Config) (*report.Report, error) {
+	if err := checkNames(cfg.Categories); err != nil {
+		return nil, err
+	}
 	refs, notes, err := Discover(cfg.DataRoot, cfg.Categories)
 	if err != nil {
 		return nil, err
@@ -183,4 +186,44 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(k)
 	}
 	return strings.Join(s, ",")
+}
+
+// checkNames refuses category names that are not a single folder name
+// ("", ".", "..", or names holding a path separator).
+func checkNames(names []string) error {
+	for _, n := range names {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, `/\`) {
+			return fmt.Errorf("category %q: want a category's folder name, not a path", n)
+		}
+	}
+	return nil
+}
+
+// FailedError is returned by Failures when some category runs failed.
+type FailedError struct {
+	// Runs are the failed runs, "<dataset>/<category> (<size>)".
+	Runs []string
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("%d category runs failed: %s", len(e.Runs), strings.Join(e.Runs, ", "))
+}
+
+// Failures returns a *FailedError naming the runs of rep that failed
+// (report.StatusFailed), or nil. Categories that are missing are not failures.
+func Failures(rep *report.Report) error {
+	var failed []string
+	for _, run := range rep.Runs {
+		if run.Status == report.StatusFailed {
+			label := fmt.Sprintf("%s/%s (%s", run.DatasetName, run.Category, run.Size)
+			if run.Seed != nil {
+				label += fmt.Sprintf(", seed %d", *run.Seed)
+			}
+			failed = append(failed, label+")")
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &FailedError{Runs: failed}
 }

@@ -75,11 +75,15 @@ func TestRun(t *testing.T) {
 	if tab.MeanOf != [2]int{2, 5} || tab.Mean == nil || !tab.HasTypes {
 		t.Errorf("mean over %v: %+v", tab.MeanOf, tab.Mean)
 	}
+	// The generated categories have LOCO ground truth: EfficientAD's AU-sPRO@0.05.
+	if tab.LocalizationMetric != report.MetricAUSPRO05 || tab.Mean.Localization == nil {
+		t.Errorf("localisation %q, mean %+v", tab.LocalizationMetric, tab.Mean.Localization)
+	}
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"MVTec LOCO AD: AUROC ×100", "mean (2 of 5)", "83.75", "per anomaly type", "EfficientAD logical"} {
+	for _, s := range []string{"MVTec LOCO AD: AUROC ×100", "mean (2 of 5)", "83.75", "per anomaly type", "EfficientAD logical", "EfficientAD AU-sPRO@0.05"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("tables lack %q:\n%s", s, text.String())
 		}

@@ -50,7 +50,7 @@ func (r *runner) one(ctx context.Context, sizeErr error, u unit) (res *evaluate.
 		return nil, report.StatusMissing, fmt.Sprintf("model files not found in %s: %s", u.root, missing), false
 	}
 	ds, m, opts, err := evalsetup.Load(u.ref.Dir, u.root, evalsetup.Settings{
-		Size: u.size, Extractor: cfg.Extractor, Device: cfg.Device, BatchSize: cfg.BatchSize})
+		Size: u.size, Extractor: cfg.Extractor, Device: cfg.Device, BatchSize: cfg.BatchSize, MVTecOnly: true})
 	if err != nil {
 		return nil, report.StatusFailed, err.Error(), false
 	}

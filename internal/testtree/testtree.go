@@ -31,7 +31,7 @@ func Category(t testing.TB, root, datasetName, category string, variant synth.Va
 	return dir
 }
 
-// WriteCategory is Category returning its error.
+// WriteCategory is Category for callers without a testing.TB (examples).
 func WriteCategory(root, datasetName, category string, variant synth.Variant, seed uint64) (string, error) {
 	sum, err := synth.Generate(root, synth.Config{
 		Seed: seed, Width: 32, Height: 32, DatasetName: datasetName, Category: category, Variant: variant,
@@ -54,8 +54,9 @@ func RandomModel(t testing.TB, root, datasetName, category string, seed uint64) 
 	}
 }
 
-// WriteRandomModel is RandomModel returning its error, for images resized
-// to imgSize (0 for the reference's 256; the autoencoder depends on it).
+// WriteRandomModel is RandomModel for callers without a testing.TB, for
+// images resized to imgSize (0 for the reference's 256; the autoencoder
+// depends on it).
 func WriteRandomModel(root, datasetName, category string, seed uint64, imgSize int) error {
 	if imgSize <= 0 {
 		imgSize = evalsetup.DefaultImgSize
@@ -65,31 +66,6 @@ func WriteRandomModel(root, datasetName, category string, seed uint64, imgSize i
 		return err
 	}
 	defer m.Close()
-	if err := randomize(m, seed); err != nil {
-		return err
-	}
-	l := models.Layout{Root: root, Size: models.Small}
-	teacher := filepath.Join(l.TeacherDir(), models.TeacherFile)
-	if _, err := os.Stat(teacher); err != nil {
-		if err := os.MkdirAll(l.TeacherDir(), 0o755); err != nil {
-			return err
-		}
-		sd, err := models.StateDict(m.Teacher)
-		if err != nil {
-			return err
-		}
-		err = tb.SaveStateDict(teacher, sd)
-		sd.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return m.Save(l.CategoryDir(datasetName, category))
-}
-
-// randomize draws the networks' weights from seed and sets neutral
-// statistics: mu 0, sigma 1 and quantiles 0 and 0.5.
-func randomize(m *models.EfficientAD, seed uint64) error {
 	g, err := tb.NewGenerator(seed, tb.CPU)
 	if err != nil {
 		return err
@@ -100,18 +76,23 @@ func randomize(m *models.EfficientAD, seed uint64) error {
 			return err
 		}
 	}
-	if m.Mu, err = tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU); err != nil {
+	s := tb.NewScope()
+	defer s.Close()
+	m.Mu = s.Keep(s.T(tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU)))
+	m.Sigma = s.Keep(s.T(tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU)))
+	for k, v := range map[string]float64{models.QuantileStudentA: 0, models.QuantileStudentB: 0.5, models.QuantileAutoEncoderA: 0, models.QuantileAutoEncoderB: 0.5} {
+		m.Quantiles[k] = s.Keep(s.T(tb.Scalar(v, tb.Float32, tb.CPU)))
+	}
+	if err := s.Err(); err != nil {
 		return err
 	}
-	if m.Sigma, err = tb.Ones([]int64{models.TeacherChannels}, tb.Float32, tb.CPU); err != nil {
-		return err
-	}
-	for k, v := range map[string]float64{"q_a_student": 0, "q_b_student": 0.5, "q_a_autoencoder": 0, "q_b_autoencoder": 0.5} {
-		if m.Quantiles[k], err = tb.Scalar(v, tb.Float32, tb.CPU); err != nil {
+	l := models.Layout{Root: root, Size: models.Small}
+	if _, err := os.Stat(l.TeacherPath()); err != nil {
+		if err := writeTeacher(m.Teacher, l); err != nil {
 			return err
 		}
 	}
-	return nil
+	return m.Save(l.CategoryDir(datasetName, category))
 }
 
 // WriteFit fits PUAD (student extractor, EfficientAD-S on the CPU, images
@@ -153,4 +134,72 @@ func Fitted(root, datasetName, category string, variant synth.Variant, seed uint
 		return "", "", err
 	}
 	return modelDir, categoryDir, nil
+}
+
+func writeTeacher(teacher models.Module, l models.Layout) error {
+	if err := os.MkdirAll(l.TeacherDir(), 0o755); err != nil {
+		return err
+	}
+	sd, err := models.StateDict(teacher)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	return tb.SaveStateDict(l.TeacherPath(), sd)
+}
+
+// Poison rewrites the weights file path (a state dict, or a single tensor
+// when key is "") in place, with its first value of key set to v (e.g.
+// NaN), as a damaged or diverged file would hold it. The file is written
+// directly, as by hand, so a model folder's manifest no longer matches it.
+func Poison(t testing.TB, path, key string, v float32) {
+	t.Helper()
+	set := func(src *tb.Tensor) *tb.Tensor {
+		vals, err := src.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals[0] = v
+		out, err := tb.FromSlice(vals, src.Shape()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if key == "" {
+		src, err := tb.LoadTensor(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		out := set(src)
+		defer out.Close()
+		if err := tb.SaveTensor(path, out); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	sd, err := tb.LoadStateDict(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sd.Close()
+	src, ok := sd.Tensors[key]
+	if !ok {
+		t.Fatalf("%s has no key %q", path, key)
+	}
+	sd.Set(key, set(src))
+	if err := tb.SaveStateDict(path, sd); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Unseal removes a category's manifest, so that hand-edited files load as
+// in a reference folder.
+func Unseal(t testing.TB, root, datasetName, category string) {
+	t.Helper()
+	p := filepath.Join(models.Layout{Root: root, Size: models.Small}.CategoryDir(datasetName, category), models.ManifestFile)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes random PDN_S/PDN_M/AutoEncoder weights (torch.save state dicts), an
 input batch and PyTorch's outputs into OUT_DIR, for the Go parity test.
-The networks are defined here from the architecture (DESIGN.md §3).
+The networks are defined here from the architecture (see package models).
 
 usage: gen_outputs.py OUT_DIR
 """

@@ -13,6 +13,10 @@
 //	- old text (one or more lines, matched exactly once in the file)
 //	+ new text (one or more lines)
 //
+// A '-' or '+' is followed by the line as it is in the file; one space
+// after the sign is dropped, so "- x" and "-x" both stand for "x", and a
+// line indented with tabs is written "-\t\tx".
+//
 // "run" is optional (a -run pattern for go test). Lines starting with '#'
 // outside blocks are comments. An equivalent mutation (one that cannot
 // change behaviour) is marked "equivalent: reason" and is reported, not run.
@@ -49,6 +53,7 @@ type mutation struct {
 func main() {
 	list := flag.String("list", "tools/mutations.txt", "mutation list")
 	only := flag.String("only", "", "run only mutations whose name contains this")
+	compileOnly := flag.Bool("compile-only", false, "only check that every mutation applies and compiles (go vet)")
 	timeout := flag.Duration("timeout", 20*time.Minute, "time limit of one mutation's tests")
 	flag.Parse()
 	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
@@ -65,13 +70,13 @@ func main() {
 			continue
 		}
 		t0 := time.Now()
-		res, detail := runOne(m, *timeout)
+		res, detail := runOne(m, *timeout, *compileOnly)
 		switch res {
 		case "caught":
 			caught++
 		case "MISSED":
 			missed++
-		case "STALE":
+		case "STALE", "NOBUILD":
 			stale++
 		case "equiv.":
 			equivalent++
@@ -81,14 +86,14 @@ func main() {
 			fmt.Printf("     %s\n", detail)
 		}
 	}
-	fmt.Printf("\n%d caught, %d missed, %d stale, %d equivalent (%s)\n", caught, missed, stale, equivalent, time.Since(start).Round(time.Second))
+	fmt.Printf("\n%d caught, %d missed, %d stale or not compiling, %d equivalent (%s)\n", caught, missed, stale, equivalent, time.Since(start).Round(time.Second))
 	if missed > 0 || stale > 0 {
 		os.Exit(1)
 	}
 }
 
 // runOne applies m, runs its tests and restores the file.
-func runOne(m mutation, timeout time.Duration) (result, detail string) {
+func runOne(m mutation, timeout time.Duration, compileOnly bool) (result, detail string) {
 	if m.Equivalent != "" {
 		return "equiv.", m.Equivalent
 	}
@@ -127,7 +132,9 @@ func runOne(m mutation, timeout time.Duration) (result, detail string) {
 		}
 	}()
 	args := []string{"test", "-count=1"}
-	if m.Run != "" {
+	if compileOnly {
+		args = []string{"vet"}
+	} else if m.Run != "" {
 		args = append(args, "-run", m.Run)
 	}
 	args = append(args, m.Tests...)
@@ -136,8 +143,18 @@ func runOne(m mutation, timeout time.Duration) (result, detail string) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Env = append(os.Environ(), "CI=true")
 	out, err := cmd.CombinedOutput()
+	if compileOnly {
+		if err != nil {
+			return "NOBUILD", strings.TrimSpace(string(out))
+		}
+		return "builds", ""
+	}
 	if err == nil {
 		return "MISSED", ""
+	}
+	if strings.Contains(string(out), "[build failed]") || strings.Contains(string(out), "[setup failed]") {
+		// A mutation that does not compile proves nothing about the tests.
+		return "NOBUILD", firstFailure(string(out))
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return "caught", "(tests timed out)"
@@ -199,10 +216,10 @@ func parse(path string) ([]mutation, error) {
 			cur.Run = strings.TrimSpace(l[5:])
 		case strings.HasPrefix(l, "equivalent: "):
 			cur.Equivalent = strings.TrimSpace(l[12:])
-		case strings.HasPrefix(l, "- ") || l == "-":
-			old = append(old, strings.TrimPrefix(strings.TrimPrefix(l, "-"), " "))
-		case strings.HasPrefix(l, "+ ") || l == "+":
-			new = append(new, strings.TrimPrefix(strings.TrimPrefix(l, "+"), " "))
+		case strings.HasPrefix(l, "-"):
+			old = append(old, strings.TrimPrefix(l[1:], " "))
+		case strings.HasPrefix(l, "+"):
+			new = append(new, strings.TrimPrefix(l[1:], " "))
 		case strings.TrimSpace(l) == "" || strings.HasPrefix(strings.TrimSpace(l), "#"):
 		default:
 			return nil, fmt.Errorf("%s:%d: unexpected line in mutation %q", path, n, cur.Name)

@@ -2,7 +2,6 @@ package ptfile
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/puad-go/puad/internal/atomicfile"
 )
 
 // Save writes v to path in the zip format of torch.save, so that
@@ -34,62 +35,18 @@ import (
 // does. The archive's top folder is named after the file name without its
 // extension, as torch.save names it.
 //
-// The file is replaced atomically: Save writes a temporary file in the same
-// directory, syncs it and renames it over path.
-func Save(path string, v any) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("save %s: %w", path, err)
-		}
-	}()
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	mode := os.FileMode(0o644)
+// The file is replaced atomically (internal/atomicfile), keeping the mode of
+// the file it replaces; a path that is not a regular file is refused.
+func Save(path string, v any) error {
+	mode := atomicfile.DefaultPerm
 	if st, err := os.Stat(path); err == nil {
 		if !st.Mode().IsRegular() {
-			return fmt.Errorf("not a regular file")
+			return fmt.Errorf("save %s: not a regular file", path)
 		}
 		mode = st.Mode().Perm()
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := encode(bw, archiveName(base), v); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename itself durable; not every file system supports
-	// syncing a directory, so failures here are not reported.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	name := archiveName(filepath.Base(path))
+	return atomicfile.Write(path, mode, func(w io.Writer) error { return encode(w, name, v) })
 }
 
 // SaveWriter writes v to w in the zip format of torch.save, as Save does,

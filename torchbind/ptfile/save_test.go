@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/puad-go/puad/internal/pyref"
 )
 
 func mustLoad(t *testing.T, name string) any {
@@ -257,7 +259,7 @@ func TestSaveAtomic(t *testing.T) {
 	bad := &Tensor{DType: Float32, Shape: []int64{3}, Strides: []int64{1}, Storage: make([]byte, 8)}
 	for _, v := range []any{bad, map[string]*Tensor{"x": bad}, struct{}{}, []any{1.5, make(chan int)}} {
 		err := Save(path, v)
-		if err == nil || !strings.HasPrefix(err.Error(), "save "+path+": ") {
+		if err == nil || !strings.HasPrefix(err.Error(), "write "+path+": ") {
 			t.Errorf("Save(%T) error = %v, want one naming the file", v, err)
 		}
 	}
@@ -269,8 +271,12 @@ func TestSaveAtomic(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d entries after Save, want 1 (temporary files left?)", len(entries))
 	}
-	if err := Save(filepath.Join(dir, "missing", "x.pt"), quantileDict(t)); err == nil {
-		t.Error("Save into a missing directory succeeded")
+	// Missing folders are made, as for every file puad writes.
+	if err := Save(filepath.Join(dir, "missing", "x.pt"), quantileDict(t)); err != nil {
+		t.Errorf("Save into a missing directory: %v", err)
+	}
+	if err := Save(dir, quantileDict(t)); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Save over a directory: %v, want a refusal", err)
 	}
 }
 
@@ -289,9 +295,7 @@ func TestTorchLoadsSaved(t *testing.T) {
 	if _, err := os.Stat(python); err != nil {
 		unavailable(python + " is missing")
 	}
-	if testing.Short() {
-		t.Skip("PyTorch check skipped in -short mode")
-	}
+	pyref.SkipShort(t, "PyTorch check")
 	dir := t.TempDir()
 	type entry struct {
 		Path   string `json:"path"`

@@ -12,9 +12,11 @@ generators with PyTorch's default Conv2d distribution, U(-1/sqrt(fan_in),
 (torch.manual_seed(s) before the step; Go seeds the autoencoder's generator
 with s).
 
-usage: gen_fixtures.py [OUT_DIR]   (default: the folder of this script)
+usage: gen_fixtures.py [OUT_DIR [IMAGE_DIR]]   (default: the folder of this script)
 
-Writes OUT_DIR/img_a.png, img_b.png, img_c.png and OUT_DIR/fixtures.json
+Writes OUT_DIR/img_a.png, img_b.png, img_c.png (unless IMAGE_DIR names a
+folder that already holds them: the tests regenerate the fixtures on the
+machine that runs them from the committed images) and OUT_DIR/fixtures.json
 holding, per tensor, its sum, sum of absolute values, L2 norm and eight
 sampled entries (at flat indices (2k+1)*n//16), and full vectors for the
 statistics.
@@ -113,7 +115,11 @@ class AE(nn.Module):
 def init_default(module, seed):
     """PyTorch's default Conv2d distribution, drawn in state-dict order from
     a generator seeded with seed (models.InitDefault)."""
-    g = torch.Generator().manual_seed(seed)
+    init_from(module, torch.Generator().manual_seed(seed))
+
+
+def init_from(module, g):
+    """init_default's draws, from the generator g."""
     fan_in = None
     with torch.no_grad():
         for _, p in module.named_parameters():
@@ -192,10 +198,12 @@ def grads_and_step(params, names, opt, step):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     os.makedirs(out, exist_ok=True)
+    img_dir = sys.argv[2] if len(sys.argv) > 2 else None
     img = {}
     for name, (w, h, seed) in {"a": (96, 80, 1), "b": (72, 100, 2), "c": (130, 90, 3)}.items():
-        img[name] = os.path.join(out, "img_%s.png" % name)
-        make_image(img[name], w, h, seed)
+        img[name] = os.path.join(img_dir or out, "img_%s.png" % name)
+        if img_dir is None:
+            make_image(img[name], w, h, seed)
     fx = {}
 
     # Transforms.
