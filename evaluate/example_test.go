@@ -31,7 +31,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	modelDir := filepath.Join(dir, "models")
-	if err := testtree.WriteRandomModel(modelDir, "my_dataset", "widget", 1); err != nil {
+	if err := testtree.WriteRandomModel(modelDir, "my_dataset", "widget", 1, 0); err != nil {
 		log.Fatal(err)
 	}
 

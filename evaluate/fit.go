@@ -29,11 +29,52 @@ func (pm *PUADModel) FitFile(ds *datasets.Dataset, maxFPR float64, created time.
 		Gaussian:   pm.Gaussian, Fusion: pm.Fusion,
 		Depth16: depth16Name(ds.Decode.Grey16), TeacherFile: pm.Scorer.Model.TeacherFile,
 		ValidPaths: paths, ValidEfficientAD: pm.ValidEfficientAD, ValidMahalanobis: pm.ValidMahalanobis,
+		ValidMaps: pm.ValidMaps,
 	}, maxFPR, created)
 	if err != nil {
 		return nil, fmt.Errorf("fit of %s: %w", ds.Dir, err)
 	}
 	return f, nil
+}
+
+// LabelledFitFile is the fit file of res.Fitted (Evaluate's fit of ds)
+// with the threshold chosen on the labelled test images of res by obj
+// (stats.FitFile.ChooseLabelled). With only normal test images an
+// objective that needs anomalies is a *stats.NoAnomaliesError.
+func (res *Result) LabelledFitFile(ds *datasets.Dataset, obj stats.Objective, created time.Time) (*stats.FitFile, error) {
+	f, err := res.Fitted.FitFile(ds, stats.DefaultMaxFPR, created)
+	if err != nil {
+		return nil, err
+	}
+	scores := make([]float64, len(res.Test))
+	anomalous := make([]bool, len(res.Test))
+	for i, t := range res.Test {
+		scores[i], anomalous[i] = t.PUAD, t.Anomalous
+	}
+	if err := f.ChooseLabelled(scores, anomalous, obj, "test"); err != nil {
+		return nil, fmt.Errorf("threshold on the test images of %s: %w", ds.Dir, err)
+	}
+	return f, nil
+}
+
+// AddOperatingPoints sets res.OperatingPoints: the operating points of the
+// fitted threshold (when fitted is not nil) and of the F1-optimal one on
+// the test images' PUAD scores, overall and per anomaly class. Without
+// anomalous test images there is no F1-optimal threshold.
+func (res *Result) AddOperatingPoints(fitted *float64) {
+	scores := make([]float64, len(res.Test))
+	classes := make([]string, len(res.Test))
+	anomalous := make([]bool, len(res.Test))
+	for i, t := range res.Test {
+		scores[i], classes[i], anomalous[i] = t.PUAD, t.Class, t.Anomalous
+	}
+	res.OperatingPoints = nil
+	if fitted != nil {
+		res.OperatingPoints = append(res.OperatingPoints, stats.OperatingByClass("fitted", scores, classes, datasets.NormalClass, *fitted))
+	}
+	if op, err := stats.ChooseLabelledThreshold(scores, anomalous, stats.Objective{Kind: stats.ObjectiveF1}); err == nil {
+		res.OperatingPoints = append(res.OperatingPoints, stats.OperatingByClass("f1_optimal", scores, classes, datasets.NormalClass, op.Threshold))
+	}
 }
 
 // depth16Name is the fit file's Depth16 of a dataset decoded with mode: empty

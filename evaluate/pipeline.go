@@ -81,6 +81,9 @@ type Result struct {
 	NumTrain      int          `json:"num_train"`
 	NumValidation int          `json:"num_validation"`
 	Test          []ImageScore `json:"test"`
+	// OperatingPoints, set by AddOperatingPoints, are how thresholds
+	// perform on the test images.
+	OperatingPoints []stats.OperatingReport `json:"operating_points,omitempty"`
 	// Fitted is the fitted PUAD (scorer, Gaussian, validation statistics
 	// and scores), for scoring further images the same way.
 	Fitted *PUADModel `json:"-"`
@@ -95,6 +98,8 @@ type PUADModel struct {
 	// ValidEfficientAD and ValidMahalanobis are the validation images'
 	// scores (in the order of the dataset's Valid list) that Fusion was fitted on.
 	ValidEfficientAD, ValidMahalanobis []float64
+	// ValidMaps are their anomaly maps, at the model's resolution.
+	ValidMaps [][]float32
 }
 
 // Fit fits PUAD on a dataset's train and validation images: feature vectors
@@ -119,21 +124,23 @@ func Fit(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, opts 
 	if err != nil {
 		return nil, fmt.Errorf("fit PUAD on %d training images of %s: %w", len(feats), ds.Dir, err)
 	}
-	validOut, err := RunImages(ctx, sc, ds.Valid, Need{Score: true, Feature: true}, "validation", opts)
+	validOut, err := RunImages(ctx, sc, ds.Valid, Need{Score: true, Feature: true, Map: true}, "validation", opts)
 	if err != nil {
 		return nil, err
 	}
 	eff := make([]float64, len(validOut))
 	maha := make([]float64, len(validOut))
+	maps := make([][]float32, len(validOut))
 	for i, o := range validOut {
 		eff[i] = o.Score
 		maha[i] = g.Mahalanobis(o.Feature)
+		maps[i] = o.Map
 	}
 	fu, err := stats.FitFusion(eff, maha)
 	if err != nil {
 		return nil, fmt.Errorf("validation statistics of %s: %w", ds.Dir, err)
 	}
-	return &PUADModel{Scorer: sc, Gaussian: g, Fusion: fu, ValidEfficientAD: eff, ValidMahalanobis: maha}, nil
+	return &PUADModel{Scorer: sc, Gaussian: g, Fusion: fu, ValidEfficientAD: eff, ValidMahalanobis: maha, ValidMaps: maps}, nil
 }
 
 // MinValidation is the fewest validation images Fit accepts: a standard

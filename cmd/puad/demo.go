@@ -16,7 +16,9 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/localize"
 	"github.com/puad-go/puad/evaluate/metrics"
 	"github.com/puad-go/puad/evaluate/report"
@@ -390,7 +392,7 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 	}
 	sc := res.Fitted.Scorer
 	size := int(sc.Model.ImgSize)
-	hm := heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}
+	hm := detector.NewHeatmapStyle(fit)
 	count := map[string]int{}
 	var written []string
 	for i, it := range ds.Test {
@@ -411,12 +413,20 @@ func demoHeatmaps(res *evaluate.Result, ds *datasets.Dataset, fit *stats.FitFile
 		path := filepath.Join(dir, it.Class+"_"+stem+".png")
 		title := it.Class + "/" + filepath.Base(it.Path)
 		ts := res.Test[i]
-		ex := heatmapExtras{UnpicturableOnly: fit.UnpicturableOnly(ts.EfficientAD, ts.Mahalanobis)}
+		ex := detector.HeatmapExtras{UnpicturableOnly: fit.UnpicturableOnly(ts.EfficientAD, ts.Mahalanobis)}
 		if ex.GroundTruth, err = demoGroundTruth(gt, it); err != nil {
 			return nil, err
 		}
-		if err := hm.write(path, ds.Decode, it.Path, size, o.Map, title, ts.PUAD, ex); err != nil {
+		img, err := ds.Decode.DecodeFile(it.Path)
+		if err != nil {
 			return nil, err
+		}
+		out, err := hm.Render(img, o.Map, size, title, ts.PUAD, ex)
+		if err == nil {
+			err = heatmap.WritePNG(path, out)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 		written = append(written, path)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate/floattiff"
 )
 
@@ -47,7 +48,7 @@ func TestDemoWiring(t *testing.T) {
 		t.Errorf("heatmaps %v", o.Heatmaps)
 	}
 	for _, h := range o.Heatmaps {
-		checkHeatmap(t, h, heatmapMinSize)
+		checkHeatmap(t, h, detector.HeatmapMinSize)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.OutDir, "results.json")); err != nil {
 		t.Error(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/evalsetup"
 	"github.com/puad-go/puad/internal/pyfmt"
@@ -61,7 +63,9 @@ func evalCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			res.AddOperatingPoints(fittedThreshold(c.Args().Get(1), res))
 			printResult(os.Stdout, res)
+			printOperatingPoints(os.Stdout, res.OperatingPoints)
 			if path := c.String("json"); path != "" {
 				if err := atomicfile.WriteJSON(path, res); err != nil {
 					return err
@@ -159,5 +163,35 @@ func printResult(w io.Writer, r *evaluate.Result) {
 	}
 	if r.Metrics != nil {
 		r.Metrics.WriteText(w)
+	}
+}
+
+// fittedThreshold is the threshold of the stored fit of res's category,
+// nil when there is none (a fit that cannot be used is warned about).
+func fittedThreshold(modelDir string, res *evaluate.Result) *float64 {
+	path := evalsetup.FitPath(modelDir, models.Size(res.Size), res.DatasetName, res.Category)
+	f, err := stats.LoadFit(path, res.Size, res.Extractor)
+	if err != nil {
+		if !errors.Is(err, stats.ErrNoFit) {
+			fmt.Fprintf(os.Stderr, "puad: warning: no operating point at the fitted threshold: %v\n", err)
+		}
+		return nil
+	}
+	return &f.Threshold.Value
+}
+
+// printOperatingPoints prints how each threshold performs on the test
+// images, overall and per anomaly class.
+func printOperatingPoints(w io.Writer, reps []stats.OperatingReport) {
+	names := map[string]string{"fitted": "the fitted threshold", "f1_optimal": "the F1-optimal threshold"}
+	line := func(op stats.OperatingPoint) string {
+		return fmt.Sprintf("TP %d, FP %d, TN %d, FN %d, precision %.4f, recall %.4f, F1 %.4f, FPR %.4f",
+			op.TP, op.FP, op.TN, op.FN, op.Precision, op.Recall, op.F1, op.FPR)
+	}
+	for _, r := range reps {
+		fmt.Fprintf(w, "operating point at %s %s : %s\n", names[r.Name], pyfmt.Float(r.Threshold), line(r.OperatingPoint))
+		for _, c := range r.PerClass {
+			fmt.Fprintf(w, "  %s : %s\n", c.Class, line(c.OperatingPoint))
+		}
 	}
 }

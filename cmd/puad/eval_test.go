@@ -46,6 +46,15 @@ var referenceLines = []string{
 	`puad auroc for structural_anomalies: [0-9.e-]+`,
 }
 
+// operatingLines are the lines of the operating point at the F1-optimal
+// threshold, overall and per anomaly class, that eval prints last (no fit
+// is stored).
+var operatingLines = []string{
+	`operating point at the F1-optimal threshold [0-9.e-]+ : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+	`  logical_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+	`  structural_anomalies : TP \d+, FP \d+, TN \d+, FN \d+, precision [0-9.]+, recall [0-9.]+, F1 [0-9.]+, FPR [0-9.]+`,
+}
+
 // sproLines are the AU-sPRO lines of eval's output with the given suffix.
 func sproLines(suffix string) []string {
 	var out []string
@@ -88,13 +97,14 @@ func TestEvalPrintsTheReferenceLines(t *testing.T) {
 		want = append(want, `pixel auroc for `+c+` : [0-9.e-]+`)
 		want = append(want, sproLines(" for "+c)...)
 	}
+	want = append(want, operatingLines...)
 	checkLines(t, stdout, want)
 	data, err := os.ReadFile(jsonPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{`"efficient_ad_auroc"`, `"puad_auroc_per_class"`, `"validation"`, `"path": "test/good/000.png"`, `"mahalanobis_distance"`, `"puad_score"`,
-		`"pixel_auroc"`, `"au_spro": {`, `"0.05"`, `"1.0"`, `"localization_per_class"`} {
+		`"pixel_auroc"`, `"au_spro": {`, `"0.05"`, `"1.0"`, `"localization_per_class"`, `"operating_points"`, `"name": "f1_optimal"`} {
 		if !bytes.Contains(data, []byte(key)) {
 			t.Errorf("JSON lacks %s", key)
 		}
@@ -137,6 +147,7 @@ func TestEvalMVTecADMasks(t *testing.T) {
 	for _, c := range []string{"logical_anomalies", "structural_anomalies"} {
 		want = append(want, `pixel auroc for `+c+` : [0-9.e-]+`, `au_pro for `+c+` : [0-9.e-]+`)
 	}
+	want = append(want, operatingLines...)
 	checkLines(t, stdout, want)
 	data, err := os.ReadFile(jsonPath)
 	if err != nil {
@@ -161,7 +172,7 @@ func TestEvalWithoutMasksPrintsOnlyTheReferenceLines(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	checkLines(t, stdout, referenceLines)
+	checkLines(t, stdout, append(append([]string{}, referenceLines...), operatingLines...))
 	data, err := os.ReadFile(jsonPath)
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +321,7 @@ func TestHelpListsCommands(t *testing.T) {
 		}
 		names = append(names, strings.TrimSuffix(f[0], ","))
 	}
-	want := "eval fit predict train reproduce demo version help"
+	want := "eval fit predict serve train reproduce demo version help"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("commands listed: %q, want %q\n%s", got, want, stdout)
 	}

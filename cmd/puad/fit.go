@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -15,6 +14,7 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/evalsetup"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 )
@@ -37,7 +37,12 @@ func fitCommand() *cli.Command {
 			"the threshold). Validation sets are small (60 to 100 images in MVTec LOCO AD), so with\n" +
 			"the default max-fpr of 0.01 the threshold is the largest validation score; the rate to\n" +
 			"expect on new normal images, (k+1)/(n+1), is printed and stored beside it.",
-		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag, precisionFlag, nameFlag, teacherFlag},
+		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, maxFPRFlag, precisionFlag, nameFlag, teacherFlag,
+			&cli.StringFlag{Name: "threshold-from", Value: "validation", Usage: "`SET` the threshold is chosen on: validation " +
+				"(normal images, --max-fpr) or test (labelled images, --objective)"},
+			&cli.StringFlag{Name: "objective", Value: "f1", Usage: "with --threshold-from test: f1, recall=R (fewest false " +
+				"alarms with recall >= R) or fpr=F (highest recall with false-positive rate <= F)"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError(c, "fit needs DATASET and MODELS, got %d arguments", c.NArg())
@@ -45,9 +50,13 @@ func fitCommand() *cli.Command {
 			if err := checkModelFlags(c); err != nil {
 				return err
 			}
+			choice, err := fitChoiceFrom(c)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := interruptible(c.Context)
 			defer cancel()
-			f, path, err := runFit(ctx, c.Args().Get(0), c.Args().Get(1), evalSettingsFrom(c), c.Float64("max-fpr"))
+			f, path, err := runFitWith(ctx, c.Args().Get(0), c.Args().Get(1), evalSettingsFrom(c), choice)
 			if err != nil {
 				return err
 			}
@@ -59,7 +68,7 @@ func fitCommand() *cli.Command {
 
 // fitPath is where `puad fit` stores a category's fit.
 func fitPath(modelDir string, size models.Size, datasetName, category string) string {
-	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), stats.FitFileName)
+	return evalsetup.FitPath(modelDir, size, datasetName, category)
 }
 
 // withFitHint adds to an error of stats.LoadFit the command that makes a
@@ -83,21 +92,65 @@ func withFitHint(err error, size string) error {
 	return err
 }
 
-// runFit fits PUAD on a category and writes the fit file; it returns the fit and its path.
-func runFit(ctx context.Context, datasetDir, modelDir string, st evalSettings, maxFPR float64) (*stats.FitFile, string, error) {
-	if !(maxFPR >= 0 && maxFPR < 1) {
-		return nil, "", fmt.Errorf("--max-fpr %v: want a rate in [0, 1)", maxFPR)
+// fitChoice is how `puad fit` chooses the threshold: at most MaxFPR on
+// the validation images, or by Objective on the labelled test images.
+type fitChoice struct {
+	MaxFPR    float64
+	FromTest  bool
+	Objective stats.Objective
+}
+
+func fitChoiceFrom(c *cli.Context) (fitChoice, error) {
+	ch := fitChoice{MaxFPR: c.Float64("max-fpr")}
+	switch from := c.String("threshold-from"); from {
+	case "validation":
+		if c.IsSet("objective") {
+			return ch, errors.New("--objective needs --threshold-from test")
+		}
+	case "test":
+		obj, err := stats.ParseObjective(c.String("objective"))
+		if err != nil {
+			return ch, fmt.Errorf("--%w", err)
+		}
+		ch.FromTest, ch.Objective = true, obj
+	default:
+		return ch, fmt.Errorf("--threshold-from %q: want validation or test", from)
 	}
-	ds, m, opts, err := loadCategory(datasetDir, modelDir, st, datasets.NeedTrain)
+	return ch, nil
+}
+
+// runFit fits PUAD on a category with a threshold allowing maxFPR on the
+// validation images and writes the fit file; it returns the fit and its path.
+func runFit(ctx context.Context, datasetDir, modelDir string, st evalSettings, maxFPR float64) (*stats.FitFile, string, error) {
+	return runFitWith(ctx, datasetDir, modelDir, st, fitChoice{MaxFPR: maxFPR})
+}
+
+// runFitWith is runFit with the threshold chosen as ch says.
+func runFitWith(ctx context.Context, datasetDir, modelDir string, st evalSettings, ch fitChoice) (*stats.FitFile, string, error) {
+	if !(ch.MaxFPR >= 0 && ch.MaxFPR < 1) {
+		return nil, "", fmt.Errorf("--max-fpr %v: want a rate in [0, 1)", ch.MaxFPR)
+	}
+	need := datasets.NeedTrain
+	if ch.FromTest {
+		need |= datasets.NeedTest
+	}
+	ds, m, opts, err := loadCategory(datasetDir, modelDir, st, need)
 	if err != nil {
 		return nil, "", err
 	}
 	defer m.Close()
-	pm, err := evaluate.Fit(ctx, ds, m, opts)
-	if err != nil {
-		return nil, "", err
+	var f *stats.FitFile
+	if ch.FromTest {
+		var res *evaluate.Result
+		if res, err = evaluate.Evaluate(ctx, ds, m, opts); err == nil {
+			f, err = res.LabelledFitFile(ds, ch.Objective, time.Now())
+		}
+	} else {
+		var pm *evaluate.PUADModel
+		if pm, err = evaluate.Fit(ctx, ds, m, opts); err == nil {
+			f, err = pm.FitFile(ds, ch.MaxFPR, time.Now())
+		}
 	}
-	f, err := pm.FitFile(ds, maxFPR, time.Now())
 	if err != nil {
 		return nil, "", err
 	}
@@ -119,7 +172,14 @@ func printFit(w io.Writer, f *stats.FitFile, path string) {
 	fmt.Fprintf(w, "efficient_ad score on validation : mean %.6g, std %.6g\n", f.Fusion.EfficientAD.Mean, f.Fusion.EfficientAD.Std)
 	fmt.Fprintf(w, "mahalanobis distance on validation : mean %.6g, std %.6g\n", f.Fusion.Mahalanobis.Mean, f.Fusion.Mahalanobis.Std)
 	fmt.Fprintf(w, "threshold : %s (PUAD score; anomalous above it)\n", pyfmt.Float(th.Value))
-	fmt.Fprintf(w, "false-positive rate : at most %g asked, %d of %d validation images above the threshold (%.4g), about %.4g expected on new normal images\n",
-		th.MaxFPR, int(math.Round(th.ValidationFPR*float64(th.NumValidation))), th.NumValidation, th.ValidationFPR, th.ExpectedFPR)
+	above := int(math.Round(th.ValidationFPR * float64(th.NumValidation)))
+	if op := th.Labelled; op != nil {
+		fmt.Fprintf(w, "chosen on the %s images for %s : TP %d, FP %d, TN %d, FN %d, precision %.4g, recall %.4g, F1 %.4g, FPR %.4g\n",
+			th.From, th.Objective, op.TP, op.FP, op.TN, op.FN, op.Precision, op.Recall, op.F1, op.FPR)
+		fmt.Fprintf(w, "validation images above the threshold : %d of %d (%.4g)\n", above, th.NumValidation, th.ValidationFPR)
+	} else {
+		fmt.Fprintf(w, "false-positive rate : at most %g asked, %d of %d validation images above the threshold (%.4g), about %.4g expected on new normal images\n",
+			th.MaxFPR, above, th.NumValidation, th.ValidationFPR, th.ExpectedFPR)
+	}
 	fmt.Fprintf(w, "written : %s\n", path)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/internal/reproduce"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -23,6 +24,9 @@ func explain(err error) string {
 			plainMessage(ie.Err), ie.RunsDir)
 	}
 	msg := plainMessage(err)
+	if errors.Is(err, detector.ErrNoPixelThreshold) {
+		return msg + " (run `puad fit` again to store one)"
+	}
 	if hint := shapeHint(err); hint != "" {
 		return msg + " (" + hint + ")"
 	}

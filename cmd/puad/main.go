@@ -64,6 +64,7 @@ func commands() []*cli.Command {
 		evalCommand(),
 		fitCommand(),
 		predictCommand(),
+		serveCommand(),
 		trainCommand(),
 		reproduceCommand(),
 		demoCommand(),

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,10 +16,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
+	"github.com/puad-go/puad/internal/prefetch"
 	"github.com/puad-go/puad/internal/pyfmt"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -38,16 +37,19 @@ func predictCommand() *cli.Command {
 			"or by --name NAME (a plain folder's model, MODELS/<size>_size/custom/NAME: no dataset is read),\n" +
 			"and the fit that `puad fit` stored for it, then prints per image the EfficientAD score, the\n" +
 			"Mahalanobis distance, the PUAD score and the verdict (anomalous when the PUAD score is above the\n" +
-			"fit's threshold). A FOLDER is searched recursively for image files. Unreadable images are\n" +
-			"reported and skipped; the exit status is then non-zero. Images are decoded as for the fit (16-bit\n" +
-			"greyscale clipped for MVTec categories, scaled for plain folders), with the teacher the fit used\n" +
-			"unless --teacher is given.",
+			"fit's threshold, or --threshold; invalid when it is not a number). A FOLDER is searched\n" +
+			"recursively for image files. Unreadable images are reported and skipped; the exit status is then\n" +
+			"non-zero, as it is for invalid scores. Images are decoded as for the fit (16-bit greyscale clipped\n" +
+			"for MVTec categories, scaled for plain folders), with the teacher the fit used unless --teacher\n" +
+			"is given.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)"},
 			&cli.StringFlag{Name: "name", Usage: "the model `NAME` of a plain folder (MODELS/<size>_size/custom/NAME)"},
 			sizeFlag, extractorFlag, deviceFlag, teacherFlag, precisionFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
+			&cli.StringFlag{Name: "masks", Usage: "write a defect mask per image (PNG, the image's size) into `OUTDIR` and list the defect regions"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
+			&cli.Float64Flag{Name: "threshold", Usage: "judge by this PUAD-score threshold instead of the fit's, for this run"},
 			mapsFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -57,15 +59,7 @@ func predictCommand() *cli.Command {
 			if (c.String("category") == "") == (c.String("name") == "") {
 				return usageError(c, "predict needs either --category DIR or --name NAME")
 			}
-			ps := predictSettings{
-				ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
-				Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), TeacherFile: c.String("teacher"),
-				Precision: c.String("precision"),
-				MapsDir:   c.String("maps"),
-			}
-			if c.IsSet("feature-extractor") {
-				ps.Extractor = c.String("feature-extractor")
-			}
+			ps := predictSettingsFrom(c)
 			ctx, cancel := interruptible(c.Context)
 			defer cancel()
 			rep, err := runPredict(ctx, ps, os.Stdout, os.Stderr)
@@ -79,6 +73,23 @@ func predictCommand() *cli.Command {
 	}
 }
 
+// predictSettingsFrom reads the settings of `puad predict`.
+func predictSettingsFrom(c *cli.Context) predictSettings {
+	ps := predictSettings{
+		ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
+		Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), MaskDir: c.String("masks"),
+		TeacherFile: c.String("teacher"), MapsDir: c.String("maps"), Precision: c.String("precision"),
+	}
+	if c.IsSet("feature-extractor") {
+		ps.Extractor = c.String("feature-extractor")
+	}
+	if c.IsSet("threshold") {
+		th := c.Float64("threshold")
+		ps.Threshold = &th
+	}
+	return ps
+}
+
 type predictSettings struct {
 	// CategoryDir names an MVTec category's model, Name a plain folder's
 	// (one of the two is set).
@@ -86,12 +97,13 @@ type predictSettings struct {
 	Inputs                      []string
 	Size, Extractor             string // Extractor "" accepts the fit's
 	Device                      string
-	HeatmapDir                  string
+	HeatmapDir, MaskDir         string
 	// TeacherFile replaces the fit's teacher ("": the fit's).
 	TeacherFile string
 	// Precision is the networks' arithmetic (models.ParsePrecision).
 	Precision string
-	MapsDir   string // anomaly maps as float TIFFs ("": none)
+	MapsDir   string   // anomaly maps as float TIFFs ("": none)
+	Threshold *float64 // nil: the fit's
 }
 
 // prediction is one scored image.
@@ -103,20 +115,20 @@ type prediction struct {
 	Anomalous   bool    `json:"anomalous"`
 	// Invalid marks a score that is not a number (NaN or infinite): the
 	// image is neither normal nor anomalous, and the run fails.
-	Invalid bool   `json:"invalid,omitempty"`
-	Heatmap string `json:"heatmap,omitempty"`
-	Map     string `json:"map,omitempty"`
+	Invalid bool `json:"invalid,omitempty"`
+	// Confidence and Component are those of detector.Result.
+	Confidence float64         `json:"confidence"`
+	Component  stats.Component `json:"component"`
+	Heatmap    string          `json:"heatmap,omitempty"`
+	Map        string          `json:"map,omitempty"`
+	// Mask and Regions are the defect mask's file and its regions (--masks).
+	Mask    string            `json:"mask,omitempty"`
+	Regions []detector.Region `json:"regions,omitempty"`
 }
 
 // MarshalJSON writes the scores of an invalid prediction that are not
 // numbers as null, which JSON can hold.
 func (p prediction) MarshalJSON() ([]byte, error) {
-	num := func(v float64) *float64 {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return &v
-	}
 	type plain prediction
 	if !p.Invalid {
 		return json.Marshal(plain(p))
@@ -126,7 +138,7 @@ func (p prediction) MarshalJSON() ([]byte, error) {
 		EfficientAD *float64 `json:"efficient_ad_score"`
 		Mahalanobis *float64 `json:"mahalanobis_distance"`
 		PUAD        *float64 `json:"puad_score"`
-	}{plain(p), num(p.EfficientAD), num(p.Mahalanobis), num(p.PUAD)})
+	}{plain(p), stats.JSONScore(p.EfficientAD), stats.JSONScore(p.Mahalanobis), stats.JSONScore(p.PUAD)})
 }
 
 type predictError struct {
@@ -142,36 +154,14 @@ type predictReport struct {
 	Extractor   string          `json:"feature_extractor"`
 	FitFile     string          `json:"fit_file"`
 	Threshold   stats.Threshold `json:"threshold"`
-	Images      []prediction    `json:"images"`
-	Errors      []predictError  `json:"errors,omitempty"`
+	// ThresholdOverride is the threshold of --threshold, which replaced
+	// the fit's for this run.
+	ThresholdOverride *float64       `json:"threshold_override,omitempty"`
+	Images            []prediction   `json:"images"`
+	Errors            []predictError `json:"errors,omitempty"`
 	// Incomplete is set when the run was interrupted before every input
 	// was scored.
 	Incomplete bool `json:"incomplete,omitempty"`
-}
-
-// modelNames returns the dataset name and the category of the model ps
-// names: a plain folder's model by name, or a category folder's.
-func modelNames(ps predictSettings) (datasetName, category string, err error) {
-	if ps.Name != "" {
-		if err := datasets.CheckName(ps.Name); err != nil {
-			return "", "", err
-		}
-		return datasets.PlainDatasetName, ps.Name, nil
-	}
-	return categoryNames(ps.CategoryDir)
-}
-
-// categoryNames returns the dataset name and the category of a category folder path.
-func categoryNames(dir string) (datasetName, category string, err error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", "", err
-	}
-	category, datasetName = filepath.Base(abs), filepath.Base(filepath.Dir(abs))
-	if category == string(filepath.Separator) || datasetName == string(filepath.Separator) || datasetName == "." {
-		return "", "", fmt.Errorf("--category %s: want a path <dataset>/<category>", dir)
-	}
-	return datasetName, category, nil
 }
 
 // predictInput is an image to score and the name its heatmap gets.
@@ -229,107 +219,112 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 	return ins, errs
 }
 
-// predictor scores images with a category's model and its stored fit.
-type predictor struct {
-	fit     *stats.FitFile
-	decode  datasets.DecodeOptions
-	model   *models.EfficientAD
-	sc      *evaluate.Scorer
-	g       *stats.Gaussian
-	hm      heatmapStyle
-	heatDir string // "": no heatmaps
-	mapsDir string // "": no anomaly map files
-}
-
-// openPredictor loads the fit and the model of the category ps names and
-// starts its report. The caller closes the model.
-func openPredictor(ps predictSettings) (*predictor, *predictReport, error) {
-	size, err := models.ParseSize(ps.Size)
+// openDetector loads the detector of the model ps names and starts its
+// report. The caller closes the detector.
+func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error) {
+	opts, err := detectorOptions(ps.Size, ps.Extractor, ps.Device, ps.Precision)
 	if err != nil {
 		return nil, nil, err
 	}
-	if ps.Extractor != "" {
-		if _, err := evaluate.ParseExtractor(ps.Extractor); err != nil {
-			return nil, nil, err
+	opts.Threshold, opts.TeacherFile = ps.Threshold, ps.TeacherFile
+	d, err := loadDetector(ps.ModelDir, ps.CategoryDir, ps.Name, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	fit := d.Fit()
+	rep := &predictReport{DatasetName: d.DatasetName(), Category: d.Category(), Size: fit.Size, Extractor: fit.Extractor,
+		FitFile: d.FitPath(), Threshold: fit.Threshold, ThresholdOverride: ps.Threshold}
+	return d, rep, nil
+}
+
+// detectorOptions reads the size, the feature extractor ("" accepts the
+// fit's), the device and the precision of the command line.
+func detectorOptions(size, extractor, device, precision string) (detector.Options, error) {
+	var opts detector.Options
+	var err error
+	if opts.Size, err = models.ParseSize(size); err != nil {
+		return opts, err
+	}
+	if opts.Precision, err = models.ParsePrecision(precision); err != nil {
+		return opts, err
+	}
+	if extractor != "" {
+		if opts.Extractor, err = evaluate.ParseExtractor(extractor); err != nil {
+			return opts, err
 		}
 	}
-	dev, err := tb.ParseDevice(ps.Device)
-	if err != nil {
-		return nil, nil, err
-	}
-	datasetName, category, err := modelNames(ps)
-	if err != nil {
-		return nil, nil, err
-	}
-	fp := fitPath(ps.ModelDir, size, datasetName, category)
-	fit, err := stats.LoadFit(fp, string(size), ps.Extractor)
-	if err != nil {
-		return nil, nil, withFitHint(err, string(size))
-	}
-	if fit.DatasetName != datasetName || fit.Category != category {
-		return nil, nil, fmt.Errorf("PUAD fit %s is of %s/%s, not %s/%s", fp, fit.DatasetName, fit.Category, datasetName, category)
-	}
-	var decode datasets.DecodeOptions
-	if decode.Grey16, err = datasets.ParseGrey16Mode(fit.Depth16); err != nil {
-		return nil, nil, fmt.Errorf("PUAD fit %s: %w", fp, err)
-	}
-	ref := models.ModelRef{Root: ps.ModelDir, Size: size, DatasetName: datasetName, Category: category, TeacherFile: cmp.Or(ps.TeacherFile, fit.TeacherFile)}
-	m, err := ref.Load(int64(fit.ImgSize), dev)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := evaluate.CheckFit(fit, m); err != nil {
-		m.Close()
-		return nil, nil, withFitHint(fmt.Errorf("%s: %w", fp, err), string(size))
-	}
-	prec, err := models.ParsePrecision(ps.Precision)
-	if err == nil {
-		err = m.SetPrecision(prec)
-	}
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	p := &predictor{fit: fit, decode: decode, model: m, sc: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		g: fit.Gaussian(), heatDir: ps.HeatmapDir, mapsDir: ps.MapsDir,
-		hm: heatmapStyle{Max: fit.Fusion.EfficientAD.Mean + 3*fit.Fusion.EfficientAD.Std, Threshold: fit.Threshold.Value}}
-	rep := &predictReport{DatasetName: datasetName, Category: category, Size: fit.Size, Extractor: fit.Extractor,
-		FitFile: fp, Threshold: fit.Threshold}
-	return p, rep, nil
+	opts.Device, err = tb.ParseDevice(device)
+	return opts, err
 }
 
-// score scores one loaded image (CHW float32 at the model's size), draws
-// its heatmap and writes its anomaly map.
-func (p *predictor) score(in predictInput, data []float32) (prediction, error) {
-	need := evaluate.Need{Score: true, Feature: true, Map: p.heatDir != "" || p.mapsDir != ""}
-	outs, err := evaluate.ScoreBatch(p.sc, data, 1, need)
+// loadDetector loads the detector of a --category, or of a plain folder's
+// model by --name when category is empty, with the hints of a missing,
+// unusable or stale fit.
+func loadDetector(modelDir, category, name string, opts detector.Options) (*detector.Detector, error) {
+	var d *detector.Detector
+	var err error
+	if category == "" {
+		d, err = detector.LoadName(modelDir, name, opts)
+	} else {
+		if _, _, err := detector.CategoryNames(category); err != nil {
+			return nil, fmt.Errorf("--%w", err) // the message starts with "category"
+		}
+		d, err = detector.Load(modelDir, category, opts)
+	}
+	if err != nil {
+		return nil, withFitHint(err, string(opts.Size))
+	}
+	return d, nil
+}
+
+// scoreInput scores one prepared image and writes its heatmap, its
+// defect mask and its anomaly map when ps asks for them.
+func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img detector.Input, ps predictSettings) (prediction, error) {
+	rs, err := d.PredictBatch(ctx, []detector.Input{img})
 	if err != nil {
 		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
 	}
-	o := outs[0]
-	maha, puad, _ := p.fit.Score(p.g, o.Score, o.Feature)
-	v := p.fit.Verdict(puad)
-	pr := prediction{Path: in.path, EfficientAD: o.Score, Mahalanobis: maha, PUAD: puad,
-		Anomalous: v == stats.VerdictAnomalous, Invalid: v == stats.VerdictInvalid}
-	if p.heatDir != "" {
-		pr.Heatmap = filepath.Join(p.heatDir, in.name+".png")
-		ex := heatmapExtras{UnpicturableOnly: p.fit.UnpicturableOnly(o.Score, maha)}
-		if err := p.hm.write(pr.Heatmap, p.decode, in.path, int(p.model.ImgSize), o.Map, heatmapTitle(in.path), puad, ex); err != nil {
-			return pr, err
+	r := rs[0]
+	pr := prediction{Path: in.path, EfficientAD: r.EfficientAD, Mahalanobis: r.Mahalanobis, PUAD: r.PUAD,
+		Anomalous: r.Anomalous, Invalid: r.Invalid, Confidence: r.Confidence, Component: r.Component}
+	if ps.MaskDir != "" {
+		mask, regions, err := d.Defects(r)
+		if err != nil {
+			return pr, fmt.Errorf("%s: %w", in.path, err)
+		}
+		pr.Mask, pr.Regions = filepath.Join(ps.MaskDir, in.name+".png"), regions
+		if err := heatmap.WritePNG(pr.Mask, mask); err != nil {
+			return pr, fmt.Errorf("write %s: %w", pr.Mask, err)
 		}
 	}
-	if p.mapsDir != "" {
-		full, err := evaluate.ImageFullMap(in.path, o.Map, int(p.model.ImgSize))
-		if err != nil {
-			return pr, err
+	if ps.HeatmapDir != "" {
+		pr.Heatmap = filepath.Join(ps.HeatmapDir, in.name+".png")
+		out, err := d.Heatmap(img, r, heatmapTitle(in.path), ps.MaskDir != "")
+		if err == nil {
+			err = heatmap.WritePNG(pr.Heatmap, out)
 		}
-		// The image's folder stands for the class folder of the layout.
-		class := filepath.Base(filepath.Dir(absPath(in.path)))
-		if pr.Map, err = evaluate.WriteMap(p.mapsDir, p.fit.Category, class, in.path, full); err != nil {
+		if err != nil {
+			return pr, fmt.Errorf("write %s: %w", pr.Heatmap, err)
+		}
+	}
+	if ps.MapsDir != "" {
+		if pr.Map, err = writeMap(ps.MapsDir, d.Category(), in.path, r); err != nil {
 			return pr, err
 		}
 	}
 	return pr, nil
+}
+
+// writeMap writes the anomaly map of r, at the image's size, as a float
+// TIFF in the layout of evaluate.WriteMap and returns its path. The
+// image's folder stands for the class folder of the layout.
+func writeMap(dir, category, path string, r detector.Result) (string, error) {
+	amap, err := r.AnomalyMap()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	class := filepath.Base(filepath.Dir(absPath(path)))
+	return evaluate.WriteMap(dir, category, class, path, evaluate.ImageMap{Pix: amap, W: r.Width, H: r.Height})
 }
 
 // absPath is path made absolute, or path itself when that fails.
@@ -340,39 +335,51 @@ func absPath(path string) string {
 	return path
 }
 
+// decodeInputs decodes the inputs in parallel, in order, ahead of scoring.
+func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput) <-chan prefetch.Result[int, detector.Input] {
+	i := 0
+	next := func() (int, bool, error) {
+		if i == len(ins) {
+			return 0, false, nil
+		}
+		i++
+		return i - 1, true, nil
+	}
+	return prefetch.Ordered(ctx, runtime.NumCPU(), 2*runtime.NumCPU(), next, func(i int) (detector.Input, error) {
+		return d.DecodeFile(ins[i].path)
+	})
+}
+
 // runPredict scores the inputs and prints one line per image to out;
 // unreadable images are reported on errOut. It returns the report, and an
-// error when some image could not be read (after scoring the others).
+// error when some image could not be read or got an invalid score (after
+// scoring the others), or when ctx ended first (the report is then marked
+// incomplete).
 func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
-	p, rep, err := openPredictor(ps)
+	d, rep, err := openDetector(ps)
 	if err != nil {
 		return nil, err
 	}
-	defer p.model.Close()
+	defer d.Close()
 	ins, errs := listInputs(ps.Inputs)
 	for _, e := range errs {
 		fmt.Fprintf(errOut, "puad: cannot read %s: %s\n", e.Path, e.Error)
 	}
 	rep.Errors = errs
-	if ps.HeatmapDir != "" {
-		if err := os.MkdirAll(ps.HeatmapDir, 0o755); err != nil {
-			return rep, err
+	for _, dir := range []string{ps.HeatmapDir, ps.MaskDir} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return rep, err
+			}
 		}
 	}
-	fit := p.fit
-	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
-	fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
-		pyfmt.Float(fit.Threshold.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, fit.Threshold.MaxFPR)
-	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
+	printPredictHeader(out, rep, d.Fit(), ps.Threshold)
 
-	paths := make([]string, len(ins))
-	for i, in := range ins {
-		paths[i] = in.path
-	}
-	stream := p.decode.Stream(ctx, paths, int(p.model.ImgSize), runtime.NumCPU(), 2*runtime.NumCPU())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	anomalous, invalid := 0, 0
-	for it := range stream {
-		in := ins[it.Index]
+	for it := range decodeInputs(ctx, d, ins) {
+		in := ins[it.Job]
 		if it.Err != nil {
 			if ctx.Err() != nil {
 				break
@@ -381,8 +388,11 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 			rep.Errors = append(rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
 			continue
 		}
-		pr, err := p.score(in, it.Data)
+		pr, err := scoreInput(ctx, d, in, it.Out, ps)
 		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
 			return rep, err
 		}
 		if pr.Anomalous {
@@ -403,6 +413,22 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		return rep, fmt.Errorf("%d of %d images got a score that is not a number (verdict invalid): the model or its fit is broken", invalid, len(rep.Images))
 	}
 	return rep, predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
+}
+
+// printPredictHeader prints the model, the threshold in force and the
+// column heads.
+func printPredictHeader(out io.Writer, rep *predictReport, fit *stats.FitFile, override *float64) {
+	fmt.Fprintf(out, "dataset name : %s\ncategory : %s\nsize : %s\nfeature extractor : %s\n", rep.DatasetName, rep.Category, fit.Size, fit.Extractor)
+	if override != nil {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, given for this run; the fit's is %s)\n", pyfmt.Float(*override), pyfmt.Float(fit.Threshold.Value))
+	} else if th := fit.Threshold; th.Labelled != nil {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on the %s images for %s)\n",
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), th.From, th.Objective)
+	} else {
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, th.MaxFPR)
+	}
+	fmt.Fprintf(out, "%12s  %12s  %10s  %-9s  %s\n", "efficient_ad", "mahalanobis", "puad", "verdict", "image")
 }
 
 // predictSummary prints the counts and says whether the run failed.
@@ -442,63 +468,4 @@ func verdict(pr prediction) string {
 		return stats.VerdictAnomalous.String()
 	}
 	return stats.VerdictNormal.String()
-}
-
-// heatmapStyle draws anomaly maps with one colour scale for all images of a
-// run: 0 (the 0.9 quantile of normal pixels after the model's normalisation)
-// is cold, and Max (the validation images' mean EfficientAD score plus three
-// standard deviations, i.e. an unusually high peak for a normal image) is hot.
-type heatmapStyle struct {
-	Max       float64
-	Threshold float64 // on the PUAD score
-}
-
-// heatmapMinSize is the smallest side of a heatmap's image: maps of models
-// with smaller inputs are drawn upsampled over a larger copy of the image.
-const heatmapMinSize = 256
-
-// heatmapExtras are what a heatmap shows beyond the map and the verdict.
-type heatmapExtras struct {
-	// GroundTruth is the image's ground-truth mask, outlined when set.
-	GroundTruth *image.Gray
-	// UnpicturableOnly says that only the Mahalanobis score flags the
-	// image (stats.FitFile.UnpicturableOnly): the map may show nothing.
-	UnpicturableOnly bool
-}
-
-// unpicturableNote is the heatmap's note for an image that only the
-// unpicturable score flags.
-const unpicturableNote = "flagged by Mahalanobis score only"
-
-// write renders the overlay of the image at path (resized to the model's
-// square input size, as the network saw it, or to heatmapMinSize if that is
-// larger) with its size×size map, title, PUAD verdict and extras.
-func (h heatmapStyle) write(out string, decode datasets.DecodeOptions, path string, size int, amap []float32, title string, puad float64, ex heatmapExtras) error {
-	img, err := decode.LoadRGB(path, max(size, heatmapMinSize))
-	if err != nil {
-		return err
-	}
-	hi := h.Max
-	if !(hi > 0) || math.IsInf(hi, 0) {
-		hi = 0 // relative to the map's own peak
-	}
-	opts := heatmap.Options{
-		Min: 0, Max: hi, Title: title, ShowScore: true, Score: puad,
-		// heatmap.Write flags Score >= Threshold; the verdict is Score > Threshold.
-		UseThreshold: true, Threshold: math.Nextafter(h.Threshold, math.Inf(1)), ColorBar: true,
-		GroundTruth: ex.GroundTruth,
-	}
-	if ex.UnpicturableOnly {
-		opts.Note = unpicturableNote
-	}
-	return heatmap.Write(out, rgbaImage(img), amap, size, size, opts)
-}
-
-// rgbaImage converts a datasets.RGB to an image.RGBA.
-func rgbaImage(m datasets.RGB) *image.RGBA {
-	out := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
-	for i, j := 0, 0; i < len(m.Pix); i, j = i+3, j+4 {
-		out.Pix[j], out.Pix[j+1], out.Pix[j+2], out.Pix[j+3] = m.Pix[i], m.Pix[i+1], m.Pix[i+2], 255
-	}
-	return out
 }

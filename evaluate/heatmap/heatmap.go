@@ -42,6 +42,9 @@ type Options struct {
 	// ColorBar adds a colour bar right of the image, labelled with the
 	// values of its ends.
 	ColorBar bool
+	// Contour, when set, outlines the pixels whose resampled map value is
+	// greater than *Contour (a defect mask's edge).
+	Contour *float64
 	// GroundTruth, if set, is the image's ground-truth mask (non-zero
 	// where anomalous, any size: it is scaled to the image by nearest
 	// neighbour); its outline is drawn over the overlay.
@@ -109,8 +112,12 @@ func Render(img image.Image, anomalyMap []float32, mapW, mapH int, opts Options)
 	draw.Draw(out, out.Bounds(), image.NewUniform(panelColor), image.Point{}, draw.Src)
 	draw.Draw(out, image.Rect(0, 0, w, h), img, b.Min, draw.Src)
 	drawOverlay(out, anomalyMap, mapW, mapH, w, h, lo, hi, alpha)
-	if opts.GroundTruth != nil {
-		drawContour(out, opts.GroundTruth, w, h)
+	if opts.Contour != nil {
+		level := *opts.Contour
+		drawContour(out, w, h, func(x, y int) bool { return bilinear(anomalyMap, mapW, mapH, w, h, x, y) > level })
+	}
+	if opts.GroundTruth != nil && opts.GroundTruth.Bounds().Dx() > 0 && opts.GroundTruth.Bounds().Dy() > 0 {
+		drawContour(out, w, h, maskRegion(opts.GroundTruth, w, h))
 	}
 	drawText(out, lines, w, h)
 	if opts.ColorBar {
@@ -212,14 +219,20 @@ func drawColorBar(out *image.RGBA, w, h int, loLabel, hiLabel string) {
 }
 
 // Write renders the overlay of Render and writes it as a PNG file at path
-// with internal/atomicfile, so a reader never sees a partial image.
+// (WritePNG).
 func Write(path string, img image.Image, anomalyMap []float32, mapW, mapH int, opts Options) error {
 	out, err := Render(img, anomalyMap, mapW, mapH, opts)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return WritePNG(path, out)
+}
+
+// WritePNG writes img as a PNG file at path with internal/atomicfile, so a
+// reader never sees a partial image.
+func WritePNG(path string, img image.Image) error {
 	return atomicfile.Write(path, atomicfile.DefaultPerm, func(w io.Writer) error {
-		return png.Encode(w, out)
+		return png.Encode(w, img)
 	})
 }
 
@@ -291,40 +304,42 @@ func bilinear(m []float32, mw, mh, w, h, x, y int) float64 {
 	return top + (bot-top)*fy
 }
 
-// contourColor outlines the ground truth: white stands out on every colour
-// of the jet map.
+// contourColor outlines ground truths and defect masks: white stands out
+// on every colour of the jet map.
 var contourColor = color.RGBA{255, 255, 255, 255}
 
-// drawContour draws the outline of the mask, scaled to the w×h image at the
-// top left of out: the marked pixels with an unmarked pixel among their four
+// drawContour draws the outline of a region of the w×h image at the top left
+// of out: the pixels in the region with a pixel outside it among their four
 // neighbours inside the image.
-func drawContour(out *image.RGBA, mask *image.Gray, w, h int) {
-	mb := mask.Bounds()
-	if mb.Dx() <= 0 || mb.Dy() <= 0 {
-		return
-	}
-	at := func(x, y int) bool {
-		mx := mb.Min.X + x*mb.Dx()/w
-		my := mb.Min.Y + y*mb.Dy()/h
-		return mask.GrayAt(mx, my).Y != 0
+func drawContour(out *image.RGBA, w, h int, region func(x, y int) bool) {
+	in := make([]bool, w*h)
+	for y := range h {
+		for x := range w {
+			in[y*w+x] = region(x, y)
+		}
 	}
 	for y := range h {
 		for x := range w {
-			if !at(x, y) {
+			if !in[y*w+x] {
 				continue
 			}
-			edge := false
 			for _, d := range [4][2]int{{-1, 0}, {1, 0}, {0, -1}, {0, 1}} {
 				nx, ny := x+d[0], y+d[1]
-				if nx >= 0 && nx < w && ny >= 0 && ny < h && !at(nx, ny) {
-					edge = true
+				if nx >= 0 && nx < w && ny >= 0 && ny < h && !in[ny*w+nx] {
+					out.SetRGBA(x, y, contourColor)
 					break
 				}
 			}
-			if edge {
-				out.SetRGBA(x, y, contourColor)
-			}
 		}
+	}
+}
+
+// maskRegion is the region of a non-empty mask scaled to a w×h image by
+// nearest neighbour: its non-zero pixels.
+func maskRegion(mask *image.Gray, w, h int) func(x, y int) bool {
+	mb := mask.Bounds()
+	return func(x, y int) bool {
+		return mask.GrayAt(mb.Min.X+x*mb.Dx()/w, mb.Min.Y+y*mb.Dy()/h).Y != 0
 	}
 }
 

@@ -295,6 +295,30 @@ func TestTruncateText(t *testing.T) {
 	}
 }
 
+// TestContour outlines the region above the level in white and leaves its
+// inside and the rest coloured.
+func TestContour(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	m := make([]float32, 64)
+	for y := 2; y < 6; y++ {
+		for x := 2; x < 6; x++ {
+			m[y*8+x] = 1
+		}
+	}
+	level := 0.5
+	out, err := Render(img, m, 8, 8, Options{Min: 0, Max: 1, Contour: &level})
+	if err != nil {
+		t.Fatal(err)
+	}
+	white := func(x, y int) bool {
+		c := out.RGBAAt(x, y)
+		return c.R == 255 && c.G == 255 && c.B == 255
+	}
+	if !white(2, 2) || !white(5, 3) || white(3, 3) || white(1, 1) || white(6, 6) {
+		t.Errorf("contour pixels wrong")
+	}
+}
+
 // The ground truth's outline is drawn in white at the mask's edge, scaled to
 // the image, and nowhere inside or outside it.
 func TestRenderGroundTruthContour(t *testing.T) {

@@ -107,8 +107,16 @@ func (a *PixelAccumulator) components(w, h int, masks []Mask) []int {
 	if cap(a.labels) < n {
 		a.labels = make([]int32, n)
 	}
-	lab := a.labels[:n]
-	a.labels = lab
+	a.labels = a.labels[:n]
+	return LabelComponents(w, h, func(i int) bool { return proAnomalous(masks, i) }, a.labels)
+}
+
+// LabelComponents labels the connected components (8-connectivity) of the
+// pixels of a w×h raster for which on(y*w+x) holds: lab (w·h values) gets
+// 0 for the other pixels and 1..n for the components, numbered in raster
+// order of their first pixel. It returns the component sizes indexed by
+// label (sizes[0] unused).
+func LabelComponents(w, h int, on func(i int) bool, lab []int32) []int {
 	parent := []int32{0}
 	find := func(x int32) int32 {
 		for parent[x] != x {
@@ -130,7 +138,7 @@ func (a *PixelAccumulator) components(w, h int, masks []Mask) []int {
 		for x := 0; x < w; x++ {
 			i := y*w + x
 			lab[i] = 0
-			if !proAnomalous(masks, i) {
+			if !on(i) {
 				continue
 			}
 			l := int32(0)
@@ -157,7 +165,7 @@ func (a *PixelAccumulator) components(w, h int, masks []Mask) []int {
 	// Renumber the roots 1..k in raster order of first appearance.
 	renum := make([]int32, len(parent))
 	sizes := []int{0}
-	for i, l := range lab {
+	for i, l := range lab[:w*h] {
 		if l == 0 {
 			continue
 		}

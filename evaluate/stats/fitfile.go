@@ -65,6 +65,9 @@ type FitFile struct {
 	Fusion     Fusion            `json:"zscore"`
 	Threshold  Threshold         `json:"threshold"`
 	Validation []ValidationScore `json:"validation"`
+	// PixelThreshold makes defect masks of anomaly maps; fits made
+	// without the validation maps have none.
+	PixelThreshold *PixelThreshold `json:"pixel_threshold,omitempty"`
 }
 
 // FitInput is what a fit file is made from: a fitted PUAD of one dataset
@@ -90,6 +93,10 @@ type FitInput struct {
 	// scores, in the same order.
 	ValidPaths                         []string
 	ValidEfficientAD, ValidMahalanobis []float64
+	// ValidMaps are the validation images' anomaly maps at the model's
+	// resolution; when given, the fit gets a pixel threshold at
+	// DefaultPixelFPR (ChoosePixelThreshold).
+	ValidMaps [][]float32
 }
 
 // NewFitFile describes the fitted PUAD in as a fit file created at created.
@@ -130,6 +137,13 @@ func NewFitFile(in FitInput, maxFPR float64, created time.Time) (*FitFile, error
 		return nil, err
 	}
 	f.Threshold = th
+	if len(in.ValidMaps) > 0 {
+		pt, err := ChoosePixelThreshold(in.ValidMaps, DefaultPixelFPR)
+		if err != nil {
+			return nil, err
+		}
+		f.PixelThreshold = &pt
+	}
 	return f, nil
 }
 
@@ -175,16 +189,32 @@ func (v Verdict) String() string {
 	return "invalid"
 }
 
-// Verdict returns the decision for a PUAD score.
+// Verdict returns the decision for a PUAD score by the fit's threshold.
 func (f *FitFile) Verdict(puad float64) Verdict {
+	return VerdictAt(puad, f.Threshold.Value)
+}
+
+// VerdictAt returns the decision for a PUAD score by the given threshold.
+func VerdictAt(puad, threshold float64) Verdict {
 	switch {
-	case math.IsNaN(puad) || math.IsInf(puad, 0):
+	case !finite(puad):
 		return VerdictInvalid
-	case puad > f.Threshold.Value:
+	case puad > threshold:
 		return VerdictAnomalous
 	}
 	return VerdictNormal
 }
+
+// JSONScore is a score as JSON can hold it: nil (written as null) when it
+// is NaN or infinite, as the scores of an invalid verdict may be.
+func JSONScore(v float64) *float64 {
+	if !finite(v) {
+		return nil
+	}
+	return &v
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // ErrNoFit is returned (wrapped) by LoadFit when the fit file does not
 // exist. errors.Is(err, fs.ErrNotExist) holds for it too.

@@ -30,6 +30,13 @@ type Threshold struct {
 	ExpectedFPR float64 `json:"expected_fpr"`
 	// NumValidation is n.
 	NumValidation int `json:"num_validation"`
+	// From, Objective and Labelled describe a threshold chosen on labelled
+	// images (ChooseLabelled): where they came from (such as "test"), the
+	// objective, and the operating point of Value on them. They are absent
+	// for the maximum false-positive rule of ChooseThreshold.
+	From      string          `json:"from,omitempty"`
+	Objective *Objective      `json:"objective,omitempty"`
+	Labelled  *OperatingPoint `json:"labelled_operating_point,omitempty"`
 }
 
 // ChooseThreshold picks the decision threshold on the PUAD scores of the
@@ -72,4 +79,26 @@ func ChooseThreshold(validScores []float64, maxFPR float64) (Threshold, error) {
 	}
 	th.ValidationFPR = float64(above) / float64(n)
 	return th, nil
+}
+
+// ChooseLabelled replaces the fit's threshold by the one that best meets
+// obj on labelled scores (ChooseLabelledThreshold), taken from the images
+// named by from (such as "test"). MaxFPR is then 0 (none was asked for);
+// Allowed, ValidationFPR and ExpectedFPR describe the validation images
+// above the new threshold, as for ChooseThreshold.
+func (f *FitFile) ChooseLabelled(scores []float64, anomalous []bool, obj Objective, from string) error {
+	op, err := ChooseLabelledThreshold(scores, anomalous, obj)
+	if err != nil {
+		return err
+	}
+	n, above := len(f.Validation), 0
+	for _, v := range f.Validation {
+		if v.PUAD > op.Threshold {
+			above++
+		}
+	}
+	f.Threshold = Threshold{Value: op.Threshold, Allowed: above, NumValidation: n,
+		ValidationFPR: ratio(above, n), ExpectedFPR: ratio(above+1, n+1),
+		From: from, Objective: &obj, Labelled: &op}
+	return nil
 }

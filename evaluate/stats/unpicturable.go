@@ -6,6 +6,11 @@ package stats
 // validation mean, contributing zero) would not be. Such an image is a
 // logical anomaly that EfficientAD's map does not show.
 func (f *FitFile) UnpicturableOnly(eff, maha float64) bool {
-	t := f.Threshold.Value
-	return f.Fusion.Score(eff, maha) > t && f.Fusion.Score(eff, f.Fusion.Mahalanobis.Mean) <= t
+	return f.Fusion.UnpicturableOnly(eff, maha, f.Threshold.Value)
+}
+
+// UnpicturableOnly is FitFile.UnpicturableOnly with another threshold on
+// the PUAD score.
+func (f Fusion) UnpicturableOnly(eff, maha, threshold float64) bool {
+	return f.Score(eff, maha) > threshold && f.Score(eff, f.Mahalanobis.Mean) <= threshold
 }

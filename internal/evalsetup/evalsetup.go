@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/refsplit"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -89,6 +91,12 @@ func Load(datasetDir, modelDir string, s Settings) (*datasets.Dataset, *models.E
 		opts.BatchSize = evaluate.DefaultCUDABatchSize
 	}
 	return ds, m, opts, nil
+}
+
+// FitPath is where `puad fit` stores the PUAD fit of a category:
+// <modelDir>/<size>_size/<dataset>/<category>/puad_fit.json.
+func FitPath(modelDir string, size models.Size, datasetName, category string) string {
+	return filepath.Join(models.Layout{Root: modelDir, Size: size}.CategoryDir(datasetName, category), stats.FitFileName)
 }
 
 // checkDir returns an error, starting with the path, unless dir is a directory.

@@ -1,13 +1,20 @@
-// Package testtree writes small dataset categories and random models in the
-// reference's layouts for the tests of the programs that read them.
+// Package testtree writes small dataset categories, random models and their
+// PUAD fits in the reference's layouts for the tests and examples of the
+// programs that read them.
 package testtree
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/stats"
+	"github.com/puad-go/puad/internal/evalsetup"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -42,14 +49,19 @@ func WriteCategory(root, datasetName, category string, variant synth.Variant, se
 // quantiles. The scores are meaningless but deterministic.
 func RandomModel(t testing.TB, root, datasetName, category string, seed uint64) {
 	t.Helper()
-	if err := WriteRandomModel(root, datasetName, category, seed); err != nil {
+	if err := WriteRandomModel(root, datasetName, category, seed, 0); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// WriteRandomModel is RandomModel for callers without a testing.TB.
-func WriteRandomModel(root, datasetName, category string, seed uint64) error {
-	m, err := models.NewEfficientAD(models.Small, 256, tb.CPU)
+// WriteRandomModel is RandomModel for callers without a testing.TB, for
+// images resized to imgSize (0 for the reference's 256; the autoencoder
+// depends on it).
+func WriteRandomModel(root, datasetName, category string, seed uint64, imgSize int) error {
+	if imgSize <= 0 {
+		imgSize = evalsetup.DefaultImgSize
+	}
+	m, err := models.NewEfficientAD(models.Small, int64(imgSize), tb.CPU)
 	if err != nil {
 		return err
 	}
@@ -81,6 +93,47 @@ func WriteRandomModel(root, datasetName, category string, seed uint64) error {
 		}
 	}
 	return m.Save(l.CategoryDir(datasetName, category))
+}
+
+// WriteFit fits PUAD (student extractor, EfficientAD-S on the CPU, images
+// resized to imgSize, 0 for the reference's 256) on the category folder
+// categoryDir with its model below modelDir, as `puad fit` does, and stores
+// the fit where `puad predict` finds it.
+func WriteFit(categoryDir, modelDir string, imgSize int, maxFPR float64) (*stats.FitFile, error) {
+	ds, m, opts, err := evalsetup.Load(categoryDir, modelDir, evalsetup.Settings{
+		Size: models.Small, Extractor: evaluate.StudentExtractor, Device: tb.CPU, ImgSize: imgSize})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	pm, err := evaluate.Fit(context.Background(), ds, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	f, err := pm.FitFile(ds, maxFPR, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := stats.SaveFit(evalsetup.FitPath(modelDir, m.Size, ds.DatasetName, ds.Category), f); err != nil {
+		return nil, fmt.Errorf("testtree: %w", err)
+	}
+	return f, nil
+}
+
+// Fitted writes a category, a random model and its fit (at imgSize, see
+// WriteFit) below root and returns the model folder and the category folder.
+func Fitted(root, datasetName, category string, variant synth.Variant, seed uint64, imgSize int) (modelDir, categoryDir string, err error) {
+	modelDir = filepath.Join(root, "models")
+	if categoryDir, err = WriteCategory(filepath.Join(root, "data"), datasetName, category, variant, seed); err != nil {
+		return "", "", err
+	}
+	if err := WriteRandomModel(modelDir, datasetName, category, seed, imgSize); err != nil {
+		return "", "", err
+	}
+	if _, err := WriteFit(categoryDir, modelDir, imgSize, stats.DefaultMaxFPR); err != nil {
+		return "", "", err
+	}
+	return modelDir, categoryDir, nil
 }
 
 func writeTeacher(teacher models.Module, l models.Layout) error {
