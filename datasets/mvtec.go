@@ -152,13 +152,19 @@ func Open(dir string, perm PermFunc) (*Dataset, error) {
 // Python sorts strings. Like the reference it does not look at what the
 // entries are; a folder named x.png would be listed and fail to decode.
 func ListNormalImages(dir string) ([]string, error) {
+	return listFiles(dir, func(e fs.DirEntry) bool { return pathSuffix(e.Name()) == ".png" })
+}
+
+// listFiles lists the entries of dir that keep accepts, as paths sorted as
+// Python sorts their names.
+func listFiles(dir string, keep func(fs.DirEntry) bool) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	var names []string
 	for _, e := range entries {
-		if pathSuffix(e.Name()) == ".png" {
+		if keep(e) {
 			names = append(names, e.Name())
 		}
 	}

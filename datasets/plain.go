@@ -3,6 +3,7 @@ package datasets
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -192,20 +193,7 @@ func (d *Dataset) listPlainTrain(perm PermFunc) error {
 // lower-cased name ends with one of PlainExtensions, sorted as Python sorts
 // names.
 func listPlainImages(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !isDir(filepath.Join(dir, e.Name()), e) && hasExtension(e.Name(), PlainExtensions) {
-			names = append(names, e.Name())
-		}
-	}
-	slices.SortFunc(names, pyCompare)
-	paths := make([]string, len(names))
-	for i, n := range names {
-		paths[i] = filepath.Join(dir, n)
-	}
-	return paths, nil
+	return listFiles(dir, func(e fs.DirEntry) bool {
+		return !isDir(filepath.Join(dir, e.Name()), e) && hasExtension(e.Name(), PlainExtensions)
+	})
 }
