@@ -66,24 +66,11 @@ type StudentConfig struct {
 }
 
 func (c *StudentConfig) fillDefaults() {
-	if c.Iterations == 0 {
-		c.Iterations = DefaultStudentIterations
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultStudentBatchSize
-	}
-	if c.ImgSize == 0 {
-		c.ImgSize = DefaultImgSize
-	}
-	if c.Size == "" {
-		c.Size = models.Small
-	}
-	if c.Progress == nil {
-		c.Progress = func(string, int, int, float64) {}
-	}
-	if c.Log == nil {
-		c.Log = io.Discard
-	}
+	orDefault(&c.Iterations, DefaultStudentIterations)
+	orDefault(&c.BatchSize, DefaultStudentBatchSize)
+	orDefault(&c.ImgSize, DefaultImgSize)
+	orDefault(&c.Size, models.Small)
+	defaultSinks(&c.Progress, &c.Log)
 }
 
 // StudentResult is the outcome of TrainStudent.

@@ -100,26 +100,30 @@ type TeacherConfig struct {
 }
 
 func (c *TeacherConfig) fillDefaults() {
-	if c.Iterations == 0 {
-		c.Iterations = DefaultTeacherIterations
+	orDefault(&c.Iterations, DefaultTeacherIterations)
+	orDefault(&c.BatchSize, DefaultTeacherBatchSize)
+	orDefault(&c.StatSamples, DefaultStatSamples)
+	orDefault(&c.ImgSize, DefaultImgSize)
+	orDefault(&c.Size, models.Small)
+	defaultSinks(&c.Progress, &c.Log)
+}
+
+// orDefault sets *v to def when it holds its zero value (a setting left out).
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultTeacherBatchSize
+}
+
+// defaultSinks gives a run without a progress callback or log ones that
+// discard what they get.
+func defaultSinks(progress *Progress, log *io.Writer) {
+	if *progress == nil {
+		*progress = func(string, int, int, float64) {}
 	}
-	if c.StatSamples == 0 {
-		c.StatSamples = DefaultStatSamples
-	}
-	if c.ImgSize == 0 {
-		c.ImgSize = DefaultImgSize
-	}
-	if c.Size == "" {
-		c.Size = models.Small
-	}
-	if c.Progress == nil {
-		c.Progress = func(string, int, int, float64) {}
-	}
-	if c.Log == nil {
-		c.Log = io.Discard
+	if *log == nil {
+		*log = io.Discard
 	}
 }
 
