@@ -53,15 +53,7 @@ type Prediction struct {
 // numbers as null, which JSON can hold.
 func (p Prediction) MarshalJSON() ([]byte, error) {
 	type plain Prediction
-	if !p.Invalid {
-		return json.Marshal(plain(p))
-	}
-	return json.Marshal(struct {
-		plain
-		EfficientAD *float64 `json:"efficient_ad_score"`
-		Mahalanobis *float64 `json:"mahalanobis_distance"`
-		PUAD        *float64 `json:"puad_score"`
-	}{plain(p), stats.JSONScore(p.EfficientAD), stats.JSONScore(p.Mahalanobis), stats.JSONScore(p.PUAD)})
+	return stats.MarshalScored(plain(p), p.Invalid, p.EfficientAD, p.Mahalanobis, p.PUAD)
 }
 
 // Error is the body of every error answer.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -130,15 +129,7 @@ type prediction struct {
 // numbers as null, which JSON can hold.
 func (p prediction) MarshalJSON() ([]byte, error) {
 	type plain prediction
-	if !p.Invalid {
-		return json.Marshal(plain(p))
-	}
-	return json.Marshal(struct {
-		plain
-		EfficientAD *float64 `json:"efficient_ad_score"`
-		Mahalanobis *float64 `json:"mahalanobis_distance"`
-		PUAD        *float64 `json:"puad_score"`
-	}{plain(p), stats.JSONScore(p.EfficientAD), stats.JSONScore(p.Mahalanobis), stats.JSONScore(p.PUAD)})
+	return stats.MarshalScored(plain(p), p.Invalid, p.EfficientAD, p.Mahalanobis, p.PUAD)
 }
 
 type predictError struct {
