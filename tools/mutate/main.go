@@ -53,6 +53,7 @@ type mutation struct {
 func main() {
 	list := flag.String("list", "tools/mutations.txt", "mutation list")
 	only := flag.String("only", "", "run only mutations whose name contains this")
+	from := flag.Int("from", 1, "start at the mutation with this number")
 	compileOnly := flag.Bool("compile-only", false, "only check that every mutation applies and compiles (go vet)")
 	timeout := flag.Duration("timeout", 20*time.Minute, "time limit of one mutation's tests")
 	flag.Parse()
@@ -66,7 +67,7 @@ func main() {
 	start := time.Now()
 	fmt.Printf("%-4s %-8s %-8s %s\n", "#", "result", "time", "mutation")
 	for i, m := range ms {
-		if *only != "" && !strings.Contains(m.Name, *only) {
+		if i+1 < *from || (*only != "" && !strings.Contains(m.Name, *only)) {
 			continue
 		}
 		t0 := time.Now()
