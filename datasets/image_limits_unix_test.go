@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/puad-go/puad/internal/pyref"
 )
 
 // TestDecodeFileRefusesNonRegular: directories, named pipes and devices are
@@ -19,7 +21,7 @@ func TestDecodeFileRefusesNonRegular(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "pipe.png")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
+		pyref.Unavailable(t, "mkfifo: "+err.Error())
 	}
 	folder := filepath.Join(dir, "folder.png")
 	if err := os.Mkdir(folder, 0o755); err != nil {
@@ -66,7 +68,7 @@ func TestDecodeFileSizeLimit(t *testing.T) {
 	}
 	const proc = "/proc/self/status" // a regular file of size 0 and about 1 kB
 	if fi, err := os.Stat(proc); err != nil || fi.Size() != 0 {
-		t.Skipf("no size-less %s", proc)
+		pyref.Unavailable(t, "no size-less "+proc)
 	}
 	_, err = DecodeOptions{MaxFileBytes: 100}.DecodeFile(proc)
 	if !errors.As(err, &tooLarge) {
@@ -85,7 +87,7 @@ func TestDecodeFileFollowsLinks(t *testing.T) {
 	}
 	link := filepath.Join(t.TempDir(), "link.png")
 	if err := os.Symlink(abs, link); err != nil {
-		t.Skip(err)
+		pyref.Unavailable(t, "symlink: "+err.Error())
 	}
 	a, err := DecodeFile(link)
 	if err != nil {

@@ -3,6 +3,7 @@ package models
 import (
 	"testing"
 
+	"github.com/puad-go/puad/internal/pyref"
 	tb "github.com/puad-go/puad/torchbind"
 )
 
@@ -54,9 +55,7 @@ func TestInitReference(t *testing.T) {
 		t.Errorf("draw after the PDN = %d, want 8750189266074315100", v)
 	}
 
-	if testing.Short() {
-		t.Skip("the WideResNet101-2 draws take seconds")
-	}
+	pyref.SkipShort(t, "the WideResNet101-2 draws take seconds")
 	g3, err := tb.NewGenerator(3, tb.CPU)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/puad-go/puad/internal/pyref"
 )
 
 // TestMain fails the run when a test left tensors to the finalizers: every
@@ -41,7 +43,7 @@ func rssBytes(t testing.TB) int64 {
 	t.Helper()
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
+		pyref.Unavailable(t, "no /proc/self/status: "+err.Error())
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -55,7 +57,7 @@ func rssBytes(t testing.TB) int64 {
 			return kb * 1024
 		}
 	}
-	t.Skip("no VmRSS in /proc/self/status")
+	pyref.Unavailable(t, "no VmRSS in /proc/self/status")
 	return 0
 }
 

@@ -667,7 +667,7 @@ func (s *studentStep) Close() {
 // scaling) and what the device cannot run.
 func checkTrainingPrecision(p models.Precision, dev tb.Device) error {
 	if p == models.FP16 {
-		return &models.PrecisionError{Precision: p, Device: dev, Reason: "training in float16 needs loss scaling, which is not implemented; use bf16"}
+		return &models.PrecisionError{Precision: p, Device: dev, Reason: "float16 training is refused: it would need loss scaling; train in bf16 or fp32"}
 	}
 	return p.Check(dev)
 }

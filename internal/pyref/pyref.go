@@ -76,3 +76,13 @@ func SkipShort(t testing.TB, why string) {
 		t.Skip(why + " (skipped with -short)")
 	}
 }
+
+// Unavailable skips a test whose tool or platform feature is missing here,
+// except under CI (CI=true), where a missing tool fails the test.
+func Unavailable(t testing.TB, why string) {
+	t.Helper()
+	if CI() {
+		t.Fatal(why + " (required under CI=true)")
+	}
+	t.Skip(why)
+}
