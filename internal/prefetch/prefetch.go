@@ -121,17 +121,3 @@ func Map[J, T any](ctx context.Context, workers, ahead int, next func() (J, bool
 	}()
 	return out
 }
-
-// Slice is Ordered over the items of a slice, in their order.
-func Slice[J, R any](ctx context.Context, items []J, workers, ahead int, work func(J) (R, error)) <-chan Result[J, R] {
-	i := 0
-	next := func() (J, bool, error) {
-		if i == len(items) {
-			var zero J
-			return zero, false, nil
-		}
-		i++
-		return items[i-1], true, nil
-	}
-	return Ordered(ctx, workers, ahead, next, work)
-}

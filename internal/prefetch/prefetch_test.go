@@ -57,7 +57,7 @@ func TestOrderedNextErrorIsLastItem(t *testing.T) {
 func TestWorkErrorsAreDeliveredInPlace(t *testing.T) {
 	bad := errors.New("bad item")
 	var got []error
-	for f := range Slice(context.Background(), []int{1, 2, 3, 4}, 2, 0, func(j int) (int, error) {
+	for f := range overSlice(context.Background(), []int{1, 2, 3, 4}, 2, 0, func(j int) (int, error) {
 		if j == 2 {
 			return 0, bad
 		}
@@ -91,7 +91,7 @@ func TestCancelClosesAndStopsGoroutines(t *testing.T) {
 // At most ahead items are prepared beyond the one being delivered.
 func TestAheadBoundsWork(t *testing.T) {
 	started := make(chan int, 100)
-	ch := Slice(context.Background(), make([]int, 40), 2, 3, func(j int) (int, error) {
+	ch := overSlice(context.Background(), make([]int, 40), 2, 3, func(j int) (int, error) {
 		started <- j
 		return j, nil
 	})
@@ -102,4 +102,18 @@ func TestAheadBoundsWork(t *testing.T) {
 	}
 	for range ch {
 	}
+}
+
+// overSlice is Ordered over the items of a slice, in their order.
+func overSlice[J, R any](ctx context.Context, items []J, workers, ahead int, work func(J) (R, error)) <-chan Result[J, R] {
+	i := 0
+	next := func() (J, bool, error) {
+		if i == len(items) {
+			var zero J
+			return zero, false, nil
+		}
+		i++
+		return items[i-1], true, nil
+	}
+	return Ordered(ctx, workers, ahead, next, work)
 }
