@@ -4,7 +4,7 @@ GO_MIN := 1.24.0
 GO ?= $(shell if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; else command -v go 2>/dev/null || echo /usr/local/go/bin/go; fi)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-APT_PACKAGES := ca-certificates libtorch-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil chromium
+APT_PACKAGES := ca-certificates libtorch-dev libgloo-dev cmake g++ make python3-torch python3-torchvision python3-sklearn python3-pil chromium
 
 .PHONY: setup native build test fuzz-smoke bench demo fixtures clean vet mutate
 
