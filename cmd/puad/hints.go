@@ -10,6 +10,7 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/internal/reproduce"
+	"github.com/puad-go/puad/internal/shard"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -39,7 +40,31 @@ func explain(err error) string {
 	if errors.Is(err, models.ErrMixedModel) {
 		return msg + " (retrain the category, or restore its folder from a copy)"
 	}
+	if hint := shardHint(err); hint != "" {
+		return msg + " (" + hint + ")"
+	}
 	return msg
+}
+
+// shardHint is the advice for the errors of sharded runs and their merge.
+func shardHint(err error) string {
+	switch {
+	case errors.Is(err, shard.ErrNoCount):
+		return "give --shard-count N, the Job's completions, or set " + shard.CountVar
+	case errors.Is(err, reproduce.ErrFolderInUse):
+		return "give each shard, and the merge, an --out of its own"
+	case errors.Is(err, reproduce.ErrNotShard):
+		return "--merge takes the --out folders of puad reproduce --shard runs"
+	case errors.Is(err, reproduce.ErrShardMissing):
+		return "run the missing shards with --shard K/N, each into an --out of its own, then merge again"
+	case errors.Is(err, reproduce.ErrShardTwice):
+		return "give each shard's folder once"
+	case errors.Is(err, reproduce.ErrDifferentRuns):
+		return "every shard runs with the same --data, --models, --size, --feature-extractor, --categories, --seeds, --precision and training flags"
+	case errors.Is(err, reproduce.ErrUnitMissing), errors.Is(err, reproduce.ErrUnitTwice):
+		return "a shard's folder changed after it ran: rerun that shard"
+	}
+	return ""
 }
 
 // plainMessage is err's message with the runtime's word for a cancelled

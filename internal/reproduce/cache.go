@@ -34,6 +34,12 @@ func loadRun(path, dataset, category string, size models.Size, extractor string)
 	if err != nil {
 		return nil
 	}
+	return parseRun(data, dataset, category, size, extractor)
+}
+
+// parseRun decodes a kept result; nil when it does not decode or does not
+// belong to the category run.
+func parseRun(data []byte, dataset, category string, size models.Size, extractor string) *evaluate.Result {
 	var r evaluate.Result
 	if json.Unmarshal(data, &r) != nil || r.DatasetName != dataset || r.Category != category ||
 		r.Size != string(size) || r.Extractor != extractor {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/report"
+	"github.com/puad-go/puad/internal/shard"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -43,6 +44,10 @@ type Config struct {
 	Seeds []int
 	// Train, when set, trains the models before evaluating them.
 	Train *TrainSettings
+	// Shard, when set, restricts the run to one shard of its category
+	// runs (see package shard) and writes them for Merge in place of the
+	// report. A shard of several never trains the teacher a size shares.
+	Shard *shard.Spec
 
 	// Progress, if set, receives the progress of each stage of evaluation
 	// and training; note is empty or the training loss.
@@ -94,80 +99,132 @@ func (e *InterruptedError) Unwrap() error { return e.Err }
 // with its reason, not an error; Run fails only when no dataset folder is
 // found, when the report cannot be written, or when ctx ends
 // (*InterruptedError).
+//
+// With cfg.Shard, Run evaluates only the shard's category runs and writes
+// them with its manifest (ShardFiles) in place of the report, for Merge;
+// the report it returns holds the shard's runs only.
 func Run(ctx context.Context, cfg Config) (*report.Report, error) {
-	if err := checkNames(cfg.Categories); err != nil {
-		return nil, err
-	}
-	refs, notes, err := Discover(cfg.DataRoot, cfg.Categories)
+	p, err := newPlan(cfg)
 	if err != nil {
 		return nil, err
 	}
-	h := hooks{}
-	if cfg.Train != nil {
-		h = trainingHooks(cfg)
-		notes = append(notes, fmt.Sprintf("models trained by this program into %s/seed<k> (teacher once per size, shared by the seeds)", cfg.ModelRoot))
-	}
-	seeds := []*int{nil}
-	if len(cfg.Seeds) > 0 {
-		seeds = nil
-		for _, k := range cfg.Seeds {
-			seeds = append(seeds, &k)
-		}
-		notes = append(notes, fmt.Sprintf("seeds %s: ± is the sample standard deviation over seeds; the mean row's is that of the per-seed means", joinInts(cfg.Seeds)))
-	}
-	r := &runner{cfg: cfg, hooks: h, refs: refs, total: len(seeds) * len(cfg.Sizes) * len(refs)}
-	for _, seed := range seeds {
-		for _, size := range cfg.Sizes {
-			if err := r.runSize(ctx, seed, size); err != nil {
-				return nil, err
-			}
+	var out *shardOutput
+	if cfg.Shard != nil {
+		if out, err = startShard(cfg, p); err != nil {
+			return nil, err
 		}
 	}
-	rep := report.BuildReport(r.runs, report.Paper(), notes...)
+	r := &runner{cfg: cfg, hooks: p.hooks}
+	if err := r.runAll(ctx, p.units(cfg)); err != nil {
+		return nil, err
+	}
+	rep := report.BuildReport(r.runs, report.Paper(), p.notes...)
+	if out != nil {
+		return rep, out.finish(r.units)
+	}
 	if err := writeReport(cfg.OutDir, rep); err != nil {
 		return rep, err
 	}
 	return rep, nil
 }
 
+// plan is what a run evaluates: each seed, each size of the configuration
+// and each category, in this order, and the report's notes.
+type plan struct {
+	refs  []Category
+	seeds []*int // nil: the model root itself
+	notes []string
+	hooks hooks
+}
+
+// newPlan finds the categories of cfg and the notes of its report.
+func newPlan(cfg Config) (plan, error) {
+	if err := checkNames(cfg.Categories); err != nil {
+		return plan{}, err
+	}
+	if cfg.Shard != nil {
+		if err := cfg.Shard.Check(); err != nil {
+			return plan{}, err
+		}
+	}
+	refs, notes, err := Discover(cfg.DataRoot, cfg.Categories)
+	if err != nil {
+		return plan{}, err
+	}
+	p := plan{refs: refs, seeds: []*int{nil}}
+	if cfg.Train != nil {
+		p.hooks = trainingHooks(cfg)
+		notes = append(notes, fmt.Sprintf("models trained by this program into %s/seed<k> (teacher once per size, shared by the seeds)", cfg.ModelRoot))
+	}
+	if len(cfg.Seeds) > 0 {
+		p.seeds = nil
+		for _, k := range cfg.Seeds {
+			p.seeds = append(p.seeds, &k)
+		}
+		notes = append(notes, fmt.Sprintf("seeds %s: ± is the sample standard deviation over seeds; the mean row's is that of the per-seed means", joinInts(cfg.Seeds)))
+	}
+	p.notes = notes
+	return p, nil
+}
+
+// units are the category runs of the plan in the order a run takes them,
+// which numbers them for shards: by seed, then size, then category.
+func (p plan) units(cfg Config) []unit {
+	var us []unit
+	for _, seed := range p.seeds {
+		for _, size := range cfg.Sizes {
+			for _, ref := range p.refs {
+				us = append(us, unit{ref: ref, root: seedModelRoot(cfg.ModelRoot, seed), seed: seed, size: size})
+			}
+		}
+	}
+	return us
+}
+
 // runner holds the state of one Run.
 type runner struct {
 	cfg   Config
 	hooks hooks
-	refs  []Category
-	total int // category runs in all
-	n     int // category runs started
 	runs  []report.CategoryRun
+	units []shardUnit // with a shard: its runs, numbered
 }
 
-// runSize prepares the models of one seed and size and runs its categories.
-func (r *runner) runSize(ctx context.Context, seed *int, size models.Size) error {
-	root := seedModelRoot(r.cfg.ModelRoot, seed)
+// runAll runs the category runs (with a shard, its own), preparing the
+// models of each seed and size before the first of its runs.
+func (r *runner) runAll(ctx context.Context, units []unit) error {
+	var prepared *unit // the seed and size last prepared
 	var sizeErr error
-	if r.hooks.prepareSize != nil {
-		sizeErr = r.hooks.prepareSize(ctx, root, seed, size)
+	for i, u := range units {
+		if r.cfg.Shard != nil && !r.cfg.Shard.Owns(i) {
+			continue
+		}
+		if prepared == nil || prepared.seed != u.seed || prepared.size != u.size {
+			prepared, sizeErr = &units[i], nil
+			if r.hooks.prepareSize != nil {
+				sizeErr = r.hooks.prepareSize(ctx, u.root, u.seed, u.size)
+				if ctx.Err() != nil {
+					return r.interrupted(ctx)
+				}
+			}
+		}
+		u.label = fmt.Sprintf("[%d/%d] %s/%s (%s%s)", i+1, len(units), u.ref.Dataset, u.ref.Category, u.size, seedLabel(u.seed))
+		out := r.one(ctx, sizeErr, u)
 		if ctx.Err() != nil {
 			return r.interrupted(ctx)
 		}
-	}
-	for _, ref := range r.refs {
-		r.n++
-		run := report.CategoryRun{DatasetName: ref.Dataset, Category: ref.Category, Size: string(size),
-			Extractor: string(r.cfg.Extractor), Seed: seed}
-		label := fmt.Sprintf("[%d/%d] %s/%s (%s%s)", r.n, r.total, ref.Dataset, ref.Category, size, seedLabel(seed))
-		u := unit{ref: ref, root: root, seed: seed, size: size, label: label}
-		res, status, reason, kept := r.one(ctx, sizeErr, u)
-		if ctx.Err() != nil {
-			return r.interrupted(ctx)
+		run := report.CategoryRun{DatasetName: u.ref.Dataset, Category: u.ref.Category, Size: string(u.size),
+			Extractor: string(r.cfg.Extractor), Seed: u.seed}
+		if out.res != nil {
+			run = evaluate.RunFromResult(out.res, u.seed)
 		}
-		if res != nil {
-			run = evaluate.RunFromResult(res, seed)
-		}
-		run.Status, run.Reason = status, reason
+		run.Status, run.Reason = out.status, out.reason
 		if r.cfg.Finished != nil {
-			r.cfg.Finished(Outcome{Label: label, Run: run, Kept: kept})
+			r.cfg.Finished(Outcome{Label: u.label, Run: run, Kept: out.kept})
 		}
 		r.runs = append(r.runs, run)
+		if r.cfg.Shard != nil {
+			r.units = append(r.units, shardUnit{Index: i, Saved: out.saved, Run: run})
+		}
 	}
 	return nil
 }
@@ -218,11 +275,7 @@ func Failures(rep *report.Report) error {
 	var failed []string
 	for _, run := range rep.Runs {
 		if run.Status == report.StatusFailed {
-			label := fmt.Sprintf("%s/%s (%s", run.DatasetName, run.Category, run.Size)
-			if run.Seed != nil {
-				label += fmt.Sprintf(", seed %d", *run.Seed)
-			}
-			failed = append(failed, label+")")
+			failed = append(failed, unitName(run))
 		}
 	}
 	if len(failed) == 0 {

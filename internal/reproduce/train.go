@@ -34,9 +34,10 @@ type hooks struct {
 }
 
 // trainingHooks returns the steps of training: the teacher of each size is
-// distilled once (with the first seed) into <models>/<size>_size/teacher and
-// copied into each seed's folder; a category's student and autoencoder are
-// trained into <models>/seed<k> unless they are there already (or Force).
+// distilled once (with the first seed) into <models>/<size>_size/teacher,
+// unless the run is one of several shards, and copied into each seed's
+// folder; a category's student and autoencoder are trained into
+// <models>/seed<k> unless they are there already (or Force).
 // Interrupted runs resume from their checkpoints. It is a variable so that
 // tests can put a stand-in for training in its place.
 var trainingHooks = func(cfg Config) hooks {
@@ -46,6 +47,11 @@ var trainingHooks = func(cfg Config) hooks {
 	}
 	return hooks{prepareSize: t.prepareSize, prepareCategory: t.prepareCategory}
 }
+
+// ErrNoSharedTeacher is the reason of a shard's failed category runs when
+// the teacher of their size is not trained: the shards of a run share it,
+// so it is trained before they start.
+var ErrNoSharedTeacher = errors.New("the teacher shared by the shards is not trained (train it before the shards start)")
 
 // trainer trains the models of one Run.
 type trainer struct {
@@ -80,7 +86,13 @@ func (t *trainer) teacher(ctx context.Context, size models.Size) *teacherState {
 	t.teachers[size] = st
 	cfg, ts := t.cfg, t.cfg.Train
 	shared := models.Layout{Root: cfg.ModelRoot, Size: size}.TeacherDir()
-	if _, err := os.Stat(filepath.Join(shared, models.TeacherFile)); err != nil || cfg.Force {
+	_, statErr := os.Stat(filepath.Join(shared, models.TeacherFile))
+	if cfg.Shard != nil && cfg.Shard.Count > 1 {
+		// Shards run at the same time: none trains the teacher they share.
+		if statErr != nil {
+			st.err = fmt.Errorf("%w: %v", ErrNoSharedTeacher, statErr)
+		}
+	} else if statErr != nil || cfg.Force {
 		fmt.Fprintf(cfg.log(), "training the %s teacher into %s\n", size, shared)
 		st.err = training.TrainTeacher(ctx, training.TeacherConfig{
 			ImageNetDir: ts.ImageNet, ModelDir: cfg.ModelRoot, Size: size, WRNWeights: ts.WRNWeights,

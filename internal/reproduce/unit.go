@@ -21,15 +21,29 @@ type unit struct {
 	label string
 }
 
+// unitOutcome is the end of one category run: its result (nil when it
+// failed or is missing), status and reason; kept is set when the result was
+// taken from an earlier run, saved when the result file is in place.
+type unitOutcome struct {
+	res         *evaluate.Result
+	status      report.RunStatus
+	reason      string
+	kept, saved bool
+}
+
+func failed(status report.RunStatus, reason string) unitOutcome {
+	return unitOutcome{status: status, reason: reason}
+}
+
 // one prepares (trains) and evaluates one category, or takes its kept
 // result; it never fails the whole run except by cancellation.
-func (r *runner) one(ctx context.Context, sizeErr error, u unit) (res *evaluate.Result, status report.RunStatus, reason string, kept bool) {
+func (r *runner) one(ctx context.Context, sizeErr error, u unit) unitOutcome {
 	cfg := r.cfg
 	if u.ref.Dir == "" {
-		return nil, report.StatusMissing, fmt.Sprintf("category folder not found under %s", filepath.Join(cfg.DataRoot, u.ref.Dataset)), false
+		return failed(report.StatusMissing, fmt.Sprintf("category folder not found under %s", filepath.Join(cfg.DataRoot, u.ref.Dataset)))
 	}
 	if sizeErr != nil {
-		return nil, report.StatusFailed, sizeErr.Error(), false
+		return failed(report.StatusFailed, sizeErr.Error())
 	}
 	extractor := string(cfg.Extractor)
 	path := runPath(cfg.OutDir, u.seed, u.size, u.ref.Dataset, u.ref.Category, extractor)
@@ -37,31 +51,31 @@ func (r *runner) one(ctx context.Context, sizeErr error, u unit) (res *evaluate.
 	if r.hooks.prepareCategory != nil {
 		retrained, err := r.hooks.prepareCategory(ctx, u.ref, u.root, u.seed, u.size)
 		if err != nil {
-			return nil, report.StatusFailed, "training: " + err.Error(), false
+			return failed(report.StatusFailed, "training: "+err.Error())
 		}
 		force = force || retrained
 	}
 	if !force {
 		if res := loadRun(path, u.ref.Dataset, u.ref.Category, u.size, extractor); res != nil {
-			return res, report.StatusOK, "", true
+			return unitOutcome{res: res, status: report.StatusOK, kept: true, saved: true}
 		}
 	}
 	if missing := missingModelFiles(u.root, u.size, u.ref.Dataset, u.ref.Category); missing != "" {
-		return nil, report.StatusMissing, fmt.Sprintf("model files not found in %s: %s", u.root, missing), false
+		return failed(report.StatusMissing, fmt.Sprintf("model files not found in %s: %s", u.root, missing))
 	}
 	ds, m, opts, err := evalsetup.Load(u.ref.Dir, u.root, evalsetup.Settings{
 		Size: u.size, Extractor: cfg.Extractor, Device: cfg.Device, BatchSize: cfg.BatchSize, MVTecOnly: true, Precision: cfg.Precision})
 	if err != nil {
-		return nil, report.StatusFailed, err.Error(), false
+		return failed(report.StatusFailed, err.Error())
 	}
 	defer m.Close()
 	opts.Progress = func(stage string, done, total int) { cfg.progress(u.label+" "+stage, done, total, "") }
-	res, err = evaluate.Evaluate(ctx, ds, m, opts)
+	res, err := evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
-		return nil, report.StatusFailed, err.Error(), false
+		return failed(report.StatusFailed, err.Error())
 	}
 	if err := atomicfile.WriteJSON(path, res); err != nil {
-		return res, report.StatusOK, "result not kept: " + err.Error(), false
+		return unitOutcome{res: res, status: report.StatusOK, reason: "result not kept: " + err.Error()}
 	}
-	return res, report.StatusOK, "", false
+	return unitOutcome{res: res, status: report.StatusOK, saved: true}
 }

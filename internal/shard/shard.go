@@ -162,7 +162,7 @@ func fromKubernetes(get func(string) string, count int) (Spec, error) {
 	}
 	if count <= 0 {
 		if get(CountVar) == "" {
-			return Spec{}, fmt.Errorf("%s=%d: %w (set %s to the Job's completions)", KubernetesIndex, k, ErrNoCount, CountVar)
+			return Spec{}, fmt.Errorf("%s=%d: %w (%s is not set)", KubernetesIndex, k, ErrNoCount, CountVar)
 		}
 		if count, err = envInt(get, CountVar, true); err != nil {
 			return Spec{}, err
