@@ -42,8 +42,8 @@ func reproduceCommand() *cli.Command {
 			"it writes shard.json and units.json there instead of the tables. Without --shard, a Slurm\n" +
 			"array task takes its shard from SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of\n" +
 			"SLURM_ARRAY_TASK_COUNT (an array of consecutive ids), a pod of a Kubernetes Indexed Job\n" +
-			"from JOB_COMPLETION_INDEX of --shard-count (or PUAD_SHARD_COUNT) shards. Shards never\n" +
-			"train the teacher: with --train, train it before. When all shards are done,\n" +
+			"from JOB_COMPLETION_INDEX of --shard-count (or PUAD_SHARD_COUNT) shards. A shard of\n" +
+			"several never trains the teacher they share: with --train, train it first. When all are done,\n" +
 			"`puad reproduce --merge --out DIR SHARD_DIR...` writes the tables and files of the run\n" +
 			"without shards, byte for byte, and exits non-zero when a category run failed.",
 		Flags: []cli.Flag{

@@ -136,6 +136,10 @@ func TestReproduceShardsCommand(t *testing.T) {
 	for k := 0; k < 3; k++ {
 		t.Setenv(shard.KubernetesIndex, fmt.Sprint(k))
 		out := filepath.Join(root, fmt.Sprintf("kube%d", k))
+		// The pods take the single run's kept result: one evaluation less.
+		if err := os.CopyFS(filepath.Join(out, reproduce.RunsDir), os.DirFS(filepath.Join(single, reproduce.RunsDir))); err != nil {
+			t.Fatal(err)
+		}
 		if stdout, stderr, code := runPuad(t, reproduceArgs(out, "--shard-count", "3")...); code != 0 {
 			t.Fatalf("pod %d: exit %d: %s%s", k, code, stdout, stderr)
 		}

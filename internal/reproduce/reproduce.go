@@ -6,6 +6,11 @@
 // seed and size with the models of the reference's layout, keeps each
 // category's result under <out>/runs so that a rerun skips it, and writes
 // results.json, results.csv and results.md into the output folder.
+//
+// On a cluster, each task of a job array runs one shard of the category
+// runs (Config.Shard) into a folder of its own, which holds the shard's
+// manifest and category runs instead of the report; Merge combines the
+// shards' folders into the files the run without shards writes.
 package reproduce
 
 import (
