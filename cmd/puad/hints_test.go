@@ -43,6 +43,14 @@ func TestExplain(t *testing.T) {
 				"(or, in an nn.Sequential layout, the same tensors under the indices [0 3 6 8]); found 0.weight[256 3 4 4] (a teacher of the other --size?)"},
 		{"plain folder without a test set", &datasets.MissingError{Dir: "d", What: "a test folder test/", For: "evaluation"},
 			"dataset d: a test folder test/ is needed for evaluation (puad fit and puad train student need no test images)"},
+		{"shards missing", fmt.Errorf("%w: shard 1 of 2 (1 of 2 given)", reproduce.ErrShardMissing),
+			"shards are missing: shard 1 of 2 (1 of 2 given) (run the missing shards with --shard K/N, each into an --out of its own, then merge again)"},
+		{"shard folder taken", fmt.Errorf("out: shard 0/2: %w (shard 1/2)", reproduce.ErrFolderInUse),
+			"out: shard 0/2: the folder holds another shard's output (shard 1/2) (give each shard, and the merge, an --out of its own)"},
+		{"shards of other runs", fmt.Errorf("%w: a and b differ in the sizes", reproduce.ErrDifferentRuns),
+			"the shards are of different runs: a and b differ in the sizes (every shard runs with the same --data, --models, --size, --feature-extractor, --categories, --seeds, --precision and training flags)"},
+		{"shard twice", reproduce.ErrShardTwice, "a shard is given twice (give each shard's folder once)"},
+		{"unit twice", reproduce.ErrUnitTwice, "a category run is present twice (a shard's folder changed after it ran: rerun that shard)"},
 		{"other", fmt.Errorf("plain"), "plain"},
 	} {
 		if got := explain(c.err); got != c.want {
