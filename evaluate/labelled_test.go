@@ -60,8 +60,14 @@ func TestFolderFitFile(t *testing.T) {
 	objectives := []string{"f1", "recall=0.5", "recall=1", "fpr=0", "fpr=0.4"}
 	want := sklearnref.Thresholds(t, puad, anomalous, objectives)
 
-	abs, _ := filepath.Abs(labelled)
-	f, err := pm.FolderFitFile(ctx, ds, labelled, stats.Objective{Kind: stats.ObjectiveF1}, 0.01, opts, created)
+	// The fit records the folder's absolute path, given a relative one.
+	abs := labelled
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := must(filepath.Rel(cwd, labelled))
+	f, err := pm.FolderFitFile(ctx, ds, rel, stats.Objective{Kind: stats.ObjectiveF1}, 0.01, opts, created)
 	if err != nil {
 		t.Fatal(err)
 	}
