@@ -122,9 +122,12 @@ func fitChoiceFrom(c *cli.Context) (fitChoice, error) {
 	case stats.FromTest:
 		ch.From = from
 	default:
-		if info, err := os.Stat(from); err != nil || !info.IsDir() {
-			return ch, fmt.Errorf("--threshold-from %q: want validation, test or a labelled folder (good/ and defect folders): "+
-				"no such folder", from)
+		info, err := os.Stat(from)
+		if err == nil && !info.IsDir() {
+			err = errors.New("not a folder")
+		}
+		if err != nil {
+			return ch, fmt.Errorf("--threshold-from %q: want validation, test or a labelled folder (good/ and defect folders): %w", from, err)
 		}
 		ch.From = from
 	}
