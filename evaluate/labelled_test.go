@@ -92,7 +92,14 @@ func TestFolderFitFile(t *testing.T) {
 		}
 	}
 
-	normal := filepath.Join(root, "normal")
+	checkNormalOnly(t, pm, ds, opts, labelled, filepath.Join(root, "normal"))
+}
+
+// checkNormalOnly copies two normal images of labelled into a folder of
+// its own and checks that an objective that needs anomalies is refused
+// on it with the clear error.
+func checkNormalOnly(t *testing.T, pm *evaluate.PUADModel, ds *datasets.Dataset, opts evaluate.Options, labelled, normal string) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Join(normal, "good"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +112,7 @@ func TestFolderFitFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = pm.FolderFitFile(ctx, ds, normal, stats.Objective{Kind: stats.ObjectiveRecall, Target: 0.9}, stats.DefaultPixelFPR, opts, created)
+	_, err := pm.FolderFitFile(context.Background(), ds, normal, stats.Objective{Kind: stats.ObjectiveRecall, Target: 0.9}, stats.DefaultPixelFPR, opts, time.Now())
 	var na *stats.NoAnomaliesError
 	if !errors.As(err, &na) || !strings.Contains(err.Error(), "objective recall=0.9 needs anomalous images, and the labelled images are all normal") {
 		t.Errorf("normal images only: %v", err)
