@@ -1,16 +1,17 @@
 package detector
 
 import (
-	"errors"
 	"image"
 	"math"
 
+	"github.com/puad-go/puad/evaluate/defectmask"
 	"github.com/puad-go/puad/evaluate/metrics"
+	"github.com/puad-go/puad/evaluate/stats"
 )
 
 // ErrNoPixelThreshold is returned by Defects for a fit made without the
-// validation maps (run `puad fit` again to get one).
-var ErrNoPixelThreshold = errors.New("detector: the PUAD fit has no pixel threshold")
+// validation maps (fitting again gives one). It is stats.ErrNoPixelThreshold.
+var ErrNoPixelThreshold = stats.ErrNoPixelThreshold
 
 // Region is a connected defect region of a mask (8-connectivity).
 type Region struct {
@@ -28,9 +29,9 @@ type Region struct {
 
 // Defects turns the anomaly map of r, at the image's resolution
 // (Result.AnomalyMap), into a defect mask with the fit's pixel threshold
-// (a pixel is a defect when its value is greater) and lists the mask's
-// connected regions in raster order of their first pixel. The mask is 255
-// on defects and 0 elsewhere.
+// (a pixel is a defect when its value is greater; defectmask.New) and lists
+// the mask's connected regions in raster order of their first pixel. The
+// mask is 255 on defects and 0 elsewhere.
 func (d *Detector) Defects(r Result) (*image.Gray, []Region, error) {
 	pt := d.fit.PixelThreshold
 	if pt == nil {
@@ -41,11 +42,9 @@ func (d *Detector) Defects(r Result) (*image.Gray, []Region, error) {
 		return nil, nil, err
 	}
 	w, h := r.Width, r.Height
-	mask := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range amap {
-		if float64(v) > pt.Value {
-			mask.Pix[i] = 255
-		}
+	mask, err := defectmask.New(amap, w, h, pt.Value)
+	if err != nil {
+		return nil, nil, err
 	}
 	lab := make([]int32, w*h)
 	sizes := metrics.LabelComponents(w, h, func(i int) bool { return mask.Pix[i] != 0 }, lab)

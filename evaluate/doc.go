@@ -15,8 +15,13 @@
 //     image AUROC, overall and per anomaly class; when the category has
 //     ground truth it also streams each test map, resized to its image's
 //     size (FullMap), into the pixel-level metrics of evaluate/localize, and
-//     with Options.MapsDir writes the maps as float TIFFs (WriteMap).
+//     with Options.MapsDir writes the maps as float TIFFs (WriteMap), with
+//     Options.MasksDir their defect masks (evaluate/defectmask).
 //     RunFromResult turns a Result into a row of the reproduction report.
+//   - PUADModel.ScoreLabelled scores labelled images as Evaluate scores
+//     test images; TestFitFile and FolderFitFile describe a fit whose
+//     threshold is chosen on the test images or on a labelled folder by an
+//     objective (stats.ChooseLabelledThreshold).
 //
 // This package needs the native libtorch library through cgo. The pure-Go
 // parts live in subpackages that build without it:
@@ -32,4 +37,6 @@
 //   - evaluate/floattiff: anomaly maps as 32-bit float TIFF files.
 //   - evaluate/report: the tables of the PUAD README beside measured runs.
 //   - evaluate/heatmap: anomaly maps drawn over their images.
+//   - evaluate/defectmask: binary defect masks of anomaly maps and their
+//     PNG files.
 package evaluate

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/puad-go/puad/datasets"
+	"github.com/puad-go/puad/evaluate/defectmask"
 	"github.com/puad-go/puad/evaluate/floattiff"
 	"github.com/puad-go/puad/evaluate/localize"
 	tb "github.com/puad-go/puad/torchbind"
@@ -69,27 +70,28 @@ func WriteMap(dir, category, class, imagePath string, m ImageMap) (string, error
 }
 
 // testMaps handles the test images' maps during Evaluate: it writes them
-// under dir (when set) and streams them into the localisation metrics
-// (when the category has ground truth).
+// under dir and their defect masks under masks (when set), and streams them
+// into the localisation metrics (when the category has ground truth).
 type testMaps struct {
-	ds   *datasets.Dataset
-	size int
-	dir  string
-	gt   *localize.GroundTruth
-	acc  *localize.Accumulator
+	ds         *datasets.Dataset
+	size       int
+	dir, masks string
+	maskTh     float64
+	gt         *localize.GroundTruth
+	acc        *localize.Accumulator
 }
 
 // newTestMaps returns nil when the maps are not needed: no output folder
 // and no ground truth.
-func newTestMaps(ds *datasets.Dataset, size int, dir string) (*testMaps, error) {
+func newTestMaps(ds *datasets.Dataset, size int, opts Options) (*testMaps, error) {
 	gt, err := localize.Open(ds)
 	if err != nil {
 		return nil, err
 	}
-	if gt == nil && dir == "" {
+	if gt == nil && opts.MapsDir == "" && opts.MasksDir == "" {
 		return nil, nil
 	}
-	t := &testMaps{ds: ds, size: size, dir: dir, gt: gt}
+	t := &testMaps{ds: ds, size: size, dir: opts.MapsDir, masks: opts.MasksDir, maskTh: opts.MaskThreshold, gt: gt}
 	if gt != nil {
 		t.acc = localize.NewAccumulator(gt, ds.Classes)
 	}
@@ -107,6 +109,11 @@ func (t *testMaps) add(it datasets.TestItem, amap []float32) error {
 			return err
 		}
 	}
+	if t.masks != "" {
+		if err := writeMask(t.masks, t.ds.Category, it, m, t.maskTh); err != nil {
+			return err
+		}
+	}
 	if t.acc == nil {
 		return nil
 	}
@@ -115,6 +122,16 @@ func (t *testMaps) add(it datasets.TestItem, amap []float32) error {
 		return err
 	}
 	return t.acc.Add(it, m.Pix, m.W, m.H, masks)
+}
+
+// writeMask writes the defect mask of test image it, whose map is m, cut
+// at threshold, to defectmask.Path below dir.
+func writeMask(dir, category string, it datasets.TestItem, m ImageMap, threshold float64) error {
+	mask, err := defectmask.New(m.Pix, m.W, m.H, threshold)
+	if err != nil {
+		return fmt.Errorf("%s: %w", it.Path, err)
+	}
+	return defectmask.WriteFile(defectmask.Path(dir, category, it.Class, it.Path), mask)
 }
 
 // result returns the localisation metrics, nil when none apply.

@@ -3,7 +3,6 @@ package evaluate
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 
 	"github.com/puad-go/puad/datasets"
@@ -33,6 +32,11 @@ type Options struct {
 	// MapsDir, if set, receives Evaluate's test anomaly maps at the
 	// images' own sizes as float TIFFs (WriteMap's layout).
 	MapsDir string
+	// MasksDir, if set, receives Evaluate's test defect masks: the maps
+	// of MapsDir cut at MaskThreshold (defectmask.New), as PNG files in
+	// the same layout (defectmask.Path).
+	MasksDir      string
+	MaskThreshold float64
 	// Precision is the networks' arithmetic: RunImages (so Fit and
 	// Evaluate) converts the model's weights to it once
 	// (models.EfficientAD.SetPrecision; float32 is the reference's); the
@@ -164,7 +168,7 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 	for i, it := range ds.Test {
 		paths[i] = it.Path
 	}
-	maps, err := newTestMaps(ds, int(m.ImgSize), opts.MapsDir)
+	maps, err := newTestMaps(ds, int(m.ImgSize), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -195,15 +199,7 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 	effScores := make([]float64, len(ds.Test))
 	puadScores := make([]float64, len(ds.Test))
 	for i, it := range ds.Test {
-		maha := pm.Gaussian.Mahalanobis(testOut[i].Feature)
-		rel, err := filepath.Rel(ds.Dir, it.Path)
-		if err != nil {
-			rel = it.Path
-		}
-		sc := ImageScore{
-			Path: filepath.ToSlash(rel), Class: it.Class, Anomalous: it.Anomalous,
-			EfficientAD: testOut[i].Score, Mahalanobis: maha, PUAD: pm.Fusion.Score(testOut[i].Score, maha),
-		}
+		sc := pm.imageScore(it, testOut[i], ds.Dir)
 		res.Test = append(res.Test, sc)
 		classes[i] = it.Class
 		effScores[i] = sc.EfficientAD

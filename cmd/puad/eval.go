@@ -51,6 +51,8 @@ func evalCommand() *cli.Command {
 		Flags: []cli.Flag{sizeFlag, extractorFlag, deviceFlag, batchFlag, quietFlag, imgSizeFlag, precisionFlag, nameFlag, teacherFlag,
 			&cli.StringFlag{Name: "json", Usage: "write the numbers and per-image scores to `FILE`"},
 			mapsFlag,
+			&cli.StringFlag{Name: "masks", Usage: "write each test image's defect mask at the image's size as a PNG into " +
+				"`DIR`/<category>/test/<class>/<id>.png, cut at the pixel threshold of the category's stored fit (`puad fit`)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -88,8 +90,9 @@ type evalSettings struct {
 	// Name names a plain folder's model; TeacherFile replaces the model
 	// directory's teacher.
 	Name, TeacherFile string
-	// MapsDir receives the test anomaly maps ("": none).
-	MapsDir string
+	// MapsDir receives the test anomaly maps, MasksDir their defect
+	// masks at the stored fit's pixel threshold ("": none).
+	MapsDir, MasksDir string
 	// Precision is the networks' arithmetic (models.ParsePrecision).
 	Precision string
 }
@@ -97,7 +100,7 @@ type evalSettings struct {
 func evalSettingsFrom(c *cli.Context) evalSettings {
 	return evalSettings{
 		Size: c.String("size"), Extractor: c.String("feature-extractor"), Device: c.String("device"),
-		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"), MapsDir: c.String("maps"),
+		BatchSize: c.Int("batch-size"), Quiet: c.Bool("quiet"), ImgSize: c.Int("img-size"), MapsDir: c.String("maps"), MasksDir: c.String("masks"),
 		Name: c.String("name"), TeacherFile: c.String("teacher"), Precision: c.String("precision"),
 	}
 }
@@ -139,6 +142,13 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 	ctx, cancel := interruptible(ctx)
 	defer cancel()
 	opts.MapsDir = st.MapsDir
+	if st.MasksDir != "" {
+		pt, err := storedPixelThreshold(modelDir, ds, m, st)
+		if err != nil {
+			return nil, err
+		}
+		opts.MasksDir, opts.MaskThreshold = st.MasksDir, pt.Value
+	}
 	res, err := evaluate.Evaluate(ctx, ds, m, opts)
 	if err != nil {
 		return nil, err
@@ -147,6 +157,23 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 		fmt.Fprintf(os.Stderr, "puad: warning: %v\n", err)
 	}
 	return res, nil
+}
+
+// storedPixelThreshold is the pixel threshold of the fit `puad fit`
+// stored for ds and m, which must still describe m.
+func storedPixelThreshold(modelDir string, ds *datasets.Dataset, m *models.EfficientAD, st evalSettings) (*stats.PixelThreshold, error) {
+	path := evalsetup.FitPath(modelDir, m.Size, ds.DatasetName, ds.Category)
+	f, err := stats.LoadFit(path, string(m.Size), st.Extractor)
+	if err == nil {
+		err = evaluate.CheckFit(f, m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("defect masks: %w", withFitHint(err, string(m.Size)))
+	}
+	if f.PixelThreshold == nil {
+		return nil, fmt.Errorf("defect masks: PUAD fit %s: %w", path, stats.ErrNoPixelThreshold)
+	}
+	return f.PixelThreshold, nil
 }
 
 // printResult prints the reference's lines, then the pixel-level results

@@ -17,6 +17,7 @@ import (
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
+	"github.com/puad-go/puad/evaluate/defectmask"
 	"github.com/puad-go/puad/evaluate/heatmap"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
@@ -283,9 +284,9 @@ func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img 
 		if err != nil {
 			return pr, fmt.Errorf("%s: %w", in.path, err)
 		}
-		pr.Mask, pr.Regions = filepath.Join(ps.MaskDir, in.name+".png"), regions
-		if err := heatmap.WritePNG(pr.Mask, mask); err != nil {
-			return pr, fmt.Errorf("write %s: %w", pr.Mask, err)
+		pr.Mask, pr.Regions = filepath.Join(ps.MaskDir, in.name+defectmask.Ext), regions
+		if err := defectmask.WriteFile(pr.Mask, mask); err != nil {
+			return pr, err
 		}
 	}
 	if ps.HeatmapDir != "" {
@@ -413,8 +414,8 @@ func printPredictHeader(out io.Writer, rep *predictReport, fit *stats.FitFile, o
 	if override != nil {
 		fmt.Fprintf(out, "threshold : %s (PUAD score, given for this run; the fit's is %s)\n", pyfmt.Float(*override), pyfmt.Float(fit.Threshold.Value))
 	} else if th := fit.Threshold; th.Labelled != nil {
-		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on the %s images for %s)\n",
-			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), th.From, th.Objective)
+		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %s for %s)\n",
+			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), th.Source(), th.Objective)
 	} else {
 		fmt.Fprintf(out, "threshold : %s (PUAD score, fitted %s on %d validation images, max false-positive rate %g)\n",
 			pyfmt.Float(th.Value), fit.Created.Format("2006-01-02"), fit.NumValidation, th.MaxFPR)

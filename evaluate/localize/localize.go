@@ -34,7 +34,13 @@ const MapExt = ".tiff"
 // MapPath is the file of a test image's anomaly map in the layout the
 // official evaluation scripts read: <dir>/<category>/test/<class>/<stem>.tiff.
 func MapPath(dir, category, class, imagePath string) string {
-	return filepath.Join(dir, category, datasets.TestDir, class, datasets.Stem(imagePath)+MapExt)
+	return TestFilePath(dir, category, class, imagePath, MapExt)
+}
+
+// TestFilePath is the file, with extension ext, that holds what was made
+// of a test image in MapPath's layout: <dir>/<category>/test/<class>/<stem><ext>.
+func TestFilePath(dir, category, class, imagePath, ext string) string {
+	return filepath.Join(dir, category, datasets.TestDir, class, datasets.Stem(imagePath)+ext)
 }
 
 // GroundTruth is what a category offers for localisation.

@@ -94,9 +94,10 @@ type FitInput struct {
 	ValidPaths                         []string
 	ValidEfficientAD, ValidMahalanobis []float64
 	// ValidMaps are the validation images' anomaly maps at the model's
-	// resolution; when given, the fit gets a pixel threshold at
-	// DefaultPixelFPR (ChoosePixelThreshold).
+	// resolution; when given, the fit gets a pixel threshold allowing
+	// PixelFPR of their pixels above it (ChoosePixelThreshold).
 	ValidMaps [][]float32
+	PixelFPR  float64
 }
 
 // NewFitFile describes the fitted PUAD in as a fit file created at created.
@@ -138,7 +139,7 @@ func NewFitFile(in FitInput, maxFPR float64, created time.Time) (*FitFile, error
 	}
 	f.Threshold = th
 	if len(in.ValidMaps) > 0 {
-		pt, err := ChoosePixelThreshold(in.ValidMaps, DefaultPixelFPR)
+		pt, err := ChoosePixelThreshold(in.ValidMaps, in.PixelFPR)
 		if err != nil {
 			return nil, err
 		}
@@ -308,7 +309,8 @@ func (f *FitFile) checkGaussian() error {
 	return nil
 }
 
-// checkThreshold checks that the threshold was stored and is a number.
+// checkThreshold checks that the threshold was stored and is a number, and
+// so is the pixel threshold when there is one.
 func (f *FitFile) checkThreshold() error {
 	th := f.Threshold
 	if th.NumValidation < 1 {
@@ -316,6 +318,9 @@ func (f *FitFile) checkThreshold() error {
 	}
 	if nonFinite([]float64{th.Value, th.MaxFPR, th.ValidationFPR, th.ExpectedFPR}) >= 0 {
 		return fmt.Errorf("threshold %v (max false-positive rate %v) is not a number", th.Value, th.MaxFPR)
+	}
+	if f.PixelThreshold != nil {
+		return f.PixelThreshold.check()
 	}
 	return nil
 }

@@ -31,9 +31,10 @@ type Threshold struct {
 	// NumValidation is n.
 	NumValidation int `json:"num_validation"`
 	// From, Objective and Labelled describe a threshold chosen on labelled
-	// images (ChooseLabelled): where they came from (such as "test"), the
-	// objective, and the operating point of Value on them. They are absent
-	// for the maximum false-positive rule of ChooseThreshold.
+	// images (ChooseLabelled): where they came from (FromTest, or the
+	// absolute path of a labelled folder), the objective, and the operating
+	// point of Value on them. They are absent for the maximum
+	// false-positive rule of ChooseThreshold.
 	From      string          `json:"from,omitempty"`
 	Objective *Objective      `json:"objective,omitempty"`
 	Labelled  *OperatingPoint `json:"labelled_operating_point,omitempty"`
@@ -57,7 +58,7 @@ func ChooseThreshold(validScores []float64, maxFPR float64) (Threshold, error) {
 	if n == 0 {
 		return Threshold{}, errors.New("stats: a threshold needs validation scores, got none")
 	}
-	if !(maxFPR >= 0 && maxFPR < 1) {
+	if !validRate(maxFPR) {
 		return Threshold{}, fmt.Errorf("stats: maximum false-positive rate %v not in [0, 1)", maxFPR)
 	}
 	s := append([]float64(nil), validScores...)
@@ -81,9 +82,22 @@ func ChooseThreshold(validScores []float64, maxFPR float64) (Threshold, error) {
 	return th, nil
 }
 
+// FromTest is Threshold.From for a threshold chosen on the test images of
+// the fitted category.
+const FromTest = "test"
+
+// Source says in words which images a labelled threshold was chosen on:
+// "the test images" or "the labelled images in <folder>".
+func (th Threshold) Source() string {
+	if th.From == FromTest {
+		return "the test images"
+	}
+	return "the labelled images in " + th.From
+}
+
 // ChooseLabelled replaces the fit's threshold by the one that best meets
 // obj on labelled scores (ChooseLabelledThreshold), taken from the images
-// named by from (such as "test"). MaxFPR is then 0 (none was asked for);
+// named by from (FromTest, or the path of a labelled folder). MaxFPR is then 0 (none was asked for);
 // Allowed, ValidationFPR and ExpectedFPR describe the validation images
 // above the new threshold, as for ChooseThreshold.
 func (f *FitFile) ChooseLabelled(scores []float64, anomalous []bool, obj Objective, from string) error {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/stats"
@@ -41,6 +42,29 @@ func WriteCategory(root, datasetName, category string, variant synth.Variant, se
 		return "", err
 	}
 	return sum.Dir, nil
+}
+
+// LabelledFolder writes a labelled image folder at dir (which must not
+// exist) in the layout of a category's test/: good/ with 3 images,
+// logical_anomalies/ and structural_anomalies/ with 2 each, 32×32 images of
+// the variant drawn from seed.
+func LabelledFolder(t testing.TB, dir string, variant synth.Variant, seed uint64) string {
+	t.Helper()
+	tmp := dir + ".gen"
+	sum, err := synth.Generate(tmp, synth.Config{
+		Seed: seed, Width: 32, Height: 32, DatasetName: "labelled", Category: "images", Variant: variant,
+		TrainGood: 1, TestGood: 3, TestLogical: 2, TestStructural: 2,
+	})
+	if err == nil {
+		err = os.Rename(filepath.Join(sum.Dir, datasets.TestDir), dir)
+	}
+	if err == nil {
+		err = os.RemoveAll(tmp)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // RandomModel writes an EfficientAD-S model with PyTorch's default
