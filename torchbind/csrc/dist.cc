@@ -148,7 +148,21 @@ char* tb_tcpstore_new(const char* host, int port, int world_size, int is_server,
   opts.numWorkers = static_cast<std::size_t>(world_size);
   opts.timeout = Millis(timeout_ms);
   opts.multiTenant = true;
-  *out = new tb_store_s{c10::make_intrusive<c10d::TCPStore>(host, opts)};
+  // Nobody waits in the constructor: c10d's server would wait out the whole
+  // timeout without an error when a worker never comes (the group's
+  // rendezvous waits instead, and fails), and its client would wait forever
+  // for an answer from an address that accepts connections but is no store.
+  opts.waitWorkers = false;
+  auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+  if (!opts.isServer) {
+    // The client reads answers without a time limit until its first wait
+    // sets one: waiting for a key of its own first bounds all later answers.
+    const std::string probe = "torchbind/connected";
+    store->set(probe, {});
+    store->wait({probe}, opts.timeout);
+    store->waitForWorkers();  // checks in with the server as PyTorch's clients do
+  }
+  *out = new tb_store_s{std::move(store)};
   DIST_CATCH
 }
 
