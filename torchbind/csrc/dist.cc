@@ -106,7 +106,14 @@ void StoreBarrier(c10d::Store& store, int index, int size, Millis timeout) {
   }
 }
 
-void Wait(c10::intrusive_ptr<c10d::Work> work) { work->wait(); }
+// InPlace runs a collective on t in place; c10d wants contiguous tensors, so
+// a non-contiguous t goes through a contiguous copy.
+template <typename Collective>
+void InPlace(at::Tensor& t, Collective run) {
+  std::vector<at::Tensor> ts{t.is_contiguous() ? t : t.contiguous()};
+  run(ts)->wait();
+  if (!ts[0].is_same(t)) t.copy_(ts[0]);
+}
 
 }  // namespace
 
@@ -194,27 +201,25 @@ void tb_group_free(tb_group g) { delete g; }
 char* tb_group_allreduce_sum(tb_group g, tb_tensor t, int* kind) {
   DIST_TRY
   if (g == nullptr) throw std::invalid_argument("closed group");
-  std::vector<at::Tensor> ts{tb::T(t)};
   c10d::AllreduceOptions opts;
   opts.reduceOp = c10d::ReduceOp::SUM;
-  Wait(g->pg->allreduce(ts, opts));
+  InPlace(tb::T(t), [&](std::vector<at::Tensor>& ts) { return g->pg->allreduce(ts, opts); });
   DIST_CATCH
 }
 
 char* tb_group_broadcast(tb_group g, tb_tensor t, int root, int* kind) {
   DIST_TRY
   if (g == nullptr) throw std::invalid_argument("closed group");
-  std::vector<at::Tensor> ts{tb::T(t)};
   c10d::BroadcastOptions opts;
   opts.rootRank = root;
-  Wait(g->pg->broadcast(ts, opts));
+  InPlace(tb::T(t), [&](std::vector<at::Tensor>& ts) { return g->pg->broadcast(ts, opts); });
   DIST_CATCH
 }
 
 char* tb_group_barrier(tb_group g, int* kind) {
   DIST_TRY
   if (g == nullptr) throw std::invalid_argument("closed group");
-  Wait(g->pg->barrier());
+  g->pg->barrier()->wait();
   DIST_CATCH
 }
 

@@ -43,6 +43,7 @@ func collectivesWorker(t *testing.T) {
 	checkExactAllReduce(t, g, Sum)
 	checkExactAllReduce(t, g, Avg)
 	checkFloat32AllReduce(t, g)
+	checkNonContiguous(t, g)
 	for root := 0; root < 2; root++ {
 		checkBroadcast(t, g, root)
 	}
@@ -150,6 +151,38 @@ func checkExactAllReduce(t *testing.T, g *Group, op ReduceOp) {
 				t.Errorf("rank %d: AllReduce %v case %d [%d] = %v, want %v", g.Rank(), op, k, i, v, want)
 			}
 		}
+	}
+}
+
+// checkNonContiguous reduces transposed views, alone (the shim's own
+// contiguous copy) and beside another tensor (a bucket), and compares them
+// with the sums computed here.
+func checkNonContiguous(t *testing.T, g *Group) {
+	c := exactCases[0] // float32 [3, 4]
+	for _, alone := range []bool{true, false} {
+		x := newCase(t, c, g.Rank())
+		other := newCase(t, c, g.Rank())
+		xt, err := torchbind.Transpose(x, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := []*torchbind.Tensor{xt, other}
+		if alone {
+			ts = ts[:1]
+		}
+		if err := g.AllReduce(ts, Avg); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range values(t, x) { // x sees what was written through xt
+			want := 0.0
+			for r := 0; r < g.WorldSize(); r++ {
+				want += c.value(r, i)
+			}
+			if want = divide(c.dtype, want, g.WorldSize()); v != want {
+				t.Errorf("rank %d: AllReduce of a transposed view (alone %v) [%d] = %v, want %v", g.Rank(), alone, i, v, want)
+			}
+		}
+		closeAll([]*torchbind.Tensor{x, other, xt})
 	}
 }
 
