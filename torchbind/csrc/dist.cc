@@ -115,33 +115,38 @@ void InPlace(at::Tensor& t, Collective run) {
   if (!ts[0].is_same(t)) t.copy_(ts[0]);
 }
 
+// Caught turns the exception being handled into an error message and kind.
+char* Caught(int* kind) {
+  try {
+    throw;
+  } catch (const Unavailable& e) {
+    return Fail(kind, TB_DIST_UNAVAILABLE, e.what());
+  } catch (const c10d::TimeoutError& e) {
+    return Fail(kind, TB_DIST_TIMEOUT, e.what());
+  } catch (const gloo::IoException& e) {
+    return Fail(kind, Kind(e.what(), TB_DIST_PEER), e.what());
+  } catch (const c10::Error& e) {
+    return Fail(kind, Kind(e.what_without_backtrace(), TB_DIST_OTHER), e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Fail(kind, Kind(e.what(), TB_DIST_OTHER), e.what());
+  } catch (...) {
+    return Fail(kind, TB_DIST_OTHER, "unknown C++ exception");
+  }
+}
+
 }  // namespace
 
-// DIST_TRY/DIST_CATCH: no exception escapes, and each failure gets its kind.
+// DIST_TRY/DIST_CATCH wrap every fallible entry point: no exception escapes,
+// and each failure gets its kind.
 #define DIST_TRY \
   *kind = 0;     \
   try {          \
     tb::ThreadInit();
-#define DIST_CATCH                                                               \
-  }                                                                              \
-  catch (const Unavailable& e) {                                                 \
-    return Fail(kind, TB_DIST_UNAVAILABLE, e.what());                            \
-  }                                                                              \
-  catch (const c10d::TimeoutError& e) {                                          \
-    return Fail(kind, TB_DIST_TIMEOUT, e.what());                                \
-  }                                                                              \
-  catch (const gloo::IoException& e) {                                           \
-    return Fail(kind, Kind(e.what(), TB_DIST_PEER), e.what());                   \
-  }                                                                              \
-  catch (const c10::Error& e) {                                                  \
-    return Fail(kind, Kind(e.what_without_backtrace(), TB_DIST_OTHER), e.what_without_backtrace()); \
-  }                                                                              \
-  catch (const std::exception& e) {                                              \
-    return Fail(kind, Kind(e.what(), TB_DIST_OTHER), e.what());                  \
-  }                                                                              \
-  catch (...) {                                                                  \
-    return Fail(kind, TB_DIST_OTHER, "unknown C++ exception");                   \
-  }                                                                              \
+#define DIST_CATCH             \
+  }                            \
+  catch (...) {                \
+    return Caught(kind);       \
+  }                            \
   return nullptr;
 
 extern "C" {
