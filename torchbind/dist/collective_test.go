@@ -48,6 +48,7 @@ func collectivesWorker(t *testing.T) {
 		checkBroadcast(t, g, root)
 	}
 	checkBarrier(t, g, os.Getenv("PUAD_DIST_DIR"))
+	checkSecondGroup(t, g)
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +58,19 @@ func collectivesWorker(t *testing.T) {
 	if n := torchbind.LiveTensors(); n != tensorsBefore {
 		t.Errorf("rank %d/%d: live tensors %d -> %d", rank, ws, tensorsBefore, n)
 	}
+}
+
+// checkSecondGroup opens a second group on g's store, as torch.distributed's
+// new_group does (keys of its own), and uses both in turn.
+func checkSecondGroup(t *testing.T, g *Group) {
+	g2, err := NewGroup(g.store, Gloo, g.Rank(), g.WorldSize(), 20*time.Second)
+	if err != nil {
+		t.Fatalf("rank %d: second group: %v", g.Rank(), err)
+	}
+	defer g2.Close()
+	checkExactAllReduce(t, g2, Sum)
+	checkExactAllReduce(t, g, Sum)
+	checkBroadcast(t, g2, g.WorldSize()-1)
 }
 
 // exactCase is a tensor whose element i on rank r is value(r, i): values
