@@ -45,7 +45,7 @@ const ddpWorkerEnv = "PUAD_TRAINING_DDP_WORKER"
 
 // ddpWorker is one rank's part of a data-parallel test run.
 type ddpWorker struct {
-	Store       string  `json:"store"` // FileStore path
+	Store       string `json:"store"` // FileStore path
 	Rank, World int
 	Timeout     float64 // seconds
 	ImageNet    string
