@@ -159,8 +159,9 @@ type exit struct {
 // Run starts the workers and waits for them. It returns nil when every
 // worker succeeded; otherwise the *WorkerError of the first that failed,
 // after stopping the others (SIGTERM, then SIGKILL after the grace time).
-// A SIGINT or SIGTERM received while they run is forwarded to every worker;
-// cancelling ctx sends them SIGTERM.
+// A SIGINT or SIGTERM received while they run is forwarded to every worker,
+// which then stop on their own: Run waits for them all; cancelling ctx
+// sends them SIGTERM.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.fill(); err != nil {
 		return err
@@ -175,6 +176,9 @@ func Run(ctx context.Context, cfg Config) error {
 	var first error
 	left := len(workers)
 	var kill <-chan time.Time
+	// Once a signal is forwarded, the workers stop on their own (rank 0
+	// may still be saving a checkpoint): a failure no longer stops the others.
+	signalled := false
 	stopAll := func(sig os.Signal) {
 		for _, w := range workers {
 			w.cmd.Process.Signal(sig)
@@ -184,6 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for left > 0 {
 		select {
 		case s := <-sigs:
+			signalled = true
 			stopAll(s)
 		case <-done:
 			done = nil
@@ -195,8 +200,10 @@ func Run(ctx context.Context, cfg Config) error {
 			left--
 			if e.err != nil && first == nil {
 				first = &WorkerError{Rank: e.w.rank, Err: e.err, Last: e.w.tail.String()}
-				stopAll(syscall.SIGTERM)
-				kill = time.After(cfg.Grace)
+				if !signalled {
+					stopAll(syscall.SIGTERM)
+					kill = time.After(cfg.Grace)
+				}
 			}
 		case <-kill:
 			stopAll(syscall.SIGKILL)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,6 +26,18 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(&b, "%s=%s\n", k, os.Getenv(k))
 		}
 		os.WriteFile(filepath.Join(os.Getenv("LAUNCH_TEST_DIR"), os.Getenv("RANK")), []byte(b.String()), 0o644)
+		os.Exit(0)
+	case "interrupt":
+		// On SIGINT rank 1 fails at once; rank 0 takes a while to finish
+		// (as a checkpoint is saved), then writes <dir>/done.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt)
+		<-sig
+		if os.Getenv("RANK") == "1" {
+			os.Exit(1)
+		}
+		time.Sleep(time.Second)
+		os.WriteFile(filepath.Join(os.Getenv("LAUNCH_TEST_DIR"), "done"), nil, 0o644)
 		os.Exit(0)
 	case "fail-rank-1":
 		// Rank 1 fails at once; the others wait to be stopped.
@@ -110,5 +124,24 @@ func TestConfigRefused(t *testing.T) {
 		if err := Run(context.Background(), c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", c, err)
 		}
+	}
+}
+
+// TestRunForwardsInterrupt: a SIGINT reaches every worker once, and a
+// worker that fails after it does not make Run stop the others.
+func TestRunForwardsInterrupt(t *testing.T) {
+	cfg := testConfig(t, "interrupt", 2)
+	dir := strings.TrimPrefix(cfg.Env[len(cfg.Env)-2], "LAUNCH_TEST_DIR=")
+	go func() {
+		time.Sleep(time.Second)
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}()
+	err := Run(context.Background(), cfg)
+	var we *WorkerError
+	if !errors.As(err, &we) || we.Rank != 1 {
+		t.Errorf("got %v, want rank 1's failure", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		t.Errorf("rank 0 did not finish after the interrupt: %v", err)
 	}
 }
