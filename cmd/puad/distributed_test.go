@@ -134,8 +134,9 @@ func TestTrainTeacherNprocMatchesTorchrun(t *testing.T) {
 }
 
 // TestTrainTeacherDistErrors: an unreachable rendezvous fails within the
-// timeout, saying where it looked; a worker's failure makes the launcher
-// fail naming the rank and its error.
+// timeout, saying where it looked; NCCL without CUDA is refused with a
+// hint; a worker's failure makes the launcher fail naming the rank and its
+// error.
 func TestTrainTeacherDistErrors(t *testing.T) {
 	root, args := distFixture(t, "dist-errors")
 	port, err := launch.FreePort()
@@ -153,6 +154,16 @@ func TestTrainTeacherDistErrors(t *testing.T) {
 		t.Errorf("unreachable rendezvous: failed after %v with a 3 s timeout", took)
 	}
 	t.Logf("unreachable rendezvous after %v: %s", took.Round(time.Millisecond), strings.TrimSpace(stderr))
+
+	port, err = launch.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = []string{"RANK=0", "WORLD_SIZE=1", "LOCAL_RANK=0", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + strconv.Itoa(port)}
+	_, stderr, code = runPuadEnv(t, env, append(args(filepath.Join(root, "c")), "--dist-backend", "nccl")...)
+	if !tb.CUDAAvailable() && (code == 0 || !strings.Contains(stderr, "use --dist-backend gloo")) {
+		t.Errorf("nccl without CUDA: exit %d, stderr %q", code, stderr)
+	}
 
 	_, stderr, code = runPuad(t, append(args(filepath.Join(root, "b")), "--nproc-per-node", "2", "--batch-size", "3")...)
 	if code == 0 || !regexpRank.MatchString(stderr) || !strings.Contains(stderr, "does not split evenly over 2") {
