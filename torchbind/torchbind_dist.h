@@ -34,7 +34,7 @@ void tb_store_free(tb_store s);
 char* tb_group_new(tb_store s, int backend, int index, int rank, int world_size, int64_t timeout_ms, int* kind,
                    tb_group* out);
 void tb_group_free(tb_group g);
-/* In place, on one dense tensor. */
+/* In place, on one dense tensor (contiguous or not). */
 char* tb_group_allreduce_sum(tb_group g, tb_tensor t, int* kind);
 char* tb_group_broadcast(tb_group g, tb_tensor t, int root, int* kind);
 char* tb_group_barrier(tb_group g, int* kind);

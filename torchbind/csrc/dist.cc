@@ -106,35 +106,47 @@ void StoreBarrier(c10d::Store& store, int index, int size, Millis timeout) {
   }
 }
 
-void Wait(c10::intrusive_ptr<c10d::Work> work) { work->wait(); }
+// InPlace runs a collective on t in place; c10d wants contiguous tensors, so
+// a non-contiguous t goes through a contiguous copy.
+template <typename Collective>
+void InPlace(at::Tensor& t, Collective run) {
+  std::vector<at::Tensor> ts{t.is_contiguous() ? t : t.contiguous()};
+  run(ts)->wait();
+  if (!ts[0].is_same(t)) t.copy_(ts[0]);
+}
+
+// Caught turns the exception being handled into an error message and kind.
+char* Caught(int* kind) {
+  try {
+    throw;
+  } catch (const Unavailable& e) {
+    return Fail(kind, TB_DIST_UNAVAILABLE, e.what());
+  } catch (const c10d::TimeoutError& e) {
+    return Fail(kind, TB_DIST_TIMEOUT, e.what());
+  } catch (const gloo::IoException& e) {
+    return Fail(kind, Kind(e.what(), TB_DIST_PEER), e.what());
+  } catch (const c10::Error& e) {
+    return Fail(kind, Kind(e.what_without_backtrace(), TB_DIST_OTHER), e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Fail(kind, Kind(e.what(), TB_DIST_OTHER), e.what());
+  } catch (...) {
+    return Fail(kind, TB_DIST_OTHER, "unknown C++ exception");
+  }
+}
 
 }  // namespace
 
-// DIST_TRY/DIST_CATCH: no exception escapes, and each failure gets its kind.
+// DIST_TRY/DIST_CATCH wrap every fallible entry point: no exception escapes,
+// and each failure gets its kind.
 #define DIST_TRY \
   *kind = 0;     \
   try {          \
     tb::ThreadInit();
-#define DIST_CATCH                                                               \
-  }                                                                              \
-  catch (const Unavailable& e) {                                                 \
-    return Fail(kind, TB_DIST_UNAVAILABLE, e.what());                            \
-  }                                                                              \
-  catch (const c10d::TimeoutError& e) {                                          \
-    return Fail(kind, TB_DIST_TIMEOUT, e.what());                                \
-  }                                                                              \
-  catch (const gloo::IoException& e) {                                           \
-    return Fail(kind, Kind(e.what(), TB_DIST_PEER), e.what());                   \
-  }                                                                              \
-  catch (const c10::Error& e) {                                                  \
-    return Fail(kind, Kind(e.what_without_backtrace(), TB_DIST_OTHER), e.what_without_backtrace()); \
-  }                                                                              \
-  catch (const std::exception& e) {                                              \
-    return Fail(kind, Kind(e.what(), TB_DIST_OTHER), e.what());                  \
-  }                                                                              \
-  catch (...) {                                                                  \
-    return Fail(kind, TB_DIST_OTHER, "unknown C++ exception");                   \
-  }                                                                              \
+#define DIST_CATCH             \
+  }                            \
+  catch (...) {                \
+    return Caught(kind);       \
+  }                            \
   return nullptr;
 
 extern "C" {
@@ -148,7 +160,21 @@ char* tb_tcpstore_new(const char* host, int port, int world_size, int is_server,
   opts.numWorkers = static_cast<std::size_t>(world_size);
   opts.timeout = Millis(timeout_ms);
   opts.multiTenant = true;
-  *out = new tb_store_s{c10::make_intrusive<c10d::TCPStore>(host, opts)};
+  // Nobody waits in the constructor: c10d's server would wait out the whole
+  // timeout without an error when a worker never comes (the group's
+  // rendezvous waits instead, and fails), and its client would wait forever
+  // for an answer from an address that accepts connections but is no store.
+  opts.waitWorkers = false;
+  auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+  if (!opts.isServer) {
+    // The client reads answers without a time limit until its first wait
+    // sets one: waiting for a key of its own first bounds all later answers.
+    const std::string probe = "torchbind/connected";
+    store->set(probe, {});
+    store->wait({probe}, opts.timeout);
+    store->waitForWorkers();  // checks in with the server as PyTorch's clients do
+  }
+  *out = new tb_store_s{std::move(store)};
   DIST_CATCH
 }
 
@@ -180,27 +206,25 @@ void tb_group_free(tb_group g) { delete g; }
 char* tb_group_allreduce_sum(tb_group g, tb_tensor t, int* kind) {
   DIST_TRY
   if (g == nullptr) throw std::invalid_argument("closed group");
-  std::vector<at::Tensor> ts{tb::T(t)};
   c10d::AllreduceOptions opts;
   opts.reduceOp = c10d::ReduceOp::SUM;
-  Wait(g->pg->allreduce(ts, opts));
+  InPlace(tb::T(t), [&](std::vector<at::Tensor>& ts) { return g->pg->allreduce(ts, opts); });
   DIST_CATCH
 }
 
 char* tb_group_broadcast(tb_group g, tb_tensor t, int root, int* kind) {
   DIST_TRY
   if (g == nullptr) throw std::invalid_argument("closed group");
-  std::vector<at::Tensor> ts{tb::T(t)};
   c10d::BroadcastOptions opts;
   opts.rootRank = root;
-  Wait(g->pg->broadcast(ts, opts));
+  InPlace(tb::T(t), [&](std::vector<at::Tensor>& ts) { return g->pg->broadcast(ts, opts); });
   DIST_CATCH
 }
 
 char* tb_group_barrier(tb_group g, int* kind) {
   DIST_TRY
   if (g == nullptr) throw std::invalid_argument("closed group");
-  Wait(g->pg->barrier());
+  g->pg->barrier()->wait();
   DIST_CATCH
 }
 

@@ -78,8 +78,9 @@ func onTensor(t *torchbind.Tensor, f func(C.tb_tensor) error) error {
 	return torchbind.WithHandle(t, func(p unsafe.Pointer) error { return f(C.tb_tensor(p)) })
 }
 
-// eachBucket flattens each bucket of ts into one tensor, runs the collective
-// on it and copies the result back into the bucket's tensors. The collective
+// eachBucket flattens each bucket of ts into one tensor (a bucket of one
+// tensor is used as it is), runs the collective on it and copies the result
+// back into the bucket's tensors. The collective
 // works in place and may return a tensor to copy back instead (then owned
 // by eachBucket); floatOnly rejects integer tensors.
 func eachBucket(op string, ts []*torchbind.Tensor, floatOnly bool, collective func(buf *torchbind.Tensor) (*torchbind.Tensor, error)) error {
@@ -95,7 +96,15 @@ func eachBucket(op string, ts []*torchbind.Tensor, floatOnly bool, collective fu
 	return nil
 }
 
-func (b bucket) run(collective func(buf *torchbind.Tensor) (*torchbind.Tensor, error)) (err error) {
+func (b bucket) run(collective func(buf *torchbind.Tensor) (*torchbind.Tensor, error)) error {
+	if len(b.ts) == 1 { // the shim works on the tensor itself: no copies
+		out, err := collective(b.ts[0])
+		if err != nil || out == nil {
+			return err
+		}
+		defer out.Close()
+		return torchbind.CopyInto(b.ts[0], out)
+	}
 	buf, err := b.flatten()
 	if err != nil {
 		return err

@@ -43,10 +43,12 @@ func collectivesWorker(t *testing.T) {
 	checkExactAllReduce(t, g, Sum)
 	checkExactAllReduce(t, g, Avg)
 	checkFloat32AllReduce(t, g)
+	checkNonContiguous(t, g)
 	for root := 0; root < 2; root++ {
 		checkBroadcast(t, g, root)
 	}
 	checkBarrier(t, g, os.Getenv("PUAD_DIST_DIR"))
+	checkSecondGroup(t, g)
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +58,19 @@ func collectivesWorker(t *testing.T) {
 	if n := torchbind.LiveTensors(); n != tensorsBefore {
 		t.Errorf("rank %d/%d: live tensors %d -> %d", rank, ws, tensorsBefore, n)
 	}
+}
+
+// checkSecondGroup opens a second group on g's store, as torch.distributed's
+// new_group does (keys of its own), and uses both in turn.
+func checkSecondGroup(t *testing.T, g *Group) {
+	g2, err := NewGroup(g.store, Gloo, g.Rank(), g.WorldSize(), 20*time.Second)
+	if err != nil {
+		t.Fatalf("rank %d: second group: %v", g.Rank(), err)
+	}
+	defer g2.Close()
+	checkExactAllReduce(t, g2, Sum)
+	checkExactAllReduce(t, g, Sum)
+	checkBroadcast(t, g2, g.WorldSize()-1)
 }
 
 // exactCase is a tensor whose element i on rank r is value(r, i): values
@@ -150,6 +165,38 @@ func checkExactAllReduce(t *testing.T, g *Group, op ReduceOp) {
 				t.Errorf("rank %d: AllReduce %v case %d [%d] = %v, want %v", g.Rank(), op, k, i, v, want)
 			}
 		}
+	}
+}
+
+// checkNonContiguous reduces transposed views, alone (the shim's own
+// contiguous copy) and beside another tensor (a bucket), and compares them
+// with the sums computed here.
+func checkNonContiguous(t *testing.T, g *Group) {
+	c := exactCases[0] // float32 [3, 4]
+	for _, alone := range []bool{true, false} {
+		x := newCase(t, c, g.Rank())
+		other := newCase(t, c, g.Rank())
+		xt, err := torchbind.Transpose(x, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := []*torchbind.Tensor{xt, other}
+		if alone {
+			ts = ts[:1]
+		}
+		if err := g.AllReduce(ts, Avg); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range values(t, x) { // x sees what was written through xt
+			want := 0.0
+			for r := 0; r < g.WorldSize(); r++ {
+				want += c.value(r, i)
+			}
+			if want = divide(c.dtype, want, g.WorldSize()); v != want {
+				t.Errorf("rank %d: AllReduce of a transposed view (alone %v) [%d] = %v, want %v", g.Rank(), alone, i, v, want)
+			}
+		}
+		closeAll([]*torchbind.Tensor{x, other, xt})
 	}
 }
 

@@ -8,7 +8,9 @@
 // default group (keys under "default_pg/0/", the store-based barrier, the
 // sequence number), so Go ranks and PyTorch ranks started by torchrun, or by
 // torch.distributed.init_process_group("gloo", ...), form one group and
-// reduce together.
+// reduce together. Gloo connects the ranks through the network interfaces
+// named in $GLOO_SOCKET_IFNAME (comma-separated), else through the address
+// the host name resolves to, as PyTorch does.
 //
 // # Ownership
 //

@@ -37,7 +37,8 @@ func (b Backend) code() (C.int, error) {
 // Group is a c10d process group: worldSize processes, this one being rank,
 // that run collectives together. Every rank must issue the same collectives
 // in the same order. A Group may be used from several goroutines; its
-// collectives then run one at a time. Close frees it.
+// collectives then run one at a time. After a collective has failed
+// (timeout, lost peer) the group is out of step: close it. Close frees it.
 type Group struct {
 	mu        sync.Mutex
 	h         C.tb_group

@@ -40,10 +40,11 @@ type Store struct {
 }
 
 // NewTCPStore connects to the TCPStore served at host:port, serving it
-// (isServer, on rank 0) first. The server waits until all worldSize
-// processes have connected; a client retries until the server appears. Both
-// give up with an error wrapping ErrTimeout after timeout, which also bounds
-// every later access to the store.
+// (isServer, on rank 0) first, for worldSize processes. A client retries
+// until the server appears and gives up with an error wrapping ErrTimeout
+// after timeout, which also bounds every later access to the store (an
+// address that accepts connections but is no store times out too). The
+// server does not wait for the others: NewGroup does.
 func NewTCPStore(host string, port, worldSize int, isServer bool, timeout time.Duration) (*Store, error) {
 	const op = "tcp store"
 	if port < 0 || port > 65535 {
