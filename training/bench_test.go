@@ -3,10 +3,12 @@ package training
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +164,53 @@ func BenchmarkStudentStepPrecision(b *testing.B) {
 	b.ReportMetric(best[1], "bf16-it/s")
 	b.ReportMetric(best[1]/best[0], "speedup")
 	b.Logf("image size %d, %d threads: fp32 %.3f it/s, bf16 %.3f it/s, speed-up %.2fx", size, tb.NumThreads(), best[0], best[1], best[1]/best[0])
+}
+
+// BenchmarkDDPTeacherStep measures distillation steps per second over 2
+// ranks of 1 thread each (Gloo on loopback) and in 1 rank of 2 threads, on
+// the same global batch of 16 images (a wide ResNet with one block per
+// layer, PUAD_BENCH_IMG_SIZE pixels, 64 by default, so that the benchmark
+// stays within a few minutes on a small machine), and the share of the
+// step time spent in the gradient all-reduce. The first step of each run is
+// left out. Reported: steps/s and allreduce-%.
+func BenchmarkDDPTeacherStep(b *testing.B) {
+	root := b.TempDir()
+	imagenet := makeImageNet(b, root, 2, 9, 300, 500)
+	wrn := filepath.Join(root, "wrn.pth")
+	writeTinyWRN(b, wrn)
+	size := 64
+	if os.Getenv("PUAD_BENCH_IMG_SIZE") != "" {
+		size = benchImgSize()
+	}
+	for _, c := range []struct {
+		name           string
+		world, threads int
+	}{{"2ranks-1thread", 2, 1}, {"1rank-2threads", 1, 2}} {
+		b.Run(c.name, func(b *testing.B) {
+			var steps int
+			var step, reduce float64
+			for i := 0; i < b.N; i++ {
+				w := ddpWorker{
+					ImageNet: imagenet, WRN: wrn, ModelDir: filepath.Join(root, c.name, strconv.Itoa(i)),
+					Iterations: 4, BatchSize: 16, StatSamples: 2, ImgSize: size, Seed: 1, Threads: c.threads, Timed: true,
+				}
+				res := runRanks(b, w, c.world, nil)
+				for r, x := range res {
+					if x.code != 0 || !strings.HasSuffix(x.out, "ok") {
+						b.Fatalf("rank %d: exit %d:\n%s", r, x.code, x.out)
+					}
+				}
+				// Rank 0's steps and all-reduces.
+				var n int
+				var s, rd float64
+				line := res[0].out[strings.LastIndex(res[0].out, "steps="):]
+				if _, err := fmt.Sscanf(line, "steps=%d step=%g reduce=%g", &n, &s, &rd); err != nil {
+					b.Fatalf("rank 0: %q: %v", line, err)
+				}
+				steps, step, reduce = steps+n, step+s, reduce+rd
+			}
+			b.ReportMetric(float64(steps)/step, "steps/s")
+			b.ReportMetric(100*reduce/step, "allreduce-%")
+		})
+	}
 }

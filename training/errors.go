@@ -32,6 +32,9 @@ var (
 	// ErrReferenceRNGDevice: the reference random stream was asked for on
 	// a device other than the CPU.
 	ErrReferenceRNGDevice = errors.New("reference random stream needs the CPU")
+	// ErrGroupSettings: the ranks of a data-parallel run disagree on its
+	// settings, or the batch does not split evenly over them.
+	ErrGroupSettings = errors.New("settings unfit for the process group")
 	// ErrInterrupted is matched by the error a training run returns when
 	// its context is cancelled: the run saved a checkpoint and can be resumed.
 	ErrInterrupted = errors.New("training interrupted")

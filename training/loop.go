@@ -61,6 +61,10 @@ type runSetup struct {
 	total int
 	dev   tb.Device
 	log   io.Writer
+	// replica marks a rank of a data-parallel run other than rank 0: it
+	// writes no files (no lock, loss log or checkpoint) and starts from
+	// rank 0's state, received by broadcast.
+	replica bool
 }
 
 // run is a training run in progress. It owns the optimiser, the loss log
@@ -102,14 +106,16 @@ func openRun(s runSetup) (_ *run, err error) {
 			r.Close()
 		}
 	}()
-	if r.unlock, err = lockDir(s.dir); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.RemoveTemps(s.dir, runFiles...); err != nil {
-		return nil, err
-	}
 	var ck *checkpointFile
-	if s.resume {
+	if !s.replica {
+		if r.unlock, err = lockDir(s.dir); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.RemoveTemps(s.dir, runFiles...); err != nil {
+			return nil, err
+		}
+	}
+	if s.resume && !s.replica {
 		if ck, err = openCheckpoint(r.ckptPath); err != nil {
 			return nil, err
 		}
@@ -191,8 +197,12 @@ func (r *run) Close() {
 	}
 }
 
-// save writes a checkpoint after done iterations.
+// save writes a checkpoint after done iterations (a replica writes none).
 func (r *run) save(done int) error {
+	if r.replica {
+		r.savedAt = done
+		return nil
+	}
 	off, err := r.lossLog.Sync()
 	if err != nil {
 		return err
@@ -293,6 +303,12 @@ type schedule[J, B any] struct {
 	// atEnd also saves one after the last iteration.
 	every int
 	atEnd bool
+	// agree, when not nil, is called by every rank of a data-parallel run
+	// after each step with the step's losses and whether this rank was
+	// interrupted; it returns the losses of the whole batch and whether
+	// any rank was. The ranks then stop together, after the same step, and
+	// an interruption does not stop the data pipeline by itself.
+	agree func(losses []float64, stop bool) ([]float64, bool, error)
 	// shared, when not nil, is a stream that next shares with the steps
 	// (the reference random stream: data and dropout): next then draws a
 	// job only once the previous step and its checkpoint are done (see
@@ -304,11 +320,17 @@ type schedule[J, B any] struct {
 // saves the checkpoints and, when ctx is cancelled, saves one and returns
 // the InterruptedError.
 func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
-	var err error
-	if r.lossLog, err = openLossLog(filepath.Join(r.dir, "train_loss.csv"), r.logHeader, r.logAt); err != nil {
-		return err
+	if !r.replica {
+		var err error
+		if r.lossLog, err = openLossLog(filepath.Join(r.dir, "train_loss.csv"), r.logHeader, r.logAt); err != nil {
+			return err
+		}
 	}
-	pctx, cancel := context.WithCancel(ctx)
+	pipeCtx := ctx
+	if sc.agree != nil {
+		pipeCtx = context.WithoutCancel(ctx)
+	}
+	pctx, cancel := context.WithCancel(pipeCtx)
 	defer cancel()
 	next, shared := sc.next, newSharedDraws(sc.shared)
 	if shared != nil {
@@ -324,7 +346,7 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 	}
 	stream := prefetch.Ordered(pctx, sc.workers, sc.ahead, next, sc.load)
 	for i := r.start; i < sc.total; i++ {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && sc.agree == nil {
 			return stop(i)
 		}
 		if err := shared.release(); err != nil {
@@ -349,11 +371,19 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 		if err != nil {
 			return fmt.Errorf("iteration %d: %w", i+1, err)
 		}
+		stopping := false
+		if sc.agree != nil {
+			if losses, stopping, err = sc.agree(losses, ctx.Err() != nil); err != nil {
+				return fmt.Errorf("iteration %d: %w", i+1, err)
+			}
+		}
 		if math.IsNaN(losses[0]) || math.IsInf(losses[0], 0) {
 			return r.diverged(i+1, losses[0])
 		}
 		r.dataState, r.lastLoss = sc.dataState(f.Job), losses[0]
-		r.lossLog.Row(i+1, append(losses, r.opt.LR)...)
+		if r.lossLog != nil {
+			r.lossLog.Row(i+1, append(losses, r.opt.LR)...)
+		}
 		sc.progress(sc.stage, i+1, sc.total, r.lastLoss)
 		due := sc.every > 0 && (i+1)%sc.every == 0
 		if i+1 == sc.total {
@@ -361,6 +391,9 @@ func trainLoop[J, B any](ctx context.Context, r *run, sc schedule[J, B]) error {
 		}
 		if due {
 			r.checkpoint(i + 1)
+		}
+		if stopping && i+1 < sc.total {
+			return stop(i + 1)
 		}
 	}
 	cancel()

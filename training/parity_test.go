@@ -295,7 +295,7 @@ func TestTransformsMatchPyTorch(t *testing.T) {
 }
 
 // fillWRN gives the extractor the test weights of gen_fixtures.py's fill_wrn.
-func fillWRN(t *testing.T, w *models.WRNExtractor, seed uint64) {
+func fillWRN(t testing.TB, w *models.WRNExtractor, seed uint64) {
 	t.Helper()
 	g, err := tb.NewGenerator(seed, tb.CPU)
 	if err != nil {

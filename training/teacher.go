@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/prefetch"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
+	"github.com/puad-go/puad/torchbind/dist"
 )
 
 // Progress receives the progress of a long stage: iter of total steps are
@@ -97,6 +99,12 @@ type TeacherConfig struct {
 	// bfloat16 on a copy of the weights cast at each step, the loss and the
 	// optimiser in float32; the extractor and the statistics stay float32.
 	Precision models.Precision
+	// Group, when not nil, is the process group of a data-parallel run:
+	// every rank calls TrainTeacher with its own group and the same
+	// settings (rank 0's seed is used by all), the batch is split evenly
+	// over the ranks, and only rank 0 writes to ModelDir. Nil trains in
+	// this process alone.
+	Group *dist.Group
 }
 
 func (c *TeacherConfig) fillDefaults() {
@@ -253,65 +261,112 @@ func (c *TeacherConfig) validate() error {
 // the reference's train_teacher does, and writes teacher.pt, mu.pt and
 // sigma.pt to <ModelDir>/<size>_size/teacher/ (mu.pt and sigma.pt, the
 // extractor's feature statistics on ImageNet, are reused when present).
+// With cfg.Group, every rank of the group calls it (see TeacherConfig.Group).
 func TrainTeacher(ctx context.Context, cfg TeacherConfig) error {
 	cfg.fillDefaults()
-	if err := cfg.validate(); err != nil {
+	rep := replicas{g: cfg.Group, dev: cfg.Device}
+	if err := rep.adoptSettings(&cfg); err != nil {
 		return err
 	}
-	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
-	dir := layout.TeacherDir()
-	if exists(layout.TeacherPath()) && !cfg.Force {
-		return newRunError(ErrOutputExists, "trained teacher model already exists in %s; stopped to avoid overwriting it", dir)
-	}
-	resume, err := resumeFrom(dir, cfg.Resume, cfg.Log)
-	if err != nil {
+	t, err := prepareTeacher(cfg, rep)
+	if err = rep.agree(err); err != nil {
+		t.Close()
 		return err
 	}
-	if err := checkWRNWeights(cfg.WRNWeights); err != nil {
-		return err
-	}
-	_, items, err := datasets.ImageFolder(cfg.ImageNetDir)
-	if err != nil {
-		return fmt.Errorf("ImageNet folder: %w", err)
-	}
-	paths := make([]string, len(items))
-	for i, it := range items {
-		paths[i] = it.Path
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	fe, err := models.LoadWRNExtractor(cfg.WRNWeights, models.TeacherChannels, cfg.Device)
-	if err != nil {
-		return err
-	}
-	defer models.Close(fe)
-	if fe.Blocks != models.WRN101Blocks {
-		fmt.Fprintf(cfg.Log, "warning: %s has %v blocks in layer1–3, not WideResNet101-2's %v\n", cfg.WRNWeights, fe.Blocks, models.WRN101Blocks)
-	}
-	var ref *tb.Generator // the reference random stream, if asked for
-	if cfg.ReferenceRNG {
-		if ref, err = newReferenceStream(cfg.Seed, cfg.Device); err != nil {
-			return err
-		}
-		defer ref.Close()
-		if err := models.DrawWRN101Init(ref); err != nil {
-			return err
-		}
-	}
-	pdn, err := newTeacherPDN(cfg, ref)
-	if err != nil {
-		return err
-	}
-	defer models.Close(pdn)
-	mu, sigma, err := loadOrComputeStats(ctx, cfg, dir, fe, paths, ref)
+	defer t.Close()
+	mu, sigma, err := loadOrComputeStats(ctx, cfg, rep, t.dir, t.fe, t.paths, t.ref)
 	if err != nil {
 		return err
 	}
 	defer mu.Close()
 	defer sigma.Close()
-	d := &distiller{fe: fe, pdn: pdn, mu: mu, sigma: sigma, prec: cfg.Precision}
-	return distill(ctx, cfg, resume, d, paths, ref)
+	d := &distiller{fe: t.fe, pdn: t.pdn, mu: mu, sigma: sigma, prec: cfg.Precision, rep: rep}
+	return distill(ctx, cfg, t.resume, d, t.paths, t.ref)
+}
+
+// teacherSetup is what a distillation run prepares before its statistics:
+// the output folder, whether it resumes, the ImageNet images, the
+// extractor, the reference random stream (nil when not asked for) and the
+// PDN with its initial weights. Close frees them.
+type teacherSetup struct {
+	dir    string
+	resume bool
+	paths  []string
+	fe     *models.WRNExtractor
+	ref    *tb.Generator
+	pdn    *models.PDN
+}
+
+func (t *teacherSetup) Close() {
+	if t == nil {
+		return
+	}
+	if t.pdn != nil {
+		models.Close(t.pdn)
+	}
+	t.ref.Close()
+	if t.fe != nil {
+		models.Close(t.fe)
+	}
+}
+
+// prepareTeacher checks the settings and the output folder (rank 0 only
+// looks at the folder) and loads what the run needs.
+func prepareTeacher(cfg TeacherConfig, rep replicas) (_ *teacherSetup, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	layout := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}
+	t := &teacherSetup{dir: layout.TeacherDir()}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	if rep.root() {
+		if exists(layout.TeacherPath()) && !cfg.Force {
+			return nil, newRunError(ErrOutputExists, "trained teacher model already exists in %s; stopped to avoid overwriting it", t.dir)
+		}
+		if t.resume, err = resumeFrom(t.dir, cfg.Resume, cfg.Log); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkWRNWeights(cfg.WRNWeights); err != nil {
+		return nil, err
+	}
+	_, items, err := datasets.ImageFolder(cfg.ImageNetDir)
+	if err != nil {
+		return nil, fmt.Errorf("ImageNet folder: %w", err)
+	}
+	for _, it := range items {
+		t.paths = append(t.paths, it.Path)
+	}
+	if rep.size() > 1 && len(t.paths) < cfg.BatchSize {
+		return nil, newRunError(ErrGroupSettings, "ImageNet folder %s has %d images, fewer than a batch of %d to split over %d processes", cfg.ImageNetDir, len(t.paths), cfg.BatchSize, rep.size())
+	}
+	if rep.root() {
+		if err := os.MkdirAll(t.dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if t.fe, err = models.LoadWRNExtractor(cfg.WRNWeights, models.TeacherChannels, cfg.Device); err != nil {
+		return nil, err
+	}
+	if t.fe.Blocks != models.WRN101Blocks {
+		fmt.Fprintf(cfg.Log, "warning: %s has %v blocks in layer1–3, not WideResNet101-2's %v\n", cfg.WRNWeights, t.fe.Blocks, models.WRN101Blocks)
+	}
+	if cfg.ReferenceRNG {
+		if t.ref, err = newReferenceStream(cfg.Seed, cfg.Device); err != nil {
+			return nil, err
+		}
+		if err := models.DrawWRN101Init(t.ref); err != nil {
+			return nil, err
+		}
+	}
+	if t.pdn, err = newTeacherPDN(cfg, t.ref); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // newTeacherPDN returns the teacher PDN to distil with its initial weights
@@ -361,19 +416,29 @@ func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, 
 		modules: []namedModule{{"teacher", pdn}},
 		params:  func() []*tb.Tensor { return models.Parameters(pdn) },
 		data:    dataGen, logHeader: "iteration,loss,lr", total: cfg.Iterations, dev: cfg.Device, log: cfg.Log,
+		replica: !d.rep.root(),
 	})
-	if err != nil {
+	if err = d.rep.agree(err); err != nil {
+		if r != nil {
+			r.Close()
+		}
 		return err
 	}
 	defer r.Close()
 	d.opt = r.opt
+	if err := d.rep.syncStart(r, dataGen); err != nil {
+		return err
+	}
 	if err := trainLoop(ctx, r, d.iterations(cfg, paths, dataGen, r.start)); err != nil {
 		return err
 	}
-	if err := saveModule(layout.TeacherPath(), pdn); err != nil {
-		return err
+	if d.rep.root() {
+		if err = saveModule(layout.TeacherPath(), pdn); err == nil {
+			err = r.finish()
+		}
 	}
-	return r.finish()
+	// Every rank ends with rank 0's files written (or its failure).
+	return d.rep.agree(err)
 }
 
 // teacherJob is what one distillation iteration draws: distinct ImageNet
@@ -386,8 +451,12 @@ type teacherJob struct {
 }
 
 // teacherBatch holds an iteration's inputs as normalised CHW values,
-// images one after the other: the extractor's and the PDN's.
-type teacherBatch struct{ fe, pdn []float32 }
+// images one after the other: the extractor's and the PDN's; n images (the
+// rank's share of the job's).
+type teacherBatch struct {
+	fe, pdn []float32
+	n       int
+}
 
 // iterations describes the distillation iterations from start on.
 func (d *distiller) iterations(cfg TeacherConfig, paths []string, gen *tb.Generator, start int) schedule[teacherJob, teacherBatch] {
@@ -415,9 +484,10 @@ func (d *distiller) iterations(cfg TeacherConfig, paths []string, gen *tb.Genera
 		return j, true, err
 	}
 	load := func(j teacherJob) (teacherBatch, error) {
-		var b teacherBatch
-		for i, k := range j.idx {
-			f, p, err := teacherInputs(paths[k], j.gray[i], cfg.ImgSize)
+		lo, hi := d.rep.share(len(j.idx))
+		b := teacherBatch{n: hi - lo}
+		for i := lo; i < hi; i++ {
+			f, p, err := teacherInputs(paths[j.idx[i]], j.gray[i], cfg.ImgSize)
 			if err != nil {
 				return b, err
 			}
@@ -431,18 +501,25 @@ func (d *distiller) iterations(cfg TeacherConfig, paths []string, gen *tb.Genera
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	return schedule[teacherJob, teacherBatch]{
+	sc := schedule[teacherJob, teacherBatch]{
 		total: cfg.Iterations, next: next, load: load, workers: workers, ahead: workers,
 		dataState: func(j teacherJob) []byte { return j.rng },
 		lr:        func(int) float64 { return learningRate },
 		step: func(b teacherBatch, j teacherJob) ([]float64, error) {
 			s2, s1 := int64(2*cfg.ImgSize), int64(cfg.ImgSize)
-			loss, err := d.stepSlices(b.fe, b.pdn, int64(len(j.idx)), s2, s1, cfg.Device)
+			loss, err := d.stepSlices(b.fe, b.pdn, int64(b.n), s2, s1, cfg.Device)
 			return []float64{loss}, err
 		},
 		stage: StageDistill, progress: cfg.Progress,
 		every: cfg.CheckpointEvery,
 	}
+	if d.rep.g != nil {
+		sc.agree = func(losses []float64, stop bool) ([]float64, bool, error) {
+			loss, stop, err := d.rep.meanLoss(losses[0], stop)
+			return []float64{loss}, stop, err
+		}
+	}
+	return sc
 }
 
 // teacherInputs loads one ImageNet image as the reference's teacher
@@ -472,7 +549,14 @@ type distiller struct {
 	mu, sigma *tb.Tensor // [384] on the device: the extractor's feature statistics
 	opt       *tb.Adam
 	prec      models.Precision // the PDN's precision in the steps
+	// rep is the process group whose ranks average their gradients.
+	rep replicas
 }
+
+// observeStep, when not nil, is handed the time of each distillation step
+// (inputs, forward, backward, gradient all-reduce and optimiser step) and
+// of its all-reduce. Benchmarks set it.
+var observeStep func(step, reduce time.Duration)
 
 // backward computes the distillation loss of a batch (the extractor's
 // input xFE and the PDN's input xPDN), zeroes and fills the gradients, and
@@ -527,11 +611,22 @@ func (d *distiller) stepSlices(fe, pdn []float32, n, feSize, pdnSize int64, dev 
 	if err := s.Err(); err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	loss, err := d.backward(xFE, xPDN)
 	if err != nil {
 		return 0, err
 	}
-	return loss, d.opt.Step()
+	reduce, err := d.rep.averageGrads(d.opt.Params)
+	if err != nil {
+		return 0, err
+	}
+	if err := d.opt.Step(); err != nil {
+		return 0, err
+	}
+	if observeStep != nil {
+		observeStep(time.Since(start), reduce)
+	}
+	return loss, nil
 }
 
 // toDevice returns t on dev (a new handle).
@@ -620,11 +715,16 @@ func statGrayscale(n int, seed uint64, ref *tb.Generator, need [2]bool) (gray [2
 }
 
 // loadOrComputeStats returns the teacher folder's mu and sigma (on the
-// CPU), computing and saving each one that is missing (the grayscale
-// decisions from ref when not nil, see statGrayscale).
-func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *models.WRNExtractor, paths []string, ref *tb.Generator) (mu, sigma *tb.Tensor, err error) {
+// device), computing and saving each one that is missing (the grayscale
+// decisions from ref when not nil, see statGrayscale). In a data-parallel
+// run, rank 0's folder decides what is missing, the ranks compute it
+// together and every rank gets rank 0's values.
+func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, rep replicas, dir string, fe *models.WRNExtractor, paths []string, ref *tb.Generator) (mu, sigma *tb.Tensor, err error) {
 	muPath, sigmaPath := filepath.Join(dir, models.MuFile), filepath.Join(dir, models.SigmaFile)
-	need := [2]bool{!exists(muPath), !exists(sigmaPath)}
+	need, err := rep.rootFlags(!exists(muPath), !exists(sigmaPath))
+	if err != nil {
+		return nil, nil, err
+	}
 	pass1, pass2, err := statSamples(paths, cfg.StatSamples, cfg.Seed, ref, need)
 	if err != nil {
 		return nil, nil, err
@@ -632,46 +732,26 @@ func loadOrComputeStats(ctx context.Context, cfg TeacherConfig, dir string, fe *
 	if observeDraws != nil {
 		observeDraws(statDraws{pass1, pass2})
 	}
-	fs := featureStats{fe: fe, size: 2 * cfg.ImgSize, dev: cfg.Device, workers: cfg.Workers}
-	if exists(muPath) {
-		if mu, err = loadStat(muPath); err != nil {
-			return nil, nil, err
-		}
-		fmt.Fprintf(cfg.Log, "loaded mu from %s\n", muPath)
-	} else {
-		if mu, err = fs.mean(ctx, pass1, func(i, n int) { cfg.Progress(StageTeacherMean, i, n, math.NaN()) }); err != nil {
-			return nil, nil, err
-		}
-		if err := tb.SaveTensor(muPath, mu); err != nil {
-			mu.Close()
-			return nil, nil, err
-		}
-	}
-	if exists(sigmaPath) {
-		if sigma, err = loadStat(sigmaPath); err != nil {
-			mu.Close()
-			return nil, nil, err
-		}
-		fmt.Fprintf(cfg.Log, "loaded sigma from %s\n", sigmaPath)
-	} else {
-		if sigma, err = fs.std(ctx, pass2, mu, func(i, n int) { cfg.Progress(StageTeacherStd, i, n, math.NaN()) }); err != nil {
-			mu.Close()
-			return nil, nil, err
-		}
-		if err := tb.SaveTensor(sigmaPath, sigma); err != nil {
-			mu.Close()
-			sigma.Close()
-			return nil, nil, err
-		}
-	}
-	devMu, err := mu.ToDevice(cfg.Device)
-	mu.Close()
+	fs := featureStats{fe: fe, size: 2 * cfg.ImgSize, dev: cfg.Device, workers: cfg.Workers, rep: rep}
+	mu, err = rep.stat(muPath, need[0], cfg.Log, func() (*tb.Tensor, error) {
+		return fs.mean(ctx, pass1, func(i, n int) { cfg.Progress(StageTeacherMean, i, n, math.NaN()) })
+	})
 	if err != nil {
-		sigma.Close()
+		return nil, nil, err
+	}
+	defer mu.Close()
+	sigma, err = rep.stat(sigmaPath, need[1], cfg.Log, func() (*tb.Tensor, error) {
+		return fs.std(ctx, pass2, mu, func(i, n int) { cfg.Progress(StageTeacherStd, i, n, math.NaN()) })
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sigma.Close()
+	devMu, err := mu.ToDevice(cfg.Device)
+	if err != nil {
 		return nil, nil, err
 	}
 	devSigma, err := sigma.ToDevice(cfg.Device)
-	sigma.Close()
 	if err != nil {
 		devMu.Close()
 		return nil, nil, err
@@ -699,11 +779,15 @@ type featureStats struct {
 	size    int // the extractor's input size
 	dev     tb.Device
 	workers int
+	// rep shares the samples out over the ranks of a data-parallel run.
+	rep replicas
 }
 
-// each runs the extractor on every sample, in order, and hands f the
-// output [384, h, w] on the CPU.
+// each runs the extractor on every sample of this rank's share, in order,
+// and hands f the output [384, h, w] on the CPU.
 func (s featureStats) each(ctx context.Context, samples []statSample, progress func(i, n int), f func(out *tb.Tensor) error) error {
+	lo, hi := s.rep.share(len(samples))
+	samples = samples[lo:hi]
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	i := 0
@@ -774,17 +858,43 @@ func (s featureStats) mean(ctx context.Context, samples []statSample, progress f
 	if err != nil {
 		return nil, err
 	}
-	var mu *tb.Tensor
-	err = tb.NoGrad(func() error {
-		st, err := tb.Stack(means, 0)
-		if err != nil {
+	return s.meanOf(means, len(samples))
+}
+
+// meanOf is the mean of the per-sample vectors of n samples, parts being
+// this rank's: in one process the mean of their stack; over several ranks
+// the sum of the ranks' partial sums divided by n.
+func (s featureStats) meanOf(parts []*tb.Tensor, n int) (*tb.Tensor, error) {
+	var m *tb.Tensor
+	err := tb.NoGrad(func() error {
+		sc := tb.NewScope()
+		defer sc.Close()
+		if s.rep.size() == 1 {
+			m = sc.T(tb.Mean(sc.T(tb.Stack(parts, 0)), []int64{0}, false))
+			if err := sc.Err(); err != nil {
+				return err
+			}
+			sc.Keep(m)
+			return nil
+		}
+		sum := sc.T(tb.Zeros([]int64{models.TeacherChannels}, tb.Float32, tb.CPU))
+		if len(parts) > 0 {
+			sum = sc.T(tb.Sum(sc.T(tb.Stack(parts, 0)), []int64{0}, false))
+		}
+		if err := sc.Err(); err != nil {
 			return err
 		}
-		defer st.Close()
-		mu, err = tb.Mean(st, []int64{0}, false)
-		return err
+		if err := s.rep.onDevice(sum, func(t *tb.Tensor) error { return s.rep.allReduce(dist.Sum, t) }); err != nil {
+			return err
+		}
+		m = sc.T(tb.DivScalar(sum, float64(n)))
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		sc.Keep(m)
+		return nil
 	})
-	return mu, err
+	return m, err
 }
 
 // std is sigma = sqrt(mean over samples of each sample's spatial mean of
@@ -815,18 +925,15 @@ func (s featureStats) std(ctx context.Context, samples []statSample, mu *tb.Tens
 	if err != nil {
 		return nil, err
 	}
+	v, err := s.meanOf(vars, len(samples))
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
 	var sigma *tb.Tensor
-	err = tb.NoGrad(func() error {
-		sc := tb.NewScope()
-		defer sc.Close()
-		st := sc.T(tb.Stack(vars, 0))
-		v := sc.T(tb.Mean(st, []int64{0}, false))
-		sigma = sc.T(tb.Sqrt(v))
-		if err := sc.Err(); err != nil {
-			return err
-		}
-		sc.Keep(sigma)
-		return nil
+	err = tb.NoGrad(func() (err error) {
+		sigma, err = tb.Sqrt(v)
+		return err
 	})
 	return sigma, err
 }

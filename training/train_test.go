@@ -24,6 +24,7 @@ import (
 
 // TestMain fails the run when a test left tensors to the finalizers.
 func TestMain(m *testing.M) {
+	runDDPWorker()
 	code := m.Run()
 	removeLocalFixtures()
 	for i := 0; i < 2; i++ {
@@ -94,7 +95,7 @@ func makeCategory(t *testing.T, root string) string {
 // writeTinyWRN writes the weights of a wide ResNet with one block per
 // layer (the architecture of WideResNet101-2 with fewer blocks), as a
 // torchvision state dict without layer4 and fc.
-func writeTinyWRN(t *testing.T, path string) {
+func writeTinyWRN(t testing.TB, path string) {
 	t.Helper()
 	w, err := models.NewWRNExtractor([3]int{1, 1, 1}, models.TeacherChannels)
 	if err != nil {

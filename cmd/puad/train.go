@@ -68,50 +68,70 @@ func trainTeacherCommand() *cli.Command {
 			"MODELS is the model directory: MODELS/<size>_size/teacher/{teacher.pt, mu.pt, sigma.pt, train_loss.csv} are written.\n" +
 			"mu.pt and sigma.pt (WideResNet101-2 feature statistics on --stat-samples ImageNet images) are reused when present.\n" +
 			"--wrn-weights is torchvision's " + models.WRN101WeightsFile + " (default: torchvision's download cache, if there).",
-		Flags: append(trainFlags(training.DefaultTeacherIterations, training.DefaultTeacherBatchSize),
+		Flags: append(append(trainFlags(training.DefaultTeacherIterations, training.DefaultTeacherBatchSize),
 			&cli.StringFlag{Name: "wrn-weights", Usage: "torchvision's wide_resnet101_2 ImageNet weights `FILE`"},
 			&cli.IntFlag{Name: "stat-samples", Value: training.DefaultStatSamples, Usage: "ImageNet images of the feature statistics"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing teacher.pt"},
-		),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 2 {
-				return usageError(c, "train teacher needs IMAGENET and MODELS, got %d arguments", c.NArg())
-			}
-			size, err := models.ParseSize(c.String("size"))
-			if err != nil {
-				return err
-			}
-			dev, err := tb.ParseDevice(c.String("device"))
-			if err != nil {
-				return err
-			}
-			weights := c.String("wrn-weights")
-			if weights == "" {
-				weights = defaultWRNWeights()
-			}
-			if weights == "" {
-				return errors.New("--wrn-weights FILE is needed: " + wrnWeightsHelp())
-			}
-			ctx, stop := interruptible(c.Context)
-			defer stop()
-			bar := newProgressBar(c.Bool("quiet"))
-			cfg := training.TeacherConfig{
-				ImageNetDir: c.Args().Get(0), ModelDir: c.Args().Get(1), Size: size, WRNWeights: weights,
-				Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), StatSamples: c.Int("stat-samples"),
-				ImgSize: c.Int("img-size"), Seed: c.Uint64("seed"), Device: dev, Force: c.Bool("force"),
-				CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"), ReferenceRNG: c.Bool("reference-rng"),
-				Progress: trainProgress(bar), Log: logWriter{}, Precision: models.Precision(c.String("precision")),
-			}
-			if err := checkPositive(c, "iterations", "batch-size", "img-size", "stat-samples"); err != nil {
-				return err
-			}
-			if err := training.TrainTeacher(ctx, cfg); err != nil {
-				return withTrainHint(err)
-			}
-			fmt.Printf("teacher saved to %s\n", models.Layout{Root: cfg.ModelDir, Size: size}.TeacherPath())
-			return nil
-		},
+		), distFlags()...),
+		Action: trainTeacher,
 	}
+}
+
+// trainTeacher is the action of `puad train teacher`: in this process, as
+// one rank of a data-parallel run (under torchrun or --nproc-per-node's
+// workers), or as the launcher of --nproc-per-node workers.
+func trainTeacher(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return usageError(c, "train teacher needs IMAGENET and MODELS, got %d arguments", c.NArg())
+	}
+	size, err := models.ParseSize(c.String("size"))
+	if err != nil {
+		return err
+	}
+	dev, err := tb.ParseDevice(c.String("device"))
+	if err != nil {
+		return err
+	}
+	weights := c.String("wrn-weights")
+	if weights == "" {
+		weights = defaultWRNWeights()
+	}
+	if weights == "" {
+		return errors.New("--wrn-weights FILE is needed: " + wrnWeightsHelp())
+	}
+	if err := checkPositive(c, "iterations", "batch-size", "img-size", "stat-samples"); err != nil {
+		return err
+	}
+	if started, err := launchWorkers(c); started {
+		return err
+	}
+	group, release, dev, err := joinGroup(c, dev)
+	if err != nil {
+		return withDistHint(err)
+	}
+	defer release()
+	ctx, stop := interruptible(c.Context)
+	defer stop()
+	root := group == nil || group.Rank() == 0
+	bar := newProgressBar(c.Bool("quiet") || !root)
+	cfg := training.TeacherConfig{
+		ImageNetDir: c.Args().Get(0), ModelDir: c.Args().Get(1), Size: size, WRNWeights: weights,
+		Iterations: c.Int("iterations"), BatchSize: c.Int("batch-size"), StatSamples: c.Int("stat-samples"),
+		ImgSize: c.Int("img-size"), Seed: c.Uint64("seed"), Device: dev, Force: c.Bool("force"),
+		CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"), ReferenceRNG: c.Bool("reference-rng"),
+		Progress: trainProgress(bar), Log: logWriter{}, Precision: models.Precision(c.String("precision")),
+		Group: group,
+	}
+	if err := training.TrainTeacher(ctx, cfg); err != nil {
+		if group != nil {
+			err = fmt.Errorf("rank %d: %w", group.Rank(), err)
+		}
+		return withDistHint(withTrainHint(err))
+	}
+	if root {
+		fmt.Printf("teacher saved to %s\n", models.Layout{Root: cfg.ModelDir, Size: size}.TeacherPath())
+	}
+	return nil
 }
 
 func trainStudentCommand() *cli.Command {
