@@ -84,28 +84,13 @@ func joinGroup(c *cli.Context, dev tb.Device) (*dist.Group, func(), tb.Device, e
 	return g, release, dev, nil
 }
 
-// initGroup is dist.Init, except under torchrun's elastic agent
-// (TORCHELASTIC_USE_AGENT_STORE=True): the agent already serves the store
-// at MASTER_ADDR:MASTER_PORT, so every rank joins it as a client, as
-// torch.distributed does there.
+// initGroup joins the process group env describes; release frees it.
 func initGroup(env dist.Env, backend dist.Backend, timeout time.Duration) (*dist.Group, func(), error) {
-	if os.Getenv("TORCHELASTIC_USE_AGENT_STORE") != "True" {
-		g, err := dist.Init(env, backend, timeout)
-		if err != nil {
-			return nil, nil, err
-		}
-		return g, func() { g.Close() }, nil
-	}
-	store, err := dist.NewTCPStore(env.MasterAddr, env.MasterPort, env.WorldSize, false, timeout)
+	g, err := dist.Init(env, backend, timeout)
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := dist.NewGroup(store, backend, env.Rank, env.WorldSize, timeout)
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	return g, func() { g.Close(); store.Close() }, nil
+	return g, func() { g.Close() }, nil
 }
 
 // distHints say what to check after a failure of a data-parallel run.

@@ -11,6 +11,10 @@ type Env struct {
 	Rank, WorldSize, LocalRank int
 	MasterAddr                 string
 	MasterPort                 int
+	// AgentStore is set under torchrun's elastic agent
+	// (TORCHELASTIC_USE_AGENT_STORE=True): the agent itself serves the
+	// store at MasterAddr:MasterPort, so every rank joins it as a client.
+	AgentStore bool
 }
 
 // EnvError is a missing, malformed or out-of-range variable of the
@@ -56,6 +60,8 @@ func envFrom(lookup func(string) (string, bool)) (Env, bool, error) {
 		return Env{}, true, &EnvError{Var: "MASTER_ADDR", Reason: "is not set"}
 	}
 	env.MasterAddr = addr
+	v, _ := lookup("TORCHELASTIC_USE_AGENT_STORE")
+	env.AgentStore = v == "True"
 	if env.MasterPort, err = intVar(lookup, "MASTER_PORT", 1, 65535); err != nil {
 		return Env{}, true, err
 	}

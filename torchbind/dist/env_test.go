@@ -11,6 +11,7 @@ func TestEnvFromOS(t *testing.T) {
 	for k, v := range full {
 		t.Setenv(k, v)
 	}
+	t.Setenv("TORCHELASTIC_USE_AGENT_STORE", "")
 	env, present, err := EnvFromOS()
 	want := Env{Rank: 1, WorldSize: 2, LocalRank: 0, MasterAddr: "10.0.0.1", MasterPort: 29500}
 	if err != nil || !present || env != want {
@@ -51,6 +52,14 @@ func TestEnvFromOS(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("torchrun agent store", func(t *testing.T) {
+		t.Setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+		env, _, err := EnvFromOS()
+		if err != nil || !env.AgentStore {
+			t.Errorf("under torchrun's agent: %+v, %v; want AgentStore", env, err)
+		}
+	})
 
 	t.Run("not distributed", func(t *testing.T) {
 		env, present, err := envFrom(func(k string) (string, bool) {

@@ -91,10 +91,11 @@ func NewGroup(store *Store, backend Backend, rank, worldSize int, timeout time.D
 }
 
 // Init joins the group that torchrun's environment describes: a TCPStore at
-// env.MasterAddr:env.MasterPort, served by rank 0, then NewGroup on it. The
-// group owns the store: Close frees both.
+// env.MasterAddr:env.MasterPort, served by rank 0 (or by torchrun's agent
+// when env.AgentStore), then NewGroup on it. The group owns the store: Close
+// frees both.
 func Init(env Env, backend Backend, timeout time.Duration) (*Group, error) {
-	store, err := NewTCPStore(env.MasterAddr, env.MasterPort, env.WorldSize, env.Rank == 0, timeout)
+	store, err := NewTCPStore(env.MasterAddr, env.MasterPort, env.WorldSize, env.Rank == 0 && !env.AgentStore, timeout)
 	if err != nil {
 		return nil, err
 	}
