@@ -234,6 +234,14 @@ func TestPredictBatchSize(t *testing.T) {
 		}
 		return out.String(), js
 	}
+	d, _, err := openDetector(predictSettings{ModelDir: modelDir, CategoryDir: cat, Size: "s", Device: "cpu", BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.BatchSize() != 3 {
+		t.Errorf("--batch-size 3 gave a detector of batch size %d", d.BatchSize())
+	}
+	d.Close()
 	out1, js1 := run(1)
 	out3, js3 := run(3)
 	if out1 != out3 || !strings.Contains(out1, "cannot read "+broken) {
