@@ -40,7 +40,8 @@ func predictCommand() *cli.Command {
 			"recursively for image files. Unreadable images are reported and skipped; the exit status is then\n" +
 			"non-zero, as it is for invalid scores. Images are decoded as for the fit (16-bit greyscale clipped\n" +
 			"for MVTec categories, scaled for plain folders), with the teacher the fit used unless --teacher\n" +
-			"is given.",
+			"is given. --batch-size N sends N decoded images through the networks at once; results and errors\n" +
+			"come in the order of the inputs whatever N.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)"},
 			&cli.StringFlag{Name: "name", Usage: "the model `NAME` of a plain folder (MODELS/<size>_size/custom/NAME)"},
