@@ -13,6 +13,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/datasets/refsplit"
+	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -232,8 +233,8 @@ type precisionMetric struct {
 // (the three networks) on batches of 1 and 8, and Evaluate end to end
 // (batch 1). It reports images per second and the speed-ups, and the
 // agreement that TestBF16AgreesWithFP32 requires: the change of the image
-// AUROCs and the rank correlation of PUAD scores, on this case and on a
-// generated category.
+// AUROCs and the rank correlation of the scores, on this case, on a
+// generated category and on the data of `puad demo`.
 func BenchmarkPrecision(b *testing.B) {
 	if !haveBF16(b) {
 		return
@@ -253,12 +254,30 @@ func BenchmarkPrecision(b *testing.B) {
 	}{
 		{"bench case", func() (*datasets.Dataset, func() *models.EfficientAD) { return e2eCase(b, benchDir) }, Options{Extractor: StudentExtractor}},
 		{"synth 128", func() (*datasets.Dataset, func() *models.EfficientAD) { return synthCase(b, b.TempDir(), 128) }, Options{Extractor: StudentExtractor, BatchSize: 8}},
+		{"demo data", func() (*datasets.Dataset, func() *models.EfficientAD) { return demoDataCase(b, b.TempDir()) }, Options{Extractor: StudentExtractor, BatchSize: 8}},
 	} {
 		ds, load := c.open()
 		a := compareToFP32(b, ds, load, models.BF16, c.opts)
-		b.Logf("%s: AUROC EfficientAD %.4f → %.4f, PUAD %.4f → %.4f; Spearman of PUAD scores %.4f",
-			c.name, a.EffAUROC[0], a.EffAUROC[1], a.PUADAUROC[0], a.PUADAUROC[1], a.SpearmanPD)
+		b.Logf("%s: AUROC EfficientAD %.4f → %.4f (moved %.4f), PUAD %.4f → %.4f (moved %.4f); Spearman of EfficientAD scores %.4f, of PUAD scores %.4f",
+			c.name, a.EffAUROC[0], a.EffAUROC[1], math.Abs(a.EffAUROC[1]-a.EffAUROC[0]),
+			a.PUADAUROC[0], a.PUADAUROC[1], math.Abs(a.PUADAUROC[1]-a.PUADAUROC[0]), a.SpearmanEff, a.SpearmanPD)
 	}
+}
+
+// demoDataCase generates the category of `puad demo` with its defaults
+// (synth.DefaultConfig: 100 training, 20 validation and 60 test images,
+// seed 1) and a model of random weights for the demo's 128 pixels (the
+// demo's trained student takes minutes to train).
+func demoDataCase(b testing.TB, dir string) (*datasets.Dataset, func() *models.EfficientAD) {
+	sum, err := synth.Generate(dir, synth.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := datasets.Open(sum.Dir, func(n int) ([]int64, error) { return tb.Perm(42, n) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ds, func() *models.EfficientAD { return randomModel(b, 128) }
 }
 
 // measurePrecisions times the forward passes and Evaluate in float32 and
@@ -302,7 +321,7 @@ func measurePrecisions(b *testing.B) []precisionMetric {
 // timeForward is the time of one run of the three networks on a batch of
 // bs random images in precision p (after one untimed run), on the device of
 // the model load returns.
-func timeForward(b *testing.B, load func() *models.EfficientAD, p models.Precision, bs int64) float64 {
+func timeForward(b testing.TB, load func() *models.EfficientAD, p models.Precision, bs int64) float64 {
 	m := load()
 	defer m.Close()
 	if err := m.SetPrecision(p); err != nil {

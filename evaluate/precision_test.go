@@ -53,19 +53,27 @@ func compareToFP32(tb testing.TB, ds *datasets.Dataset, load func() *models.Effi
 	return a
 }
 
-// check fails t unless the reduced precision's PUAD image AUROC (and
-// EfficientAD's, when checkEff) is within 0.01 of float32's and its PUAD
-// scores rank the images as float32's do (Spearman ≥ 0.99).
-func (a precisionAgreement) check(t *testing.T, checkEff bool) {
+// agreementChecks says which of the requirements a case is held to; PUAD's
+// image AUROC within 0.01 of float32's always is.
+type agreementChecks struct {
+	// EffAUROC holds EfficientAD's image AUROC within 0.01 too.
+	EffAUROC bool
+	// Rank holds the rank correlation of the PUAD scores to ≥ 0.99.
+	Rank bool
+}
+
+// check fails t unless the reduced precision's image AUROCs and PUAD
+// ranking agree with float32's as c asks.
+func (a precisionAgreement) check(t *testing.T, c agreementChecks) {
 	t.Logf("AUROC EfficientAD %.4f → %.4f, PUAD %.4f → %.4f; Spearman EfficientAD %.4f, PUAD %.4f",
 		a.EffAUROC[0], a.EffAUROC[1], a.PUADAUROC[0], a.PUADAUROC[1], a.SpearmanEff, a.SpearmanPD)
-	if d := math.Abs(a.EffAUROC[1] - a.EffAUROC[0]); checkEff && d > 0.01 {
+	if d := math.Abs(a.EffAUROC[1] - a.EffAUROC[0]); c.EffAUROC && d > 0.01 {
 		t.Errorf("EfficientAD AUROC moved by %.4f", d)
 	}
 	if d := math.Abs(a.PUADAUROC[1] - a.PUADAUROC[0]); d > 0.01 {
 		t.Errorf("PUAD AUROC moved by %.4f", d)
 	}
-	if a.SpearmanPD < 0.99 {
+	if c.Rank && a.SpearmanPD < 0.99 {
 		t.Errorf("Spearman rank correlation of PUAD scores %.4f < 0.99", a.SpearmanPD)
 	}
 }
@@ -135,16 +143,28 @@ func haveBF16(t testing.TB) bool {
 }
 
 // TestBF16AgreesWithFP32 evaluates the end-to-end case (PyTorch's random
-// weights and images) and a generated category (random weights) in
-// bfloat16 and in float32. The end-to-end case's images differ only by a
-// disc's position and noise, so their scores lie close together: it is
-// made larger than in TestEndToEndAgainstPyTorch (34 test images, so that
-// one good/anomalous pair swapping its order moves the AUROC by 1/264 <
-// 0.01; 6 validation images for the fusion's statistics). Its EfficientAD
-// scores are too close together for bfloat16 to keep their order
-// (measured: Spearman 0.95, AUROC moved by 0.011 to 0.015), so there only
-// PUAD's AUROC is held to 0.01; the generated category, whose images
-// differ, holds both.
+// weights and images) at two sizes and a generated category (random
+// weights) in bfloat16 and in float32.
+//
+// The end-to-end case's images differ only by a disc's position and noise,
+// so their EfficientAD scores lie within 7% of each other, neighbours as
+// little as 1e-5 relative apart: closer than bfloat16's 8-bit mantissa
+// (4e-3 relative) resolves. At the enlarged size (34 test images, so that
+// one good/anomalous pair swapping moves the AUROC by 1/264; 6 validation
+// images for the fusion's statistics) EfficientAD's AUROC moved by 0.0114
+// (Spearman of its scores 0.955), so there only PUAD's AUROC and ranking
+// are held. The error comes from the teacher and the student (each alone in
+// bfloat16 moves the AUROC by 0.0114; the autoencoder alone by 0), mostly
+// from the rounding of their last convolution's output: keeping the last
+// convolution of each network in float32 lifted the Spearman of the
+// EfficientAD scores to 0.986 (AUROC moved 0.0038), but cut the forward
+// pass's speed-up from 2.50× to 1.50×, and with the first convolutions in
+// float32 as well the AUROC still moved by 0.0114 (Spearman 0.989): no
+// partial float32 holds the order of scores this close. At the size of
+// TestEndToEndAgainstPyTorch (7 test images) both AUROCs stay put, but one
+// swap among 7 images already costs the rank correlation 0.036 (measured
+// 0.893), so it is held to the AUROCs. The generated category, whose images
+// differ, is held to everything.
 func TestBF16AgreesWithFP32(t *testing.T) {
 	if !haveBF16(t) {
 		return
@@ -153,11 +173,17 @@ func TestBF16AgreesWithFP32(t *testing.T) {
 		dir := t.TempDir()
 		pyref.Run(t, "testdata/e2e_reference.py", dir, "--n-train", "40", "--n-test", "12")
 		ds, load := e2eCase(t, dir)
-		compareToFP32(t, ds, load, models.BF16, Options{Extractor: StudentExtractor}).check(t, false)
+		compareToFP32(t, ds, load, models.BF16, Options{Extractor: StudentExtractor}).check(t, agreementChecks{Rank: true})
+	})
+	t.Run("e2e-small", func(t *testing.T) {
+		dir := t.TempDir()
+		pyref.Run(t, "testdata/e2e_reference.py", dir, "--extractor", "student")
+		ds, load := e2eCase(t, dir)
+		compareToFP32(t, ds, load, models.BF16, Options{Extractor: StudentExtractor}).check(t, agreementChecks{EffAUROC: true})
 	})
 	t.Run("synth", func(t *testing.T) {
 		ds, load := synthCase(t, t.TempDir(), 128)
-		compareToFP32(t, ds, load, models.BF16, Options{Extractor: StudentExtractor, BatchSize: 8}).check(t, true)
+		compareToFP32(t, ds, load, models.BF16, Options{Extractor: StudentExtractor, BatchSize: 8}).check(t, agreementChecks{EffAUROC: true, Rank: true})
 	})
 }
 

@@ -162,6 +162,7 @@ func TestFlagsChecked(t *testing.T) {
 		{[]string{"--threads", "100000", "version"}, "--threads 100000: want 1 to"},
 		{[]string{"--max-image-pixels", "0", "version"}, "--max-image-pixels 0: want a positive number"},
 		{[]string{"eval", cat, models, "--batch-size", "-1"}, "--batch-size -1"},
+		{[]string{"predict", models, cat, "--category", cat, "--batch-size", "-2"}, "--batch-size -2"},
 		{[]string{"eval", cat, models, "--img-size", "0"}, "--img-size: image size 0"},
 		{[]string{"fit", cat, models, "--img-size", "130"}, "--img-size: image size 130"},
 		{[]string{"eval", cat, asFile}, "model directory " + asFile + ": not a directory"},

@@ -41,11 +41,12 @@ func predictCommand() *cli.Command {
 			"recursively for image files. Unreadable images are reported and skipped; the exit status is then\n" +
 			"non-zero, as it is for invalid scores. Images are decoded as for the fit (16-bit greyscale clipped\n" +
 			"for MVTec categories, scaled for plain folders), with the teacher the fit used unless --teacher\n" +
-			"is given.",
+			"is given. --batch-size N sends N decoded images through the networks at once; results and errors\n" +
+			"come in the order of the inputs whatever N.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "category", Usage: "the category `DIR` (its name and its parent's name select the model)"},
 			&cli.StringFlag{Name: "name", Usage: "the model `NAME` of a plain folder (MODELS/<size>_size/custom/NAME)"},
-			sizeFlag, extractorFlag, deviceFlag, teacherFlag, precisionFlag,
+			sizeFlag, extractorFlag, deviceFlag, batchFlag, teacherFlag, precisionFlag,
 			&cli.StringFlag{Name: "heatmaps", Usage: "write an anomaly-map overlay per image (PNG) into `OUTDIR`"},
 			&cli.StringFlag{Name: "masks", Usage: "write a defect mask per image (PNG, the image's size) into `OUTDIR` and list the defect regions"},
 			&cli.StringFlag{Name: "json", Usage: "write the scores to `FILE`"},
@@ -58,6 +59,9 @@ func predictCommand() *cli.Command {
 			}
 			if (c.String("category") == "") == (c.String("name") == "") {
 				return usageError(c, "predict needs either --category DIR or --name NAME")
+			}
+			if err := checkModelFlags(c); err != nil {
+				return err
 			}
 			ps := predictSettingsFrom(c)
 			ctx, cancel := interruptible(c.Context)
@@ -79,6 +83,7 @@ func predictSettingsFrom(c *cli.Context) predictSettings {
 		ModelDir: c.Args().First(), CategoryDir: c.String("category"), Name: c.String("name"), Inputs: c.Args().Slice()[1:],
 		Size: c.String("size"), Device: c.String("device"), HeatmapDir: c.String("heatmaps"), MaskDir: c.String("masks"),
 		TeacherFile: c.String("teacher"), MapsDir: c.String("maps"), Precision: c.String("precision"),
+		BatchSize: c.Int("batch-size"),
 	}
 	if c.IsSet("feature-extractor") {
 		ps.Extractor = c.String("feature-extractor")
@@ -104,6 +109,9 @@ type predictSettings struct {
 	Precision string
 	MapsDir   string   // anomaly maps as float TIFFs ("": none)
 	Threshold *float64 // nil: the fit's
+	// BatchSize is the number of images per forward pass (0: the
+	// device's default, detector.Options.BatchSize).
+	BatchSize int
 }
 
 // prediction is one scored image.
@@ -218,7 +226,7 @@ func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.Threshold, opts.TeacherFile = ps.Threshold, ps.TeacherFile
+	opts.Threshold, opts.TeacherFile, opts.BatchSize = ps.Threshold, ps.TeacherFile, ps.BatchSize
 	d, err := loadDetector(ps.ModelDir, ps.CategoryDir, ps.Name, opts)
 	if err != nil {
 		return nil, nil, err
@@ -269,14 +277,10 @@ func loadDetector(modelDir, category, name string, opts detector.Options) (*dete
 	return d, nil
 }
 
-// scoreInput scores one prepared image and writes its heatmap, its
-// defect mask and its anomaly map when ps asks for them.
-func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img detector.Input, ps predictSettings) (prediction, error) {
-	rs, err := d.PredictBatch(ctx, []detector.Input{img})
-	if err != nil {
-		return prediction{}, fmt.Errorf("%s: %w", in.path, err)
-	}
-	r := rs[0]
+// finishPrediction turns the result r of one image into its prediction
+// and writes its heatmap, its defect mask and its anomaly map when ps asks
+// for them.
+func finishPrediction(d *detector.Detector, in predictInput, img detector.Input, r detector.Result, ps predictSettings) (prediction, error) {
 	pr := prediction{Path: in.path, EfficientAD: r.EfficientAD, Mahalanobis: r.Mahalanobis, PUAD: r.PUAD,
 		Anomalous: r.Anomalous, Invalid: r.Invalid, Confidence: r.Confidence, Component: r.Component}
 	if ps.MaskDir != "" {
@@ -300,6 +304,7 @@ func scoreInput(ctx context.Context, d *detector.Detector, in predictInput, img 
 		}
 	}
 	if ps.MapsDir != "" {
+		var err error
 		if pr.Map, err = writeMap(ps.MapsDir, d.Category(), in.path, r); err != nil {
 			return pr, err
 		}
@@ -327,7 +332,8 @@ func absPath(path string) string {
 	return path
 }
 
-// decodeInputs decodes the inputs in parallel, in order, ahead of scoring.
+// decodeInputs decodes the inputs in parallel, in order, ahead of scoring:
+// at least two of the detector's batches.
 func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput) <-chan prefetch.Result[int, detector.Input] {
 	i := 0
 	next := func() (int, bool, error) {
@@ -337,7 +343,7 @@ func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput)
 		i++
 		return i - 1, true, nil
 	}
-	return prefetch.Ordered(ctx, runtime.NumCPU(), 2*runtime.NumCPU(), next, func(i int) (detector.Input, error) {
+	return prefetch.Ordered(ctx, runtime.NumCPU(), max(2*runtime.NumCPU(), 2*d.BatchSize()), next, func(i int) (detector.Input, error) {
 		return d.DecodeFile(ins[i].path)
 	})
 }
@@ -369,33 +375,11 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	anomalous, invalid := 0, 0
-	for it := range decodeInputs(ctx, d, ins) {
-		in := ins[it.Job]
-		if it.Err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			fmt.Fprintf(errOut, "puad: cannot read %s: %v\n", in.path, it.Err)
-			rep.Errors = append(rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
-			continue
-		}
-		pr, err := scoreInput(ctx, d, in, it.Out, ps)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			return rep, err
-		}
-		if pr.Anomalous {
-			anomalous++
-		}
-		if pr.Invalid {
-			invalid++
-		}
-		rep.Images = append(rep.Images, pr)
-		fmt.Fprintf(out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr), in.path)
+	run := &predictRun{ctx: ctx, d: d, ps: ps, rep: rep, out: out}
+	if err := run.scoreAll(decodeInputs(ctx, d, ins), ins, errOut); err != nil {
+		return rep, err
 	}
+	anomalous, invalid := run.anomalous, run.invalid
 	if ctx.Err() != nil {
 		rep.Incomplete = true
 		return rep, fmt.Errorf("interrupted after %d of %d images", len(rep.Images), len(ins))
@@ -405,6 +389,99 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		return rep, fmt.Errorf("%d of %d images got a score that is not a number (verdict invalid): the model or its fit is broken", invalid, len(rep.Images))
 	}
 	return rep, predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
+}
+
+// predictRun scores the decoded images of `puad predict` a batch at a
+// time and reports each in the order of the inputs.
+type predictRun struct {
+	ctx                context.Context
+	d                  *detector.Detector
+	ps                 predictSettings
+	rep                *predictReport
+	out                io.Writer
+	pending            []pendingInput // decoded, not scored yet
+	anomalous, invalid int
+}
+
+// pendingInput is a decoded image waiting for its batch.
+type pendingInput struct {
+	in  predictInput
+	img detector.Input
+}
+
+// scoreAll scores the decoded inputs, the detector's batch size at a time.
+// An unreadable image is reported on errOut once the images before it are
+// scored and printed, so the output is the same for every batch size. It
+// returns an error when scoring fails, nil when the context ends (the
+// caller reports the interruption).
+func (r *predictRun) scoreAll(decoded <-chan prefetch.Result[int, detector.Input], ins []predictInput, errOut io.Writer) error {
+	for it := range decoded {
+		in := ins[it.Job]
+		if it.Err != nil {
+			if r.ctx.Err() != nil {
+				return nil
+			}
+			if err := r.flush(); err != nil {
+				return r.failure(err)
+			}
+			fmt.Fprintf(errOut, "puad: cannot read %s: %v\n", in.path, it.Err)
+			r.rep.Errors = append(r.rep.Errors, predictError{Path: in.path, Error: it.Err.Error()})
+			continue
+		}
+		r.pending = append(r.pending, pendingInput{in, it.Out})
+		if len(r.pending) < r.d.BatchSize() {
+			continue
+		}
+		if err := r.flush(); err != nil {
+			return r.failure(err)
+		}
+	}
+	return r.failure(r.flush())
+}
+
+// failure is err, or nil when the context has ended (an interruption,
+// which the caller reports).
+func (r *predictRun) failure(err error) error {
+	if err != nil && r.ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// flush scores the pending images in one call of PredictBatch and
+// reports them in order.
+func (r *predictRun) flush() error {
+	batch := r.pending
+	r.pending = nil
+	if len(batch) == 0 {
+		return nil
+	}
+	imgs := make([]detector.Input, len(batch))
+	for i, p := range batch {
+		imgs[i] = p.img
+	}
+	rs, err := r.d.PredictBatch(r.ctx, imgs)
+	if err != nil {
+		if len(batch) == 1 {
+			return fmt.Errorf("%s: %w", batch[0].in.path, err)
+		}
+		return fmt.Errorf("the batch %s … %s: %w", batch[0].in.path, batch[len(batch)-1].in.path, err)
+	}
+	for i, res := range rs {
+		pr, err := finishPrediction(r.d, batch[i].in, batch[i].img, res, r.ps)
+		if err != nil {
+			return err
+		}
+		if pr.Anomalous {
+			r.anomalous++
+		}
+		if pr.Invalid {
+			r.invalid++
+		}
+		r.rep.Images = append(r.rep.Images, pr)
+		fmt.Fprintf(r.out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr), batch[i].in.path)
+	}
+	return nil
 }
 
 // printPredictHeader prints the model, the threshold in force and the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -188,5 +189,65 @@ func TestFitHints(t *testing.T) {
 		if got := withFitHint(c.err, "m"); got == nil || got.Error() != c.want {
 			t.Errorf("withFitHint(%v) = %v, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// TestPredictBatchSize predicts the same inputs, an unreadable file among
+// them, one image per forward pass and three: the printed lines and the
+// reported errors (written to one stream, so their interleaving counts too)
+// and the JSON report must be the same, byte for byte, and in the order of
+// the inputs.
+func TestPredictBatchSize(t *testing.T) {
+	root := t.TempDir()
+	modelDir, cat, err := testtree.Fitted(root, loco, "pushpins", synth.VariantPins, 7, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := filepath.Glob(filepath.Join(cat, "test", "*", "*.png"))
+	if err != nil || len(imgs) < 4 {
+		t.Fatalf("test images %v: %v", imgs, err)
+	}
+	broken := filepath.Join(root, "broken.png")
+	if err := os.WriteFile(broken, []byte("not a png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The unreadable file comes second, inside the first batch of three.
+	inputs := append([]string{imgs[0], broken}, imgs[1:]...)
+	run := func(batch int) (string, []byte) {
+		ps := predictSettings{ModelDir: modelDir, CategoryDir: cat, Inputs: inputs, Size: "s", Device: "cpu", BatchSize: batch}
+		var out bytes.Buffer
+		rep, err := runPredict(context.Background(), ps, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "1 of "+strconv.Itoa(len(inputs))+" inputs could not be read") {
+			t.Errorf("batch %d: %v", batch, err)
+		}
+		js, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Images) != len(imgs) {
+			t.Fatalf("batch %d: %d predictions for %d images", batch, len(rep.Images), len(imgs))
+		}
+		for i, p := range rep.Images {
+			if p.Path != imgs[i] {
+				t.Errorf("batch %d: prediction %d is %s, want %s", batch, i, p.Path, imgs[i])
+			}
+		}
+		return out.String(), js
+	}
+	d, _, err := openDetector(predictSettings{ModelDir: modelDir, CategoryDir: cat, Size: "s", Device: "cpu", BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.BatchSize() != 3 {
+		t.Errorf("--batch-size 3 gave a detector of batch size %d", d.BatchSize())
+	}
+	d.Close()
+	out1, js1 := run(1)
+	out3, js3 := run(3)
+	if out1 != out3 || !strings.Contains(out1, "cannot read "+broken) {
+		t.Errorf("printed, batch 1:\n%s\nbatch 3:\n%s", out1, out3)
+	}
+	if !bytes.Equal(js1, js3) {
+		t.Errorf("JSON, batch 1:\n%s\nbatch 3:\n%s", js1, js3)
 	}
 }
