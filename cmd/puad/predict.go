@@ -18,6 +18,7 @@ import (
 	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/heatmap"
+	"github.com/puad-go/puad/evaluate/localize"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/prefetch"
@@ -198,16 +199,52 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 			ins = append(ins, predictInput{path: p, name: filepath.Base(abs) + "_" + strings.ReplaceAll(filepath.ToSlash(rel), "/", "_")})
 		}
 	}
-	// Heatmap names must be unique.
-	seen := map[string]int{}
+	uniqueNames(ins)
+	return ins, errs
+}
+
+// uniqueNames makes the heatmap and mask names of ins unique. In input
+// order, an input keeps its name unless an earlier one took it; it then
+// gets the name with the smallest suffix _2, _3, … that no input has and
+// no earlier input took.
+func uniqueNames(ins []predictInput) {
+	natural := make(map[string]bool, len(ins))
+	for _, in := range ins {
+		natural[in.name] = true
+	}
+	taken := make(map[string]bool, len(ins))
 	for i := range ins {
 		n := ins[i].name
-		seen[n]++
-		if seen[n] > 1 {
-			ins[i].name = fmt.Sprintf("%s_%d", n, seen[n])
+		for k := 2; taken[ins[i].name]; k++ {
+			if alt := fmt.Sprintf("%s_%d", n, k); !natural[alt] && !taken[alt] {
+				ins[i].name = alt
+			}
 		}
+		taken[ins[i].name] = true
 	}
-	return ins, errs
+}
+
+// mapCollisionError reports two inputs whose anomaly maps would be the
+// same file of the --maps layout.
+type mapCollisionError struct{ first, second, file string }
+
+func (e *mapCollisionError) Error() string {
+	return fmt.Sprintf("the anomaly maps of %s and %s would both be %s (the layout keeps only the folder and the name without extension): score them in separate runs or into separate --maps folders",
+		e.first, e.second, e.file)
+}
+
+// checkMapNames refuses inputs whose anomaly maps would overwrite each
+// other in dir (writeMap's layout); the same file given twice is one input.
+func checkMapNames(dir string, ins []predictInput) error {
+	owner := make(map[string]string, len(ins))
+	for _, in := range ins {
+		file := localize.MapPath(dir, "<category>", mapClass(in.path), in.path)
+		if prev, ok := owner[file]; ok && absPath(prev) != absPath(in.path) {
+			return &mapCollisionError{first: prev, second: in.path, file: file}
+		}
+		owner[file] = in.path
+	}
+	return nil
 }
 
 // openDetector loads the detector of the model ps names and starts its
@@ -314,8 +351,13 @@ func writeMap(dir, category, path string, r detector.Result) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
-	class := filepath.Base(filepath.Dir(absPath(path)))
-	return evaluate.WriteMap(dir, category, class, path, evaluate.ImageMap{Pix: amap, W: r.Width, H: r.Height})
+	return evaluate.WriteMap(dir, category, mapClass(path), path, evaluate.ImageMap{Pix: amap, W: r.Width, H: r.Height})
+}
+
+// mapClass is the class folder of an input's anomaly map: the folder the
+// image is in.
+func mapClass(path string) string {
+	return filepath.Base(filepath.Dir(absPath(path)))
 }
 
 // absPath is path made absolute, or path itself when that fails.
@@ -347,12 +389,15 @@ func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput)
 // scoring the others), or when ctx ended first (the report is then marked
 // incomplete).
 func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
+	ins, errs := listInputs(ps.Inputs)
+	if err := checkOutputNames(ps, ins); err != nil {
+		return nil, err
+	}
 	d, rep, err := openDetector(ps)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	ins, errs := listInputs(ps.Inputs)
 	for _, e := range errs {
 		fmt.Fprintf(errOut, "puad: cannot read %s: %s\n", e.Path, e.Error)
 	}
@@ -404,6 +449,19 @@ func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) 
 		return rep, fmt.Errorf("%d of %d images got a score that is not a number (verdict invalid): the model or its fit is broken", invalid, len(rep.Images))
 	}
 	return rep, predictSummary(out, rep, anomalous, invalid, len(ins)+len(errs))
+}
+
+// checkOutputNames refuses, before any work, outputs that would overwrite
+// each other: anomaly maps of two inputs at one file, or heatmaps and
+// masks (which share their names) in one folder.
+func checkOutputNames(ps predictSettings, ins []predictInput) error {
+	if ps.HeatmapDir != "" && ps.MaskDir != "" && absPath(ps.HeatmapDir) == absPath(ps.MaskDir) {
+		return fmt.Errorf("--heatmaps and --masks are both %s, where an image's heatmap and mask would be one file: give them separate folders", ps.HeatmapDir)
+	}
+	if ps.MapsDir == "" {
+		return nil
+	}
+	return checkMapNames(ps.MapsDir, ins)
 }
 
 // printPredictHeader prints the model, the threshold in force and the
