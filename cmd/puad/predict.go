@@ -18,7 +18,6 @@ import (
 	"github.com/puad-go/puad/detector"
 	"github.com/puad-go/puad/evaluate"
 	"github.com/puad-go/puad/evaluate/heatmap"
-	"github.com/puad-go/puad/evaluate/localize"
 	"github.com/puad-go/puad/evaluate/stats"
 	"github.com/puad-go/puad/internal/atomicfile"
 	"github.com/puad-go/puad/internal/prefetch"
@@ -224,25 +223,13 @@ func uniqueNames(ins []predictInput) {
 	}
 }
 
-// mapCollisionError reports two inputs whose anomaly maps would be the
-// same file of the --maps layout.
-type mapCollisionError struct{ first, second, file string }
-
-func (e *mapCollisionError) Error() string {
-	return fmt.Sprintf("the anomaly maps of %s and %s would both be %s (the layout keeps only the folder and the name without extension): score them in separate runs or into separate --maps folders",
-		e.first, e.second, e.file)
-}
-
 // checkMapNames refuses inputs whose anomaly maps would overwrite each
-// other in dir (writeMap's layout); the same file given twice is one input.
+// other in dir (writeMap's layout; the category is not known yet and is
+// the same for all).
 func checkMapNames(dir string, ins []predictInput) error {
-	owner := make(map[string]string, len(ins))
-	for _, in := range ins {
-		file := localize.MapPath(dir, "<category>", mapClass(in.path), in.path)
-		if prev, ok := owner[file]; ok && absPath(prev) != absPath(in.path) {
-			return &mapCollisionError{first: prev, second: in.path, file: file}
-		}
-		owner[file] = in.path
+	err := evaluate.CheckMapPaths(dir, "<category>", len(ins), func(i int) (string, string) { return mapClass(ins[i].path), ins[i].path })
+	if err != nil {
+		return fmt.Errorf("%w: score them in separate runs or into separate --maps folders", err)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/puad-go/puad/evaluate"
 )
 
 // touch creates empty files under dir and returns their paths.
@@ -80,19 +82,19 @@ func TestMapCollisions(t *testing.T) {
 	} {
 		ins, _ := listInputs(c.inputs)
 		err := checkMapNames("maps", ins)
-		var ce *mapCollisionError
+		var ce *evaluate.MapCollisionError
 		if got := errors.As(err, &ce); got != c.clashes {
 			t.Errorf("%v: error %v, want a collision %v", c.inputs, err, c.clashes)
 			continue
 		}
-		if ce != nil && (!strings.Contains(err.Error(), ce.first) || !strings.Contains(err.Error(), ce.second) || ce.first == ce.second) {
+		if ce != nil && (!strings.Contains(err.Error(), ce.First) || !strings.Contains(err.Error(), ce.Second) || ce.First == ce.Second) {
 			t.Errorf("error does not name both inputs: %v", err)
 		}
 	}
 	// runPredict refuses before it loads the model (there is none here).
 	ps := predictSettings{ModelDir: filepath.Join(dir, "no-model"), CategoryDir: "bottle", Inputs: paths[:2],
 		Size: "s", Device: "cpu", MapsDir: filepath.Join(dir, "maps")}
-	var ce *mapCollisionError
+	var ce *evaluate.MapCollisionError
 	if _, err := runPredict(context.Background(), ps, io.Discard, io.Discard); !errors.As(err, &ce) {
 		t.Errorf("runPredict: %v, want the collision", err)
 	} else {
