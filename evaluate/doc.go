@@ -15,7 +15,9 @@
 //     image AUROC, overall and per anomaly class; when the category has
 //     ground truth it also streams each test map, resized to its image's
 //     size (FullMap), into the pixel-level metrics of evaluate/localize, and
-//     with Options.MapsDir writes the maps as float TIFFs (WriteMap).
+//     with Options.MapsDir writes the maps as float TIFFs (WriteMap),
+//     having refused first, with a *MapCollisionError, test images whose
+//     maps would be one file (CheckMapPaths).
 //     RunFromResult turns a Result into a row of the reproduction report.
 //
 // This package needs the native libtorch library through cgo. The pure-Go
