@@ -42,14 +42,16 @@ test: setup native
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # Runs each reader's fuzz target briefly (FUZZTIME each) from its seed corpus
-# of crafted inputs. FUZZTIME=10m fuzzes for real.
+# of crafted inputs. FUZZTIME=10m fuzzes for real; FUZZPARALLEL=N limits the
+# fuzzing processes (default: one per CPU).
 FUZZ_TARGETS := torchbind/ptfile:FuzzLoad datasets:FuzzDecodePNG datasets:FuzzDecodeJPEG \
 	datasets:FuzzDecodeBMP datasets:FuzzDecodeTIFF evaluate/stats:FuzzParseFit
 FUZZTIME ?= 3s
+FUZZPARALLEL ?=
 fuzz-smoke:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=./$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $(if $(FUZZPARALLEL),-parallel $(FUZZPARALLEL)) $$pkg || exit 1; \
 	done
 
 bench: setup native

@@ -127,6 +127,11 @@ func (o DecodeOptions) decodeAs(f *imageFormat, data []byte) (RGB, error) {
 	if err != nil {
 		return RGB{}, f.wrap(err)
 	}
+	// An image without pixels is refused, as Pillow refuses one: its
+	// decoder would still walk every row (or column) of the other side.
+	if w <= 0 || h <= 0 {
+		return RGB{}, fmt.Errorf("%w (%s): the image is %dx%d pixels", ErrCorruptImage, f.name, w, h)
+	}
 	if err := checkPixels(w, h, o.maxPixels()); err != nil {
 		return RGB{}, err
 	}

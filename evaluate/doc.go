@@ -15,8 +15,10 @@
 //     image AUROC, overall and per anomaly class; when the category has
 //     ground truth it also streams each test map, resized to its image's
 //     size (FullMap), into the pixel-level metrics of evaluate/localize, and
-//     with Options.MapsDir writes the maps as float TIFFs (WriteMap), with
-//     Options.MasksDir their defect masks (evaluate/defectmask).
+//     with Options.MapsDir writes the maps as float TIFFs (WriteMap),
+//     having refused first, with a *MapCollisionError, test images whose
+//     maps would be one file (CheckMapPaths), and with Options.MasksDir
+//     their defect masks (evaluate/defectmask).
 //     RunFromResult turns a Result into a row of the reproduction report.
 //   - PUADModel.ScoreLabelled scores labelled images as Evaluate scores
 //     test images; TestFitFile and FolderFitFile describe a fit whose

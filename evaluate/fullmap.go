@@ -69,6 +69,42 @@ func WriteMap(dir, category, class, imagePath string, m ImageMap) (string, error
 	return path, floattiff.WriteFile(path, m.Pix, m.W, m.H)
 }
 
+// MapCollisionError reports two images whose anomaly maps would be one
+// file of the layout of WriteMap, which keeps only the class folder and
+// the name without its extension.
+type MapCollisionError struct {
+	First, Second string // the images
+	File          string // their map's file
+}
+
+func (e *MapCollisionError) Error() string {
+	return fmt.Sprintf("the anomaly maps of %s and %s would both be %s (the layout keeps only the class folder and the name without extension)",
+		e.First, e.Second, e.File)
+}
+
+// CheckMapPaths returns a *MapCollisionError for the first two of n images
+// whose maps WriteMap would write to one file under dir; image i has the
+// class and path that at returns. One file listed twice is one image.
+func CheckMapPaths(dir, category string, n int, at func(i int) (class, path string)) error {
+	owner := make(map[string]string, n)
+	for i := range n {
+		class, path := at(i)
+		file := localize.MapPath(dir, category, class, path)
+		if prev, ok := owner[file]; ok && !samePath(prev, path) {
+			return &MapCollisionError{First: prev, Second: path, File: file}
+		}
+		owner[file] = path
+	}
+	return nil
+}
+
+// samePath reports whether a and b name one file by their absolute paths.
+func samePath(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
+}
+
 // testMaps handles the test images' maps during Evaluate: it writes them
 // under dir and their defect masks under masks (when set), and streams them
 // into the localisation metrics (when the category has ground truth).

@@ -159,6 +159,12 @@ func Evaluate(ctx context.Context, ds *datasets.Dataset, m *models.EfficientAD, 
 	if opts.Extractor == "" {
 		opts.Extractor = StudentExtractor
 	}
+	if opts.MapsDir != "" {
+		err := CheckMapPaths(opts.MapsDir, ds.Category, len(ds.Test), func(i int) (string, string) { return ds.Test[i].Class, ds.Test[i].Path })
+		if err != nil {
+			return nil, err
+		}
+	}
 	pm, err := Fit(ctx, ds, m, opts)
 	if err != nil {
 		return nil, err

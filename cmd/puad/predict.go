@@ -207,16 +207,40 @@ func listInputs(args []string) ([]predictInput, []predictError) {
 			ins = append(ins, predictInput{path: p, name: filepath.Base(abs) + "_" + strings.ReplaceAll(filepath.ToSlash(rel), "/", "_")})
 		}
 	}
-	// Heatmap names must be unique.
-	seen := map[string]int{}
+	uniqueNames(ins)
+	return ins, errs
+}
+
+// uniqueNames makes the heatmap and mask names of ins unique. In input
+// order, an input keeps its name unless an earlier one took it; it then
+// gets the name with the smallest suffix _2, _3, … that no input has and
+// no earlier input took.
+func uniqueNames(ins []predictInput) {
+	natural := make(map[string]bool, len(ins))
+	for _, in := range ins {
+		natural[in.name] = true
+	}
+	taken := make(map[string]bool, len(ins))
 	for i := range ins {
 		n := ins[i].name
-		seen[n]++
-		if seen[n] > 1 {
-			ins[i].name = fmt.Sprintf("%s_%d", n, seen[n])
+		for k := 2; taken[ins[i].name]; k++ {
+			if alt := fmt.Sprintf("%s_%d", n, k); !natural[alt] && !taken[alt] {
+				ins[i].name = alt
+			}
 		}
+		taken[ins[i].name] = true
 	}
-	return ins, errs
+}
+
+// checkMapNames refuses inputs whose anomaly maps would overwrite each
+// other in dir (writeMap's layout; the category is not known yet and is
+// the same for all).
+func checkMapNames(dir string, ins []predictInput) error {
+	err := evaluate.CheckMapPaths(dir, "<category>", len(ins), func(i int) (string, string) { return mapClass(ins[i].path), ins[i].path })
+	if err != nil {
+		return fmt.Errorf("%w: score them in separate runs or into separate --maps folders", err)
+	}
+	return nil
 }
 
 // openDetector loads the detector of the model ps names and starts its
@@ -320,8 +344,13 @@ func writeMap(dir, category, path string, r detector.Result) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
-	class := filepath.Base(filepath.Dir(absPath(path)))
-	return evaluate.WriteMap(dir, category, class, path, evaluate.ImageMap{Pix: amap, W: r.Width, H: r.Height})
+	return evaluate.WriteMap(dir, category, mapClass(path), path, evaluate.ImageMap{Pix: amap, W: r.Width, H: r.Height})
+}
+
+// mapClass is the class folder of an input's anomaly map: the folder the
+// image is in.
+func mapClass(path string) string {
+	return filepath.Base(filepath.Dir(absPath(path)))
 }
 
 // absPath is path made absolute, or path itself when that fails.
@@ -354,12 +383,15 @@ func decodeInputs(ctx context.Context, d *detector.Detector, ins []predictInput)
 // scoring the others), or when ctx ended first (the report is then marked
 // incomplete).
 func runPredict(ctx context.Context, ps predictSettings, out, errOut io.Writer) (*predictReport, error) {
+	ins, errs := listInputs(ps.Inputs)
+	if err := checkOutputNames(ps, ins); err != nil {
+		return nil, err
+	}
 	d, rep, err := openDetector(ps)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	ins, errs := listInputs(ps.Inputs)
 	for _, e := range errs {
 		fmt.Fprintf(errOut, "puad: cannot read %s: %s\n", e.Path, e.Error)
 	}
@@ -482,6 +514,19 @@ func (r *predictRun) flush() error {
 		fmt.Fprintf(r.out, "%12.6f  %12.4f  %10.4f  %-9s  %s\n", pr.EfficientAD, pr.Mahalanobis, pr.PUAD, verdict(pr), batch[i].in.path)
 	}
 	return nil
+}
+
+// checkOutputNames refuses, before any work, outputs that would overwrite
+// each other: anomaly maps of two inputs at one file, or heatmaps and
+// masks (which share their names) in one folder.
+func checkOutputNames(ps predictSettings, ins []predictInput) error {
+	if ps.HeatmapDir != "" && ps.MaskDir != "" && absPath(ps.HeatmapDir) == absPath(ps.MaskDir) {
+		return fmt.Errorf("--heatmaps and --masks are both %s, where an image's heatmap and mask would be one file: give them separate folders", ps.HeatmapDir)
+	}
+	if ps.MapsDir == "" {
+		return nil
+	}
+	return checkMapNames(ps.MapsDir, ins)
 }
 
 // printPredictHeader prints the model, the threshold in force and the

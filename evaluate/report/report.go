@@ -44,7 +44,12 @@ type PaperScores struct {
 	PUAD        float64 `json:"puad"`
 	// Localization is EfficientAD's published localisation result ×100
 	// (LocalizationMetric of the dataset), absent when none is recorded.
+	// Only values the EfficientAD authors published belong here, never a
+	// third party's reproduction.
 	Localization *float64 `json:"localization,omitempty"`
+	// LocalizationSource names where Localization was found (required
+	// with it).
+	LocalizationSource string `json:"localization_source,omitempty"`
 }
 
 // PaperTable is one published table: a dataset at one EfficientAD size.
@@ -124,10 +129,28 @@ func ParsePaperResults(data []byte) (*PaperResults, error) {
 			if err := json.Unmarshal(raw, &t); err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
+			if err := checkSources(t); err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
 			p.Tables[k] = t
 		}
 	}
 	return p, nil
+}
+
+// checkSources refuses a published localisation value without its source.
+func checkSources(tables map[string]PaperTable) error {
+	for size, t := range tables {
+		for c, s := range t.Categories {
+			if s.Localization != nil && s.LocalizationSource == "" {
+				return fmt.Errorf("%s: %s: localization without localization_source", size, c)
+			}
+		}
+		if t.Mean.Localization != nil && t.Mean.LocalizationSource == "" {
+			return fmt.Errorf("%s: mean: localization without localization_source", size)
+		}
+	}
+	return nil
 }
 
 // Lookup returns the published scores of a category.
@@ -211,6 +234,9 @@ type Cell struct {
 	Measured  *Stat    `json:"measured,omitempty"`
 	Published *float64 `json:"published,omitempty"`
 	Diff      *float64 `json:"diff,omitempty"`
+	// Source names where Published was found, when the published data
+	// records it (localisation values).
+	Source string `json:"source,omitempty"`
 }
 
 // TypeScores are AUROCs ×100 per anomaly type: each type's images against
@@ -356,7 +382,7 @@ func buildTable(dataset, size, extractor string, byCat map[string][]CategoryRun,
 				row.PUAD.Published = ptr(pub.PUAD)
 			}
 			if row.Localization != nil {
-				row.Localization.Published = pub.Localization
+				row.Localization.Published, row.Localization.Source = pub.Localization, pub.LocalizationSource
 			}
 		}
 		row.EfficientAD.setDiff()
@@ -536,7 +562,7 @@ func meanLocalization(okRows []*Row, dataset, size string, okCats []string, p *P
 	c := &Cell{Measured: meanStat(v)}
 	if len(withLoc) == len(okRows) {
 		if pt, found := p.Tables[dataset][size]; found && slices.Equal(okCats, p.Categories(dataset, size)) {
-			c.Published = pt.Mean.Localization
+			c.Published, c.Source = pt.Mean.Localization, pt.Mean.LocalizationSource
 		} else {
 			c.Published = meanPublished(withLoc, func(r *Row) *float64 { return r.Localization.Published })
 		}
@@ -717,8 +743,39 @@ func (t Table) localizationNote() string {
 	if t.LocalizationMetric == "" {
 		return ""
 	}
-	return "EfficientAD " + t.LocalizationMetric + ": localisation ×100 of EfficientAD's anomaly maps at the images' sizes; " +
+	n := "EfficientAD " + t.LocalizationMetric + ": localisation ×100 of EfficientAD's anomaly maps at the images' sizes; " +
 		"its paper column holds EfficientAD's published values where recorded"
+	for _, src := range t.localizationSources() {
+		n += "; " + src
+	}
+	return n
+}
+
+// localizationSources lists the sources of the published localisation
+// values in t, each once, as "<row>: <source>" (rows sharing a source
+// joined).
+func (t Table) localizationSources() []string {
+	rows := map[string][]string{}
+	var order []string
+	add := func(label string, r *Row) {
+		if r == nil || r.Localization == nil || r.Localization.Published == nil || r.Localization.Source == "" {
+			return
+		}
+		src := r.Localization.Source
+		if _, seen := rows[src]; !seen {
+			order = append(order, src)
+		}
+		rows[src] = append(rows[src], label)
+	}
+	for i := range t.Rows {
+		add(t.Rows[i].Category, &t.Rows[i])
+	}
+	add("mean", t.Mean)
+	var out []string
+	for _, src := range order {
+		out = append(out, strings.Join(rows[src], ", ")+" from "+src)
+	}
+	return out
 }
 
 func (t Table) meanLabel() string {

@@ -259,3 +259,101 @@ func TestReportLocalization(t *testing.T) {
 		t.Errorf("csv %q", recs[:2])
 	}
 }
+
+// The published localisation values: EfficientAD-M's mean AU-PRO on MVTec
+// AD, with its source; no per-category values and nothing for size S.
+func TestPaperLocalization(t *testing.T) {
+	p := Paper()
+	m := p.Tables[MVTecADataset]["m"].Mean
+	if m.Localization == nil || *m.Localization != 93.5 || !strings.Contains(m.LocalizationSource, "arXiv 2303.14535") {
+		t.Errorf("MVTec AD M mean: %+v", m)
+	}
+	for dataset, sizes := range p.Tables {
+		for size, tab := range sizes {
+			for c, s := range tab.Categories {
+				if s.Localization != nil {
+					t.Errorf("%s %s %s: unexpected published localisation %v", dataset, size, c, *s.Localization)
+				}
+			}
+			if tab.Mean.Localization != nil && (dataset != MVTecADataset || size != "m") {
+				t.Errorf("%s %s: unexpected published localisation mean", dataset, size)
+			}
+		}
+	}
+	for _, bad := range []string{
+		`{"d": {"m": {"categories": {"a": {"efficient_ad": 1, "puad": 2, "localization": 3}}, "mean": {"efficient_ad": 1, "puad": 2}}}}`,
+		`{"d": {"m": {"categories": {}, "mean": {"efficient_ad": 1, "puad": 2, "localization": 3}}}}`,
+	} {
+		if _, err := ParsePaperResults([]byte(bad)); err == nil || !strings.Contains(err.Error(), "localization_source") {
+			t.Errorf("a localisation value without its source: %v", err)
+		}
+	}
+}
+
+// mvtecLocRuns are runs of every MVTec AD category at size, each with the
+// AU-PRO loc.
+func mvtecLocRuns(size string, loc float64) []CategoryRun {
+	var runs []CategoryRun
+	for _, c := range Paper().Categories(MVTecADataset, size) {
+		runs = append(runs, CategoryRun{DatasetName: MVTecADataset, Category: c, Size: size, Extractor: "student", Status: StatusOK,
+			EfficientADAUROC: 0.99, PUADAUROC: 0.98, Localization: &loc, LocalizationMetric: MetricAUPRO})
+	}
+	return runs
+}
+
+// With every MVTec AD category at size M, the mean row's AU-PRO stands
+// beside the published mean with the difference, and the table names the
+// source; with a category missing, or at size S, the paper column stays
+// empty.
+func TestReportPublishedLocalizationMean(t *testing.T) {
+	r := BuildReport(mvtecLocRuns("m", 0.9), Paper())
+	mean := r.Tables[0].Mean.Localization
+	if mean == nil || mean.Published == nil || *mean.Published != 93.5 || mean.Diff == nil || !near(*mean.Diff, -3.5) || mean.Source == "" {
+		t.Fatalf("mean %+v", mean)
+	}
+	if row := r.Tables[0].Rows[0].Localization; row.Published != nil || row.Diff != nil || row.Source != "" {
+		t.Errorf("a category row got a published value: %+v", row)
+	}
+	var text, md bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{text.String(), md.String()} {
+		for _, s := range []string{"93.50", "-3.50", "mean from the EfficientAD paper", "https://beta.hyper.ai/en/papers/2303.14535"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("output lacks %q:\n%s", s, out)
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := r.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, n := recs[len(recs)-1], len(CSVHeader)
+	if last[n+2] != "93.5" || last[n+3] != "-3.5" {
+		t.Errorf("csv mean row %q", last)
+	}
+
+	partial := mvtecLocRuns("m", 0.9)[1:]
+	s := mvtecLocRuns("s", 0.9)
+	for name, runs := range map[string][]CategoryRun{"14 of 15": partial, "size S": s} {
+		r := BuildReport(runs, Paper())
+		if m := r.Tables[0].Mean.Localization; m.Published != nil || m.Diff != nil || m.Source != "" {
+			t.Errorf("%s: mean %+v", name, m)
+		}
+		var text bytes.Buffer
+		if err := r.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text.String(), "2303.14535") {
+			t.Errorf("%s: the text names a source of no value shown", name)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/puad-go/puad/internal/fuzzguard"
 )
 
 // mutateFit returns f as JSON after change edited its decoded fields.
@@ -125,7 +127,7 @@ func TestCheckModelFiles(t *testing.T) {
 }
 
 // FuzzParseFit: no input makes ParseFit panic, and what it accepts can be
-// scored without a panic.
+// scored without a panic, within fuzzguard's limits of time and memory.
 func FuzzParseFit(f *testing.F) {
 	valid, cases := craftedFits(f)
 	f.Add(valid)
@@ -133,12 +135,14 @@ func FuzzParseFit(f *testing.F) {
 		f.Add(c.data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fit, err := ParseFit(data)
-		if err != nil {
-			return
-		}
-		g := fit.Gaussian()
-		fit.Score(g, 0.5, make([]float32, len(fit.Mean)))
+		fuzzguard.Check(t, len(data), func() {
+			fit, err := ParseFit(data)
+			if err != nil {
+				return
+			}
+			g := fit.Gaussian()
+			fit.Score(g, 0.5, make([]float32, len(fit.Mean)))
+		})
 	})
 }
 

@@ -202,6 +202,19 @@ func TestErrorKinds(t *testing.T) {
 // goInternals are fragments that show a Go value or type in a message.
 var goInternals = []string{"*types.", "types.", "&{", "&[", "0xc000", "[]interface", "map[", "*big.Int", "*ptfile", "runtime error", "%!", "nlpodyssey", "<nil>", "Callable", "PyNewable", "DictSetter", "ListAppender", "Class.", "PyDictSet", "Reconstructor"}
 
+// shownInternal returns the first fragment of goInternals that msg, an
+// error about input, shows ("" when none). A fragment the input itself
+// holds is let pass: the message may quote the input (the first bytes of a
+// file it cannot read, a class name).
+func shownInternal(msg string, input []byte) string {
+	for _, bad := range goInternals {
+		if strings.Contains(msg, bad) && !bytes.Contains(input, []byte(bad)) {
+			return bad
+		}
+	}
+	return ""
+}
+
 // No error of the loader prints Go internals, whatever the input.
 func TestErrorsShowNoGoInternals(t *testing.T) {
 	check := func(name string, data []byte) {
@@ -210,10 +223,8 @@ func TestErrorsShowNoGoInternals(t *testing.T) {
 			if err == nil {
 				continue
 			}
-			for _, bad := range goInternals {
-				if strings.Contains(err.Error(), bad) {
-					t.Errorf("%s: error shows %q: %v", name, bad, err)
-				}
+			if bad := shownInternal(err.Error(), d); bad != "" {
+				t.Errorf("%s: error shows %q: %v", name, bad, err)
 			}
 		}
 	}
