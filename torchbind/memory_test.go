@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/puad-go/puad/internal/gcsettle"
 	"github.com/puad-go/puad/internal/pyref"
 )
 
@@ -26,15 +27,7 @@ func TestMain(m *testing.M) {
 // settledLeaks collects garbage, waits until the finalizers queued by the
 // collection have run, and returns LeakedTensors.
 func settledLeaks() int64 {
-	for i := 0; i < 2; i++ {
-		runtime.GC()
-		done := make(chan struct{})
-		sentinel := new([16]byte)
-		runtime.SetFinalizer(sentinel, func(*[16]byte) { close(done) })
-		sentinel = nil
-		runtime.GC()
-		<-done
-	}
+	gcsettle.Settle()
 	return LeakedTensors()
 }
 

@@ -12,11 +12,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/puad-go/puad/datasets/synth"
+	"github.com/puad-go/puad/internal/gcsettle"
 	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
@@ -27,15 +27,7 @@ func TestMain(m *testing.M) {
 	runDDPWorker()
 	code := m.Run()
 	removeLocalFixtures()
-	for i := 0; i < 2; i++ {
-		runtime.GC()
-		done := make(chan struct{})
-		sentinel := new([16]byte)
-		runtime.SetFinalizer(sentinel, func(*[16]byte) { close(done) })
-		sentinel = nil
-		runtime.GC()
-		<-done
-	}
+	gcsettle.Settle()
 	if n := tb.LeakedTensors(); n != 0 && code == 0 {
 		fmt.Fprintf(os.Stderr, "training: %d tensors were never closed (freed by the garbage collector)\n", n)
 		code = 1

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,7 +116,7 @@ func TestReproduceShardsCommand(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "1 category runs failed: "+loco+"/breakfast_box (s)") {
 		t.Fatalf("single run: exit %d: %s", code, stderr)
 	}
-	wantFiles := folderFiles(t, single)
+	wantFiles := testtree.Files(t, single)
 
 	var slurm, kube []string
 	for id := 1; id <= 2; id++ { // --array=1-2
@@ -155,7 +154,7 @@ func TestReproduceShardsCommand(t *testing.T) {
 		if want := strings.ReplaceAll(wantOut, single, out); stdout != want {
 			t.Errorf("merge of %v printed\n%s\nwant\n%s", dirs, stdout, want)
 		}
-		got := folderFiles(t, out)
+		got := testtree.Files(t, out)
 		if len(got) != len(wantFiles) {
 			t.Errorf("merge of %v: %d files, want %d", dirs, len(got), len(wantFiles))
 		}
@@ -165,25 +164,6 @@ func TestReproduceShardsCommand(t *testing.T) {
 			}
 		}
 	}
-}
-
-// folderFiles maps the files under dir (slash-separated relative paths) to their content.
-func folderFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		data, err := os.ReadFile(path)
-		files[filepath.ToSlash(rel)] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // TestReproduceShardFlags checks the errors of --shard, --shard-count,

@@ -89,7 +89,7 @@ func TestShardsMerge(t *testing.T) {
 	if err := Failures(single); err == nil || !strings.Contains(err.Error(), "breakfast_box") {
 		t.Fatalf("single run's failures: %v", err)
 	}
-	want := folderFiles(t, cfg.OutDir)
+	want := testtree.Files(t, cfg.OutDir)
 	if len(want) != 4 {
 		t.Fatalf("single run wrote %d files", len(want))
 	}
@@ -111,7 +111,7 @@ func TestShardsMerge(t *testing.T) {
 		if err := Failures(rep); err == nil || err.Error() != Failures(single).Error() {
 			t.Errorf("%d shards: failures %v", n, err)
 		}
-		got := folderFiles(t, out)
+		got := testtree.Files(t, out)
 		if len(got) != len(want) {
 			t.Errorf("%d shards: files %v, want %v", n, keys(got), keys(want))
 		}
@@ -124,25 +124,6 @@ func TestShardsMerge(t *testing.T) {
 			testMergeRefusals(t, cfg, dirs)
 		}
 	}
-}
-
-// folderFiles maps the files under dir (slash-separated relative paths) to their content.
-func folderFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		data, err := os.ReadFile(path)
-		files[filepath.ToSlash(rel)] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 func keys(m map[string][]byte) []string {

@@ -5,12 +5,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/puad-go/puad/internal/gcsettle"
 	"github.com/puad-go/puad/torchbind"
 )
 
@@ -22,26 +22,12 @@ const roleVar = "PUAD_DIST_TEST_ROLE"
 // finalizers.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	settleFinalizers()
+	gcsettle.Settle()
 	if n, nt := Leaked(), torchbind.LeakedTensors(); (n != 0 || nt != 0) && code == 0 {
 		fmt.Fprintf(os.Stderr, "dist: %d stores or groups and %d tensors were never closed\n", n, nt)
 		code = 1
 	}
 	os.Exit(code)
-}
-
-// settleFinalizers collects garbage and waits until the finalizers queued
-// by the collection have run.
-func settleFinalizers() {
-	for i := 0; i < 2; i++ {
-		runtime.GC()
-		done := make(chan struct{})
-		sentinel := new([16]byte)
-		runtime.SetFinalizer(sentinel, func(*[16]byte) { close(done) })
-		sentinel = nil
-		runtime.GC()
-		<-done
-	}
 }
 
 // worker is one process of a multi-process test, started by startWorkers.
