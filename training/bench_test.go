@@ -14,6 +14,7 @@ import (
 
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -177,7 +178,7 @@ func BenchmarkDDPTeacherStep(b *testing.B) {
 	root := b.TempDir()
 	imagenet := makeImageNet(b, root, 2, 9, 300, 500)
 	wrn := filepath.Join(root, "wrn.pth")
-	writeTinyWRN(b, wrn)
+	testtree.WriteTinyWRN(b, wrn, 9)
 	size := 64
 	if os.Getenv("PUAD_BENCH_IMG_SIZE") != "" {
 		size = benchImgSize()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 	"github.com/puad-go/puad/torchbind/dist"
@@ -248,7 +249,7 @@ func ddpFixture(t *testing.T) (root string, w ddpWorker, cfg TeacherConfig) {
 	root = t.TempDir()
 	imagenet := makeImageNet(t, root, 2, 9, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
-	writeTinyWRN(t, wrn)
+	testtree.WriteTinyWRN(t, wrn, 9)
 	w = ddpWorker{ImageNet: imagenet, WRN: wrn, Iterations: 3, BatchSize: 16, StatSamples: 6, ImgSize: 64, Seed: 11}
 	cfg = TeacherConfig{
 		ImageNetDir: imagenet, Size: models.Small, WRNWeights: wrn, Iterations: w.Iterations, BatchSize: w.BatchSize,

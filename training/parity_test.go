@@ -14,6 +14,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -294,42 +295,6 @@ func TestTransformsMatchPyTorch(t *testing.T) {
 	e.log()
 }
 
-// fillWRN gives the extractor the test weights of gen_fixtures.py's fill_wrn.
-func fillWRN(t testing.TB, w *models.WRNExtractor, seed uint64) {
-	t.Helper()
-	g, err := tb.NewGenerator(seed, tb.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	for _, p := range w.NamedParams() {
-		s := tb.NewScope()
-		var v *tb.Tensor
-		name := p.Name
-		switch {
-		case filepath.Ext(name) == ".num_batches_tracked":
-			v = s.T(tb.Zeros(p.Shape, tb.Int64, tb.CPU))
-		default:
-			u := s.T(tb.Rand(g, p.Shape, tb.Float32, tb.CPU))
-			switch ext := filepath.Ext(name); {
-			case len(p.Shape) == 4:
-				fanIn := p.Shape[1] * p.Shape[2] * p.Shape[3]
-				v = s.T(tb.MulScalar(s.T(tb.SubScalar(s.T(tb.MulScalar(u, 2)), 1)), math.Sqrt(3/float64(fanIn))))
-			case ext == ".weight" || ext == ".running_var":
-				v = s.T(tb.AddScalar(s.T(tb.MulScalar(u, 0.5)), 0.75))
-			default:
-				v = s.T(tb.SubScalar(s.T(tb.MulScalar(u, 0.2)), 0.1))
-			}
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
-		(*p.Tensor).Close()
-		*p.Tensor = s.Keep(v)
-		s.Close()
-	}
-}
-
 func initSeeded(t *testing.T, m models.Module, seed uint64) {
 	t.Helper()
 	g, err := tb.NewGenerator(seed, tb.CPU)
@@ -399,7 +364,7 @@ func TestTeacherStepMatchesPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer models.Close(fe)
-	fillWRN(t, fe, 5)
+	testtree.FillWRN(t, fe, 5)
 
 	// The feature statistics, two passes with their own grayscale decisions.
 	e := fx.tracker(t, partTeacherStats)

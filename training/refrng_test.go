@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -27,7 +28,7 @@ func TestReferenceRNGTeacherMatchesPyTorch(t *testing.T) {
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 3, 3, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
-	writeTinyWRN(t, wrn)
+	testtree.WriteTinyWRN(t, wrn, 9)
 	cfg := TeacherConfig{
 		ImageNetDir: imagenet, ModelDir: filepath.Join(root, "models"), Size: models.Small, WRNWeights: wrn,
 		Iterations: 3, BatchSize: 3, StatSamples: 6, ImgSize: 64, Seed: 11, Device: tb.CPU, ReferenceRNG: true,
@@ -171,7 +172,7 @@ func TestReferenceRNGTeacherResume(t *testing.T) {
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 2, 3, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
-	writeTinyWRN(t, wrn)
+	testtree.WriteTinyWRN(t, wrn, 9)
 	cfg := TeacherConfig{
 		ImageNetDir: imagenet, Size: models.Small, WRNWeights: wrn,
 		Iterations: 3, BatchSize: 2, StatSamples: 4, ImgSize: 64, Seed: 11, Device: tb.CPU, ReferenceRNG: true,

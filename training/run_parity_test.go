@@ -14,6 +14,7 @@ import (
 
 	"github.com/puad-go/puad/datasets"
 	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -272,7 +273,7 @@ func TestTeacherRunMatchesPyTorch(t *testing.T) {
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 3, 3, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
-	writeTinyWRN(t, wrn)
+	testtree.WriteTinyWRN(t, wrn, 9)
 	cfg := TeacherConfig{
 		ImageNetDir: imagenet, ModelDir: filepath.Join(root, "models"), Size: models.Small, WRNWeights: wrn,
 		Iterations: teacherRunSteps, BatchSize: 3, StatSamples: 6, ImgSize: 64, Seed: 11, Device: tb.CPU,

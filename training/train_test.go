@@ -18,6 +18,7 @@ import (
 	"github.com/puad-go/puad/datasets/synth"
 	"github.com/puad-go/puad/internal/gcsettle"
 	"github.com/puad-go/puad/internal/pyref"
+	"github.com/puad-go/puad/internal/testtree"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
@@ -82,27 +83,6 @@ func makeCategory(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	return sum.Dir
-}
-
-// writeTinyWRN writes the weights of a wide ResNet with one block per
-// layer (the architecture of WideResNet101-2 with fewer blocks), as a
-// torchvision state dict without layer4 and fc.
-func writeTinyWRN(t testing.TB, path string) {
-	t.Helper()
-	w, err := models.NewWRNExtractor([3]int{1, 1, 1}, models.TeacherChannels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer models.Close(w)
-	fillWRN(t, w, 9)
-	sd, err := models.StateDict(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sd.Close()
-	if err := tb.SaveStateDict(path, sd); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func readTensors(t *testing.T, path string) map[string][]float32 {
@@ -208,7 +188,7 @@ func TestTrainTeacherResume(t *testing.T) {
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 2, 3, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
-	writeTinyWRN(t, wrn)
+	testtree.WriteTinyWRN(t, wrn, 9)
 	cfg := TeacherConfig{
 		ImageNetDir: imagenet, Size: models.Small, WRNWeights: wrn,
 		Iterations: 3, BatchSize: 2, StatSamples: 4, ImgSize: 64, Seed: 11, Device: tb.CPU, CheckpointEvery: 2,

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,42 +28,7 @@ func distFixture(t *testing.T, name string) (root string, args func(modelDir str
 	root = filepath.Join(testRoot, name)
 	data := testtree.Category(t, filepath.Join(root, "data"), loco, "tray", synth.VariantTray, 9)
 	wrn := filepath.Join(root, "wrn.pth")
-	w, err := models.NewWRNExtractor([3]int{1, 1, 1}, models.TeacherChannels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer models.Close(w)
-	g, err := tb.NewGenerator(5, tb.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	for _, p := range w.NamedParams() {
-		s := tb.NewScope()
-		var v *tb.Tensor
-		if strings.HasSuffix(p.Name, ".num_batches_tracked") {
-			v = s.T(tb.Zeros(p.Shape, tb.Int64, tb.CPU))
-		} else if u := s.T(tb.Rand(g, p.Shape, tb.Float32, tb.CPU)); len(p.Shape) == 4 {
-			fanIn := p.Shape[1] * p.Shape[2] * p.Shape[3]
-			v = s.T(tb.MulScalar(s.T(tb.SubScalar(s.T(tb.MulScalar(u, 2)), 1)), math.Sqrt(3/float64(fanIn))))
-		} else {
-			v = s.T(tb.AddScalar(s.T(tb.MulScalar(u, 0.5)), 0.75))
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
-		(*p.Tensor).Close()
-		*p.Tensor = s.Keep(v)
-		s.Close()
-	}
-	sd, err := models.StateDict(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sd.Close()
-	if err := tb.SaveStateDict(wrn, sd); err != nil {
-		t.Fatal(err)
-	}
+	testtree.WriteTinyWRN(t, wrn, 5)
 	return root, func(modelDir string) []string {
 		return []string{"train", "teacher", filepath.Join(data, "train"), modelDir, "--wrn-weights", wrn,
 			"--iterations", "2", "--batch-size", "4", "--stat-samples", "4", "--img-size", "64", "--device", "cpu",
