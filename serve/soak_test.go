@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/puad-go/puad/internal/pyref"
 	"github.com/puad-go/puad/serve"
 )
 
@@ -36,7 +37,7 @@ func soakRequests(t *testing.T) int {
 func rssBytes(t *testing.T) int64 {
 	raw, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		t.Skip("no /proc/self/statm:", err)
+		pyref.Unavailable(t, "no /proc/self/statm: "+err.Error())
 	}
 	f := strings.Fields(string(raw))
 	pages, err := strconv.ParseInt(f[1], 10, 64)
