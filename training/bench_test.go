@@ -44,26 +44,14 @@ var pyBench struct {
 // Reported: go-it/s, py-it/s and go/py.
 func BenchmarkStudentStep(b *testing.B) {
 	size := benchImgSize()
-	root := b.TempDir()
-	sum, err := synth.Generate(filepath.Join(root, "data"), synth.Config{
-		Seed: 4, Width: 512, Height: 512, DatasetName: "bench", Category: "tray",
-		TrainGood: 8, WithValidation: true, ValidationGood: 1, TestGood: 1, TestLogical: 1, TestStructural: 1,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	imagenet := makeImageNet(b, root, 2, 4, 300, 500)
-	modelDir := filepath.Join(root, "models")
-	if _, err := RandomTeacher(modelDir, models.Small, 1, false); err != nil {
-		b.Fatal(err)
-	}
+	dataDir, imagenet, modelDir := studentBenchTree(b)
 
 	// One untimed warm-up iteration, then b.N timed ones.
 	var start time.Time
 	var elapsed time.Duration
 	b.StopTimer()
-	_, err = TrainStudent(context.Background(), StudentConfig{
-		ImageNetDir: imagenet, DatasetDir: sum.Dir, ModelDir: modelDir, Size: models.Small,
+	_, err := TrainStudent(context.Background(), StudentConfig{
+		ImageNetDir: imagenet, DatasetDir: dataDir, ModelDir: modelDir, Size: models.Small,
 		Iterations: b.N + 1, ImgSize: size, Seed: 1, Device: tb.CPU,
 		Progress: func(stage string, it, total int, loss float64) {
 			if stage != StageTrain {
@@ -88,7 +76,7 @@ func BenchmarkStudentStep(b *testing.B) {
 	// The same number of iterations in PyTorch right after, so that both
 	// see about the same load on a shared machine.
 	pyref.Require(b)
-	cmd := exec.Command(pyref.Python, "testdata/bench_step.py", sum.Dir, imagenet, strconv.Itoa(size), strconv.Itoa(b.N))
+	cmd := exec.Command(pyref.Python, "testdata/bench_step.py", dataDir, imagenet, strconv.Itoa(size), strconv.Itoa(b.N))
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.Output()
 	if err != nil {
@@ -108,6 +96,26 @@ func BenchmarkStudentStep(b *testing.B) {
 		size, goRate, tb.NumThreads(), pyBench.itPerSec, pyBench.threads)
 }
 
+// studentBenchTree writes what the student step benchmarks train on: a
+// generated category of 8 training images of 512×512 pixels, a small
+// ImageNet folder and a random EfficientAD-S teacher.
+func studentBenchTree(b *testing.B) (dataDir, imagenet, modelDir string) {
+	root := b.TempDir()
+	sum, err := synth.Generate(filepath.Join(root, "data"), synth.Config{
+		Seed: 4, Width: 512, Height: 512, DatasetName: "bench", Category: "tray",
+		TrainGood: 8, WithValidation: true, ValidationGood: 1, TestGood: 1, TestLogical: 1, TestStructural: 1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	imagenet = makeImageNet(b, root, 2, 4, 300, 500)
+	modelDir = filepath.Join(root, "models")
+	if _, err := RandomTeacher(modelDir, models.Small, 1, false); err != nil {
+		b.Fatal(err)
+	}
+	return sum.Dir, imagenet, modelDir
+}
+
 // BenchmarkStudentStepPrecision measures the student and autoencoder
 // training step (EfficientAD-S, batch 1, ImageNet penalty on) in float32
 // and in bfloat16 (StudentConfig.Precision) on the same images and
@@ -118,24 +126,12 @@ func BenchmarkStudentStepPrecision(b *testing.B) {
 		b.Skipf("bfloat16 cannot be measured here: %v", err)
 	}
 	size := benchImgSize()
-	root := b.TempDir()
-	sum, err := synth.Generate(filepath.Join(root, "data"), synth.Config{
-		Seed: 4, Width: 512, Height: 512, DatasetName: "bench", Category: "tray",
-		TrainGood: 8, WithValidation: true, ValidationGood: 1, TestGood: 1, TestLogical: 1, TestStructural: 1,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	imagenet := makeImageNet(b, root, 2, 4, 300, 500)
-	modelDir := filepath.Join(root, "models")
-	if _, err := RandomTeacher(modelDir, models.Small, 1, false); err != nil {
-		b.Fatal(err)
-	}
+	dataDir, imagenet, modelDir := studentBenchTree(b)
 	rate := func(p models.Precision) float64 {
 		var start time.Time
 		var elapsed time.Duration
 		_, err := TrainStudent(context.Background(), StudentConfig{
-			ImageNetDir: imagenet, DatasetDir: sum.Dir, ModelDir: modelDir, Size: models.Small,
+			ImageNetDir: imagenet, DatasetDir: dataDir, ModelDir: modelDir, Size: models.Small,
 			Iterations: b.N + 1, ImgSize: size, Seed: 1, Device: tb.CPU, Precision: p,
 			Progress: func(stage string, it, total int, loss float64) {
 				if stage != StageTrain {

@@ -25,32 +25,7 @@ func TestReferenceRNGTeacherMatchesPyTorch(t *testing.T) {
 	if pyref.Short() {
 		t.Skip("short: the training runs against PyTorch take a while")
 	}
-	root := t.TempDir()
-	imagenet := makeImageNet(t, root, 3, 3, 60, 140)
-	wrn := filepath.Join(root, "wrn.pth")
-	testtree.WriteTinyWRN(t, wrn, 9)
-	cfg := TeacherConfig{
-		ImageNetDir: imagenet, ModelDir: filepath.Join(root, "models"), Size: models.Small, WRNWeights: wrn,
-		Iterations: 3, BatchSize: 3, StatSamples: 6, ImgSize: 64, Seed: 11, Device: tb.CPU, ReferenceRNG: true,
-	}
-	wait := startReference(t, map[string]any{
-		"kind": "teacher", "seed": cfg.Seed, "iterations": cfg.Iterations, "img_size": cfg.ImgSize, "reference_rng": true,
-		"imagenet": imagenet, "wrn": wrn, "batch_size": cfg.BatchSize, "stat_samples": cfg.StatSamples,
-	})
-	seen := recordDraws(t)
-	if err := TrainTeacher(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	ref, refDir := wait()
-	checkTeacherDraws(t, imagePaths(t, imagenet), *seen, ref)
-
-	dir := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.TeacherDir()
-	checkVector(t, filepath.Join(dir, models.MuFile), ref.Mu, refRNGTol)
-	checkVector(t, filepath.Join(dir, models.SigmaFile), ref.Sigma, refRNGTol)
-	worst := checkLosses(t, filepath.Join(dir, "train_loss.csv"), ref, refRNGTol)
-	t.Logf("losses of %d iterations: largest relative difference per iteration %.3g", len(worst), worst)
-	w := checkWeights(t, filepath.Join(dir, "teacher.pt"), filepath.Join(refDir, "teacher.pt"), refRNGTol)
-	t.Logf("teacher weights: largest relative difference %.3g", w)
+	checkTeacherRunAgainstReference(t, 3, true, refRNGTol)
 }
 
 // TestReferenceRNGStudentMatchesPyTorch trains a student and autoencoder

@@ -270,18 +270,33 @@ func TestTeacherRunMatchesPyTorch(t *testing.T) {
 	if pyref.Short() {
 		t.Skip("short: the training runs against PyTorch take a while")
 	}
+	checkTeacherRunAgainstReference(t, teacherRunSteps, false, runTol)
+}
+
+// checkTeacherRunAgainstReference distils a teacher for iterations steps
+// (3 per batch, 64 pixels) from a tiny wide ResNet on a tiny ImageNet
+// folder, with puad and with ref_runs.py (the reference random stream when
+// referenceRNG is set, else puad's draws), and holds the draws, the
+// statistics, every loss and the weights to tol.
+func checkTeacherRunAgainstReference(t *testing.T, iterations int, referenceRNG bool, tol float64) {
+	t.Helper()
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 3, 3, 60, 140)
 	wrn := filepath.Join(root, "wrn.pth")
 	testtree.WriteTinyWRN(t, wrn, 9)
 	cfg := TeacherConfig{
 		ImageNetDir: imagenet, ModelDir: filepath.Join(root, "models"), Size: models.Small, WRNWeights: wrn,
-		Iterations: teacherRunSteps, BatchSize: 3, StatSamples: 6, ImgSize: 64, Seed: 11, Device: tb.CPU,
+		Iterations: iterations, BatchSize: 3, StatSamples: 6, ImgSize: 64, Seed: 11, Device: tb.CPU,
+		ReferenceRNG: referenceRNG,
 	}
-	wait := startReference(t, map[string]any{
+	job := map[string]any{
 		"kind": "teacher", "seed": cfg.Seed, "iterations": cfg.Iterations, "img_size": cfg.ImgSize,
 		"imagenet": imagenet, "wrn": wrn, "batch_size": cfg.BatchSize, "stat_samples": cfg.StatSamples,
-	})
+	}
+	if referenceRNG {
+		job["reference_rng"] = true
+	}
+	wait := startReference(t, job)
 	seen := recordDraws(t)
 	if err := TrainTeacher(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -290,11 +305,11 @@ func TestTeacherRunMatchesPyTorch(t *testing.T) {
 	checkTeacherDraws(t, imagePaths(t, imagenet), *seen, ref)
 
 	dir := models.Layout{Root: cfg.ModelDir, Size: cfg.Size}.TeacherDir()
-	checkVector(t, filepath.Join(dir, models.MuFile), ref.Mu, runTol)
-	checkVector(t, filepath.Join(dir, models.SigmaFile), ref.Sigma, runTol)
-	worst := checkLosses(t, filepath.Join(dir, "train_loss.csv"), ref, runTol)
+	checkVector(t, filepath.Join(dir, models.MuFile), ref.Mu, tol)
+	checkVector(t, filepath.Join(dir, models.SigmaFile), ref.Sigma, tol)
+	worst := checkLosses(t, filepath.Join(dir, "train_loss.csv"), ref, tol)
 	t.Logf("losses of %d iterations: largest relative difference per iteration %.3g", len(worst), worst)
-	w := checkWeights(t, filepath.Join(dir, "teacher.pt"), filepath.Join(refDir, "teacher.pt"), runTol)
+	w := checkWeights(t, filepath.Join(dir, "teacher.pt"), filepath.Join(refDir, "teacher.pt"), tol)
 	t.Logf("teacher weights: largest relative difference %.3g", w)
 }
 
