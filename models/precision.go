@@ -51,6 +51,18 @@ func (p Precision) DType() tb.DType {
 	return tb.Float32
 }
 
+// UnitRoundoff is the largest relative error of rounding a value to the
+// networks' type: 2^-24 for float32, 2^-8 for bfloat16, 2^-11 for float16.
+func (p Precision) UnitRoundoff() float64 {
+	switch p {
+	case BF16:
+		return 0x1p-8
+	case FP16:
+		return 0x1p-11
+	}
+	return 0x1p-24
+}
+
 func (p Precision) String() string {
 	if p == "" {
 		return string(FP32)

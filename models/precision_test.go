@@ -190,3 +190,30 @@ func TestCastKeepsGradientsOnMasterWeights(t *testing.T) {
 		t.Fatalf("gradient is %v", info.DType)
 	}
 }
+
+// TestUnitRoundoff rounds values just above and below 1 + u/2 and 1 + u
+// (u the unit roundoff) to each precision's type with libtorch: 1 + u is
+// halfway to the next value, so libtorch must round 1 + 0.9u down and
+// 1 + 1.1u up to 1 + 2u.
+func TestUnitRoundoff(t *testing.T) {
+	for _, p := range []Precision{FP32, BF16, FP16} {
+		u := p.UnitRoundoff()
+		x, err := tb.FromSlice([]float64{1 + 0.9*u, 1 + 1.1*u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := x.ToDType(p.DType())
+		x.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Float64s()
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []float64{1, 1 + 2*u}; got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("%s: 1 + 0.9u and 1 + 1.1u round to %v, want %v (u = %g)", p, got, want, u)
+		}
+	}
+}

@@ -154,9 +154,23 @@ func runEval(ctx context.Context, datasetDir, modelDir string, st evalSettings) 
 		return nil, err
 	}
 	if err := res.Validation.Check(); err != nil {
-		fmt.Fprintf(os.Stderr, "puad: warning: %v\n", err)
+		warn(err)
 	}
+	warnResolution(res.Validation, opts.Precision)
 	return res, nil
+}
+
+// warn prints a warning on standard error.
+func warn(err error) {
+	fmt.Fprintf(os.Stderr, "puad: warning: %v\n", err)
+}
+
+// warnResolution warns when the precision p may reorder the scores that
+// fusion was fitted on (evaluate.CheckResolution).
+func warnResolution(fusion stats.Fusion, p models.Precision) {
+	if err := evaluate.CheckResolution(fusion, p); err != nil {
+		warn(err)
+	}
 }
 
 // storedPixelThreshold is the pixel threshold of the fit `puad fit`
@@ -200,7 +214,7 @@ func fittedThreshold(modelDir string, res *evaluate.Result) *float64 {
 	f, err := stats.LoadFit(path, res.Size, res.Extractor)
 	if err != nil {
 		if !errors.Is(err, stats.ErrNoFit) {
-			fmt.Fprintf(os.Stderr, "puad: warning: no operating point at the fitted threshold: %v\n", err)
+			warn(fmt.Errorf("no operating point at the fitted threshold: %w", err))
 		}
 		return nil
 	}

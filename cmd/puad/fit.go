@@ -168,6 +168,7 @@ func runFitWith(ctx context.Context, datasetDir, modelDir string, st evalSetting
 	if err != nil {
 		return nil, "", err
 	}
+	warnResolution(pm.Fusion, opts.Precision)
 	var f *stats.FitFile
 	switch now := time.Now(); ch.From {
 	case "":
