@@ -61,6 +61,7 @@ type Detector struct {
 	batch                 int
 	decode                datasets.DecodeOptions
 	threshold             float64 // in force
+	precision             models.Precision
 
 	life   sync.RWMutex // read-held by calls in progress, write-held by Close
 	closed bool
@@ -150,7 +151,7 @@ func load(modelDir, datasetName, cat string, opts Options) (*Detector, error) {
 	return &Detector{
 		datasetName: datasetName, category: cat, fitPath: fp, fit: fit, gauss: fit.Gaussian(),
 		model: m, scorer: &evaluate.Scorer{Model: m, Extractor: evaluate.Extractor(fit.Extractor)},
-		batch: batch, decode: decode, threshold: threshold,
+		batch: batch, decode: decode, threshold: threshold, precision: opts.Precision,
 	}, nil
 }
 
@@ -189,6 +190,14 @@ func (d *Detector) FitPath() string { return d.fitPath }
 
 // Fit is the loaded PUAD fit; callers must not change it.
 func (d *Detector) Fit() *stats.FitFile { return d.fit }
+
+// CheckResolution says whether the networks' precision resolves the
+// EfficientAD scores of the validation images the fit standardises with
+// (evaluate.CheckResolution): a *evaluate.ResolutionError when its rounding
+// may reorder them, else nil.
+func (d *Detector) CheckResolution() error {
+	return evaluate.CheckResolution(d.fit.Fusion, d.precision)
+}
 
 // Threshold is the decision threshold in force (the fit's, unless
 // Options.Threshold replaced it): an image is anomalous when its PUAD score

@@ -95,6 +95,9 @@ func New(dets []*detector.Detector, cfg Config) (*Server, error) {
 		}
 		s.batchers[d.Category()] = newBatcher(d, cfg, s.met)
 		s.names = append(s.names, d.Category())
+		if err := d.CheckResolution(); err != nil {
+			cfg.Logger.Warn("precision", "category", d.Category(), "warning", err.Error())
+		}
 	}
 	slices.Sort(s.names)
 	s.handler = s.routes()

@@ -256,7 +256,9 @@ func openDetector(ps predictSettings) (*detector.Detector, *predictReport, error
 		return nil, nil, err
 	}
 	fit := d.Fit()
-	warnResolution(fit.Fusion, opts.Precision)
+	if err := d.CheckResolution(); err != nil {
+		warn(err)
+	}
 	rep := &predictReport{DatasetName: d.DatasetName(), Category: d.Category(), Size: fit.Size, Extractor: fit.Extractor,
 		FitFile: d.FitPath(), Threshold: fit.Threshold, ThresholdOverride: ps.Threshold}
 	return d, rep, nil

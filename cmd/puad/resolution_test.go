@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,22 +76,7 @@ func TestResolutionWarning(t *testing.T) {
 		t.Fatalf("predict with the fit as stored: exit %d:\n%s", code, stderr)
 	}
 	// A spread of 1e-8 of the mean: below float32's 4 × 2^-24.
-	var fit map[string]any
-	raw, err := os.ReadFile(fitFile)
-	if err == nil {
-		err = json.Unmarshal(raw, &fit)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	eff := fit["zscore"].(map[string]any)["efficient_ad"].(map[string]any)
-	eff["std"] = math.Abs(eff["mean"].(float64)) * 1e-8
-	if raw, err = json.Marshal(fit); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(fitFile, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testtree.NarrowFitSpread(t, fitFile, 1e-8)
 	_, stderr, code = runPuad(t, predict...)
 	if code != 0 || !strings.Contains(stderr, resolutionWarning+" 1e-08 of their mean, less than fp32 resolves (2.4e-07)") {
 		t.Errorf("predict with validation scores 1e-8 apart: exit %d:\n%s", code, stderr)

@@ -5,8 +5,10 @@ package testtree
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -217,6 +219,38 @@ func Poison(t testing.TB, path, key string, v float32) {
 	if err := tb.SaveStateDict(path, sd); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// NarrowFitSpread rewrites the PUAD fit file path in place, as by hand,
+// with the standard deviation of its EfficientAD validation scores set to
+// relative times their mean's magnitude, and returns that value: a fit
+// whose scores lie closer together than a precision may resolve
+// (evaluate.CheckResolution).
+func NarrowFitSpread(t testing.TB, path string, relative float64) float64 {
+	t.Helper()
+	var fit map[string]any
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(raw, &fit)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	zscore, _ := fit["zscore"].(map[string]any)
+	eff, _ := zscore["efficient_ad"].(map[string]any)
+	mean, ok := eff["mean"].(float64)
+	if !ok {
+		t.Fatalf("%s has no zscore.efficient_ad.mean", path)
+	}
+	std := math.Abs(mean) * relative
+	eff["std"] = std
+	if raw, err = json.Marshal(fit); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return std
 }
 
 // Unseal removes a category's manifest, so that hand-edited files load as
