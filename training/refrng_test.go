@@ -37,39 +37,7 @@ func TestReferenceRNGStudentMatchesPyTorch(t *testing.T) {
 	if pyref.Short() {
 		t.Skip("short: the training runs against PyTorch take a while")
 	}
-	root := t.TempDir()
-	imagenet := makeImageNet(t, root, 2, 3, 60, 140)
-	dataset := makeCategory(t, filepath.Join(root, "data"))
-	cfg := StudentConfig{
-		ImageNetDir: imagenet, DatasetDir: dataset, ModelDir: filepath.Join(root, "models"), Size: models.Small,
-		Iterations: refRNGStudentSteps, ImgSize: 128, Seed: 5, Device: tb.CPU, ReferenceRNG: true,
-	}
-	teacher, err := RandomTeacher(cfg.ModelDir, models.Small, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wait := startReference(t, map[string]any{
-		"kind": "student", "seed": cfg.Seed, "iterations": cfg.Iterations, "img_size": cfg.ImgSize, "reference_rng": true,
-		"dataset": dataset, "imagenet": imagenet, "teacher": teacher,
-	})
-	seen := recordDraws(t)
-	res, err := TrainStudent(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, refDir := wait()
-	checkStudentDraws(t, *seen, ref)
-
-	checkVector(t, filepath.Join(res.Dir, models.MuFile), ref.Mu, 2e-6)
-	checkVector(t, filepath.Join(res.Dir, models.SigmaFile), ref.Sigma, 2e-6)
-	checkVector(t, filepath.Join(res.Dir, models.MuFile), ref.MuTrain, 0)
-	checkVector(t, filepath.Join(res.Dir, models.SigmaFile), ref.SigmaTrain, 0)
-	worst := checkLosses(t, filepath.Join(res.Dir, "train_loss.csv"), ref, refRNGTol)
-	t.Logf("losses of %d iterations: largest relative difference per iteration %.3g", len(worst), worst)
-	for _, f := range []string{"student.pt", "autoencoder.pt"} {
-		w := checkWeights(t, filepath.Join(res.Dir, f), filepath.Join(refDir, f), refRNGTol)
-		t.Logf("%s: largest relative difference %.3g", f, w)
-	}
+	checkStudentRunAgainstReference(t, refRNGStudentSteps, true, refRNGTol)
 }
 
 // refRNGStudentSteps is the iterations of the student run with the

@@ -368,21 +368,38 @@ func TestStudentRunMatchesPyTorch(t *testing.T) {
 	if pyref.Short() {
 		t.Skip("short: the training runs against PyTorch take a while")
 	}
+	ref := checkStudentRunAgainstReference(t, studentRunSteps, false, runTol)
+	if ref.LR[len(ref.LR)-1] == ref.LR[0] {
+		t.Error("the run has no iteration after the learning-rate drop")
+	}
+}
+
+// checkStudentRunAgainstReference trains a student and autoencoder for
+// iterations steps (128 pixels, a random teacher) on a tiny category, with
+// puad and with ref_runs.py (the reference random stream when referenceRNG
+// is set, else puad's draws), and holds the draws, the statistics, every
+// loss and the weights to tol. It returns the reference's run.
+func checkStudentRunAgainstReference(t *testing.T, iterations int, referenceRNG bool, tol float64) *refRun {
+	t.Helper()
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 2, 3, 60, 140)
 	dataset := makeCategory(t, filepath.Join(root, "data"))
 	cfg := StudentConfig{
 		ImageNetDir: imagenet, DatasetDir: dataset, ModelDir: filepath.Join(root, "models"), Size: models.Small,
-		Iterations: studentRunSteps, ImgSize: 128, Seed: 5, Device: tb.CPU,
+		Iterations: iterations, ImgSize: 128, Seed: 5, Device: tb.CPU, ReferenceRNG: referenceRNG,
 	}
 	teacher, err := RandomTeacher(cfg.ModelDir, models.Small, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait := startReference(t, map[string]any{
+	job := map[string]any{
 		"kind": "student", "seed": cfg.Seed, "iterations": cfg.Iterations, "img_size": cfg.ImgSize,
 		"dataset": dataset, "imagenet": imagenet, "teacher": teacher,
-	})
+	}
+	if referenceRNG {
+		job["reference_rng"] = true
+	}
+	wait := startReference(t, job)
 	seen := recordDraws(t)
 	res, err := TrainStudent(context.Background(), cfg)
 	if err != nil {
@@ -397,15 +414,13 @@ func TestStudentRunMatchesPyTorch(t *testing.T) {
 	checkVector(t, filepath.Join(res.Dir, models.SigmaFile), ref.Sigma, 2e-6)
 	checkVector(t, filepath.Join(res.Dir, models.MuFile), ref.MuTrain, 0)
 	checkVector(t, filepath.Join(res.Dir, models.SigmaFile), ref.SigmaTrain, 0)
-	worst := checkLosses(t, filepath.Join(res.Dir, "train_loss.csv"), ref, runTol)
+	worst := checkLosses(t, filepath.Join(res.Dir, "train_loss.csv"), ref, tol)
 	t.Logf("losses of %d iterations: largest relative difference per iteration %.3g", len(worst), worst)
-	if ref.LR[len(ref.LR)-1] == ref.LR[0] {
-		t.Error("the run has no iteration after the learning-rate drop")
-	}
 	for _, f := range []string{"student.pt", "autoencoder.pt"} {
-		w := checkWeights(t, filepath.Join(res.Dir, f), filepath.Join(refDir, f), runTol)
+		w := checkWeights(t, filepath.Join(res.Dir, f), filepath.Join(refDir, f), tol)
 		t.Logf("%s: largest relative difference %.3g", f, w)
 	}
+	return ref
 }
 
 // checkStudentDraws compares the jobs puad observed with the reference's draws.
