@@ -17,27 +17,6 @@ import (
 	"github.com/puad-go/puad/internal/testtree"
 )
 
-// rewriteFit edits the fit file at path as decoded JSON, as a damaged or
-// hand-edited file would be.
-func rewriteFit(t *testing.T, path string, change func(map[string]any)) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	change(m)
-	if data, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestPredictFailsClosed: a fit that does not fit the model (another
 // dimension, an unknown extractor, a retrained student) is refused without
 // a panic; a score that is not a number is the verdict "invalid" and a
@@ -107,7 +86,7 @@ func TestPredictFailsClosed(t *testing.T) {
 		if err := os.WriteFile(fitPath, good, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rewriteFit(t, fitPath, c.change)
+		testtree.RewriteFit(t, fitPath, c.change)
 		var out strings.Builder
 		rep, err := runPredict(ctx, ps, &out, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -221,36 +221,42 @@ func Poison(t testing.TB, path, key string, v float32) {
 	}
 }
 
-// NarrowFitSpread rewrites the PUAD fit file path in place, as by hand,
-// with the standard deviation of its EfficientAD validation scores set to
-// relative times their mean's magnitude, and returns that value: a fit
-// whose scores lie closer together than a precision may resolve
-// (evaluate.CheckResolution).
-func NarrowFitSpread(t testing.TB, path string, relative float64) float64 {
+// RewriteFit edits the PUAD fit file at path in place as decoded JSON, as
+// a damaged or hand-edited file would be.
+func RewriteFit(t testing.TB, path string, change func(map[string]any)) {
 	t.Helper()
-	var fit map[string]any
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		err = json.Unmarshal(raw, &fit)
-	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	zscore, _ := fit["zscore"].(map[string]any)
-	eff, _ := zscore["efficient_ad"].(map[string]any)
-	mean, ok := eff["mean"].(float64)
-	if !ok {
-		t.Fatalf("%s has no zscore.efficient_ad.mean", path)
-	}
-	std := math.Abs(mean) * relative
-	eff["std"] = std
-	if raw, err = json.Marshal(fit); err != nil {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
+	change(m)
+	if data, err = json.Marshal(m); err != nil {
 		t.Fatal(err)
 	}
-	return std
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// NarrowFitSpread rewrites the PUAD fit file at path (RewriteFit) with the
+// standard deviation of its EfficientAD validation scores set to relative
+// times their mean's magnitude: a fit whose scores lie closer together than
+// a precision may resolve (evaluate.CheckResolution).
+func NarrowFitSpread(t testing.TB, path string, relative float64) {
+	t.Helper()
+	RewriteFit(t, path, func(fit map[string]any) {
+		zscore, _ := fit["zscore"].(map[string]any)
+		eff, _ := zscore["efficient_ad"].(map[string]any)
+		mean, ok := eff["mean"].(float64)
+		if !ok {
+			t.Fatalf("%s has no zscore.efficient_ad.mean", path)
+		}
+		eff["std"] = math.Abs(mean) * relative
+	})
 }
 
 // Unseal removes a category's manifest, so that hand-edited files load as
