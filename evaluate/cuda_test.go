@@ -1,36 +1,14 @@
 package evaluate
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 
+	"github.com/puad-go/puad/internal/cudatest"
 	"github.com/puad-go/puad/models"
 	tb "github.com/puad-go/puad/torchbind"
 )
-
-// cudaDevice returns the first CUDA device. Without one (CI machines have
-// no GPU) it checks instead that asking for CUDA is refused with
-// tb.ErrNoCUDA, and reports false: the caller then has nothing more to
-// compare. tools/gpu-check.sh sets PUAD_REQUIRE_CUDA=1, which makes a
-// missing device a failure.
-func cudaDevice(t testing.TB) (tb.Device, bool) {
-	t.Helper()
-	if tb.CUDAAvailable() {
-		return tb.CUDA(0), true
-	}
-	msg := fmt.Sprintf("no CUDA device (libtorch %s sees %d devices)", tb.TorchVersion(), tb.CUDADeviceCount())
-	if os.Getenv("PUAD_REQUIRE_CUDA") == "1" {
-		t.Fatal(msg)
-	}
-	if _, err := tb.ParseDevice("cuda"); !errors.Is(err, tb.ErrNoCUDA) {
-		t.Fatalf("%s, yet asking for CUDA gave %v, want ErrNoCUDA", msg, err)
-	}
-	t.Logf("%s: checked that CUDA is refused; the CUDA comparison runs on a GPU machine (tools/gpu-check.sh)", msg)
-	return tb.CPU, false
-}
 
 // randomModelOn is a model of random weights of the given size (as
 // randomModel's, the same for every call) moved to dev.
@@ -85,7 +63,7 @@ func randomModelOn(t testing.TB, size models.Size, imgSize int64, dev tb.Device)
 // then in bfloat16 and float16 on CUDA against CUDA float32: AUROCs within
 // 0.01, Spearman of PUAD scores ≥ 0.99.
 func TestCUDAMatchesCPU(t *testing.T) {
-	dev, ok := cudaDevice(t)
+	dev, ok := cudatest.Device(t)
 	if !ok {
 		return
 	}
@@ -122,7 +100,7 @@ func TestCUDAMatchesCPU(t *testing.T) {
 // forward pass (teacher, student, autoencoder) on CUDA for sizes S and M,
 // batches of 1, 8 and 64, in each precision.
 func BenchmarkCUDAThroughput(b *testing.B) {
-	dev, ok := cudaDevice(b)
+	dev, ok := cudatest.Device(b)
 	if !ok {
 		return
 	}

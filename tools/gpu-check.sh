@@ -12,7 +12,8 @@
 #      is found (PUAD_REQUIRE_CUDA=1): CUDA float32 scores against the CPU's
 #      (relative difference at most 1e-4, TF32 off), and bf16/fp16 image
 #      AUROCs against CUDA float32 (within 0.01, Spearman of PUAD scores
-#      at least 0.99),
+#      at least 0.99), and float16 training (with its loss scale) against
+#      float32 (losses within 1%, no step skipped),
 #   3. prints images per second of EfficientAD-S and -M at batches of 1, 8
 #      and 64 in fp32, bf16 and fp16.
 set -euo pipefail
@@ -39,7 +40,7 @@ cp "$BUILD/libtorchbind.so" build/libtorchbind.so
 export PUAD_REQUIRE_CUDA=1
 
 echo "== tests that need CUDA"
-"$GO" test -count=1 -v -run 'CUDA' ./torchbind/ ./evaluate/
+"$GO" test -count=1 -v -run 'CUDA' ./torchbind/ ./evaluate/ ./training/
 
 echo "== throughput (images/s)"
 "$GO" test -count=1 -run '^$' -bench 'CUDAThroughput' -benchtime 1x -v ./evaluate/ | grep -E 'images/s|^ok|FAIL'

@@ -352,6 +352,18 @@ func (r replicas) syncStart(run *run, data *tb.Generator) error {
 	return nil
 }
 
+// syncLossScale gives every rank rank 0's loss scale (from its checkpoint
+// when it resumed); a nil scaler has nothing to share.
+func (r replicas) syncLossScale(s *lossScaler) error {
+	if r.size() == 1 || s == nil {
+		return nil
+	}
+	if err := r.broadcast(s.state); err != nil {
+		return err
+	}
+	return s.restore(s.state)
+}
+
 // averageGrads replaces each parameter's gradient by its mean over the
 // ranks, in one all-reduce, and returns the time it took. The gradients
 // are only complete once the backward pass is over: the reduction cannot

@@ -66,6 +66,10 @@ type ddpWorker struct {
 	// the steps after the first: "steps=N step=<s> reduce=<s>" (seconds).
 	Threads int
 	Timed   bool
+	// LossScale, when not 0, scales the loss from this scale, which
+	// doubles after ScaleInterval finite steps (0: the default 2000).
+	LossScale     float32
+	ScaleInterval int
 }
 
 // runDDPWorker runs the rank that ddpWorkerEnv describes, if any, and
@@ -132,10 +136,13 @@ func (w ddpWorker) run() error {
 	defer g.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if w.ScaleInterval > 0 {
+		lossScaleInterval = w.ScaleInterval
+	}
 	cfg := TeacherConfig{
 		ImageNetDir: w.ImageNet, ModelDir: w.ModelDir, Size: models.Small, WRNWeights: w.WRN,
 		Iterations: w.Iterations, BatchSize: w.BatchSize, StatSamples: w.StatSamples, ImgSize: w.ImgSize,
-		Seed: w.Seed, ReferenceRNG: w.RefRNG, Resume: w.Resume, Device: tb.CPU, Workers: 1, Group: g,
+		Seed: w.Seed, ReferenceRNG: w.RefRNG, Resume: w.Resume, Device: tb.CPU, Workers: 1, Group: g, lossScale: w.LossScale,
 		Progress: func(stage string, it, total int, loss float64) {
 			if stage != StageDistill {
 				return
@@ -318,6 +325,25 @@ func TestDDPTeacher(t *testing.T) {
 				t.Errorf("iteration %d before the interruption: loss %v, uninterrupted %v", i+1, a.Losses[i][0], b.Losses[i][0])
 			}
 		}
+	})
+	t.Run("loss scale resumed on every rank", func(t *testing.T) {
+		// The scale doubles after every 2 finite steps: rank 0 resumes with
+		// the doubled scale of its checkpoint, which the other rank must
+		// take too, or the ranks' gradients would be averaged at different
+		// scales.
+		ws := w
+		ws.LossScale, ws.ScaleInterval = 1024, 2
+		ws.ModelDir = filepath.Join(root, "scaled")
+		requireOK(t, runRanks(t, ws, 2, nil))
+		ws.ModelDir = filepath.Join(root, "scaled-resumed")
+		res := runRanks(t, ws, 2, func(x *ddpWorker) { x.StopAt = 1 })
+		for r, x := range res {
+			if !strings.Contains(x.out, "error: interrupted:") || !strings.Contains(x.out, "after 2 iterations") {
+				t.Fatalf("rank %d: %s, want interrupted after 2 iterations", r, x.out)
+			}
+		}
+		requireOK(t, runRanks(t, ws, 2, func(x *ddpWorker) { x.Resume = true }))
+		sameFiles(t, teacherDir(filepath.Join(root, "scaled")), teacherDir(ws.ModelDir), "teacher.pt", "train_loss.csv")
 	})
 	t.Run("reference random stream", func(t *testing.T) {
 		c := cfg

@@ -11,7 +11,8 @@ import (
 	tb "github.com/puad-go/puad/torchbind"
 )
 
-func TestTrainingRefusesFP16(t *testing.T) {
+// TestTrainingRefusesFP16OnCPU: float16 training runs on CUDA only.
+func TestTrainingRefusesFP16OnCPU(t *testing.T) {
 	s := StudentConfig{Precision: models.FP16, Device: tb.CPU}
 	s.fillDefaults()
 	te := TeacherConfig{Precision: models.FP16, Device: tb.CPU}

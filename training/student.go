@@ -58,11 +58,14 @@ type StudentConfig struct {
 	// decode is how the dataset's images are decoded (set by TrainStudent).
 	decode datasets.DecodeOptions
 	// Precision of the training steps' networks ("": float32): with BF16
-	// the convolutions run in bfloat16 on copies of the weights cast at each
-	// step, while the losses, the optimiser and its float32 master weights,
-	// the category statistics and the quantiles stay float32. FP16 is refused
-	// (it would need loss scaling).
+	// or FP16 the convolutions run in that type on copies of the weights
+	// cast at each step, while the losses, the optimiser and its float32
+	// master weights, the category statistics and the quantiles stay
+	// float32. FP16 (CUDA only) scales the loss dynamically (lossScaler).
 	Precision models.Precision
+	// lossScale, when not 0, scales the loss from this initial scale in any
+	// precision (tests).
+	lossScale float32
 }
 
 func (c *StudentConfig) fillDefaults() {
@@ -331,6 +334,9 @@ func trainStudent(ctx context.Context, cfg StudentConfig, resume bool, m *models
 		return 0, err
 	}
 	defer step.Close()
+	if step.scaler, err = runLossScaler(r, cfg.Precision, cfg.lossScale, cfg.Device, cfg.Log); err != nil {
+		return 0, err
+	}
 	sd := &studentData{train: ds.Train, imagenet: imagenet, size: cfg.ImgSize, batch: cfg.BatchSize, gen: rs.data, reference: ref != nil, next: r.start, total: cfg.Iterations}
 	sd.cache.init(len(ds.Train), cfg.ImgSize, cfg.decode)
 	if err := trainLoop(ctx, r, step.iterations(cfg, sd)); err != nil {
@@ -639,6 +645,8 @@ type studentStep struct {
 	// cast once, since the teacher does not learn).
 	prec    models.Precision
 	teacher *models.PDN
+	// scaler scales the loss (nil: no scaling).
+	scaler *lossScaler
 }
 
 // newStudentStep prepares the steps of a run in precision p.
@@ -655,20 +663,18 @@ func newStudentStep(m *models.EfficientAD, opt *tb.Adam, p models.Precision) (*s
 	return s, err
 }
 
-// Close frees the teacher's copy, if any.
+// Close frees the teacher's copy, if any, and the loss scale.
 func (s *studentStep) Close() {
 	if s.teacher != nil && s.teacher != s.m.Teacher {
 		models.Close(s.teacher)
 	}
 	s.teacher = nil
+	s.scaler.Close()
+	s.scaler = nil
 }
 
-// checkTrainingPrecision refuses what training cannot do: FP16 (no loss
-// scaling) and what the device cannot run.
+// checkTrainingPrecision refuses what the device cannot run.
 func checkTrainingPrecision(p models.Precision, dev tb.Device) error {
-	if p == models.FP16 {
-		return &models.PrecisionError{Precision: p, Device: dev, Reason: "float16 training is refused: it would need loss scaling; train in bf16 or fp32"}
-	}
 	return p.Check(dev)
 }
 
@@ -743,10 +749,14 @@ func (s *studentStep) backward(xTrain, xAug, xImg *tb.Tensor) (Losses, error) {
 		lossAE := sc.T(tb.Mean(sc.T(tb.PowScalar(sc.T(tb.Sub(ta, ae)), 2)), nil, false))
 		lossSAE := sc.T(tb.Mean(sc.T(tb.PowScalar(sc.T(tb.Sub(ae, sa)), 2)), nil, false))
 		total := sc.T(tb.Add(sc.T(tb.Add(lossStudent, lossAE)), lossSAE))
+		grads := total
+		if s.scaler != nil {
+			grads = sc.T(s.scaler.scaled(total))
+		}
 		if err := sc.Err(); err != nil {
 			return err
 		}
-		if err := total.Backward(); err != nil {
+		if err := grads.Backward(); err != nil {
 			return err
 		}
 		item := func(t *tb.Tensor, dst *float64) {
@@ -786,7 +796,8 @@ func (s *studentStep) stepSlices(b studentBatch, size int64) (Losses, error) {
 	if err != nil {
 		return l, err
 	}
-	return l, s.opt.Step()
+	_, err = s.scaler.step(s.opt)
+	return l, err
 }
 
 // teacherOutputStats returns the per-channel mean and unbiased standard

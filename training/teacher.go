@@ -95,10 +95,14 @@ type TeacherConfig struct {
 	// Workers decode images in parallel (runtime.NumCPU() when 0).
 	Workers int
 	// Precision of the distilled PDN in the training steps ("": float32),
-	// as StudentConfig.Precision: with BF16 its convolutions run in
-	// bfloat16 on a copy of the weights cast at each step, the loss and the
-	// optimiser in float32; the extractor and the statistics stay float32.
+	// as StudentConfig.Precision: with BF16 or FP16 its convolutions run in
+	// that type on a copy of the weights cast at each step, the loss and
+	// the optimiser in float32 (FP16, CUDA only, with a dynamic loss scale);
+	// the extractor and the statistics stay float32.
 	Precision models.Precision
+	// lossScale, when not 0, scales the loss from this initial scale in any
+	// precision (tests).
+	lossScale float32
 	// Group, when not nil, is the process group of a data-parallel run:
 	// every rank calls TrainTeacher with its own group and the same
 	// settings (rank 0's seed is used by all), the batch is split evenly
@@ -426,7 +430,14 @@ func distill(ctx context.Context, cfg TeacherConfig, resume bool, d *distiller, 
 	}
 	defer r.Close()
 	d.opt = r.opt
+	if d.scaler, err = runLossScaler(r, cfg.Precision, cfg.lossScale, cfg.Device, cfg.Log); err != nil {
+		return err
+	}
+	defer func() { d.scaler.Close(); d.scaler = nil }()
 	if err := d.rep.syncStart(r, dataGen); err != nil {
+		return err
+	}
+	if err := d.rep.syncLossScale(d.scaler); err != nil {
 		return err
 	}
 	if err := trainLoop(ctx, r, d.iterations(cfg, paths, dataGen, r.start)); err != nil {
@@ -549,6 +560,8 @@ type distiller struct {
 	mu, sigma *tb.Tensor // [384] on the device: the extractor's feature statistics
 	opt       *tb.Adam
 	prec      models.Precision // the PDN's precision in the steps
+	// scaler scales the loss (nil: no scaling).
+	scaler *lossScaler
 	// rep is the process group whose ranks average their gradients.
 	rep replicas
 }
@@ -588,10 +601,14 @@ func (d *distiller) backward(xFE, xPDN *tb.Tensor) (float64, error) {
 		}
 		out := s.T(d.prec.Forward(net, x))
 		l := s.T(tb.MSELoss(target, out, tb.ReduceMean))
+		grads := l
+		if d.scaler != nil {
+			grads = s.T(d.scaler.scaled(l))
+		}
 		if err := s.Err(); err != nil {
 			return err
 		}
-		if err := l.Backward(); err != nil {
+		if err := grads.Backward(); err != nil {
 			return err
 		}
 		var err error
@@ -620,7 +637,9 @@ func (d *distiller) stepSlices(fe, pdn []float32, n, feSize, pdnSize int64, dev 
 	if err != nil {
 		return 0, err
 	}
-	if err := d.opt.Step(); err != nil {
+	// After the all-reduce every rank has the same gradients, so all skip
+	// the same steps.
+	if _, err := d.scaler.step(d.opt); err != nil {
 		return 0, err
 	}
 	if observeStep != nil {
