@@ -207,40 +207,18 @@ func lossScalingPrecisions(t *testing.T) []models.Precision {
 // dividing the gradients by it again is exact, so the losses and every file
 // must be the same, bit for bit.
 func TestStudentLossScalingIsExact(t *testing.T) {
-	root := t.TempDir()
-	imagenet := makeImageNet(t, root, 2, 2, 60, 140)
-	dataset := makeCategory(t, filepath.Join(root, "data"))
 	for _, p := range lossScalingPrecisions(t) {
-		var dirs [2]string
-		var losses [2][]float64
-		for i, scale := range []float32{0, lossScaleInit} {
-			var log bytes.Buffer
-			cfg := StudentConfig{
-				ImageNetDir: imagenet, DatasetDir: dataset, Size: models.Small, ModelDir: filepath.Join(root, fmt.Sprint(p, i)),
-				Iterations: 3, ImgSize: 128, Seed: 5, Device: tb.CPU, Precision: p, lossScale: scale, Log: &log,
-				Progress: func(stage string, it, total int, loss float64) {
-					if stage == StageTrain {
-						losses[i] = append(losses[i], loss)
-					}
-				},
+		runs := trainStudentRuns(t, tb.CPU, 3, []precisionRun{{Precision: p}, {Precision: p, LossScale: lossScaleInit}})
+		for _, r := range runs {
+			if strings.Contains(r.Log, skipLine) {
+				t.Errorf("%s, loss scale %v: a step was skipped:\n%s", p, r.LossScale, r.Log)
 			}
-			if _, err := RandomTeacher(cfg.ModelDir, models.Small, 1, false); err != nil {
-				t.Fatal(err)
-			}
-			res, err := TrainStudent(context.Background(), cfg)
-			if err != nil {
-				t.Fatalf("%s, loss scale %v: %v", p, scale, err)
-			}
-			if strings.Contains(log.String(), skipLine) {
-				t.Errorf("%s, loss scale %v: a step was skipped:\n%s", p, scale, log.String())
-			}
-			dirs[i] = res.Dir
 		}
-		t.Logf("%s: losses %v", p, losses[0])
-		if fmt.Sprint(losses[0]) != fmt.Sprint(losses[1]) {
-			t.Errorf("%s: losses %v without scaling, %v with", p, losses[0], losses[1])
+		t.Logf("%s: losses %v", p, runs[0].Losses)
+		if fmt.Sprint(runs[0].Losses) != fmt.Sprint(runs[1].Losses) {
+			t.Errorf("%s: losses %v without scaling, %v with", p, runs[0].Losses, runs[1].Losses)
 		}
-		sameFiles(t, dirs[0], dirs[1], models.StudentFile, models.AutoEncoderFile, "train_loss.csv")
+		sameFiles(t, runs[0].Dir, runs[1].Dir, models.StudentFile, models.AutoEncoderFile, "train_loss.csv")
 	}
 }
 
@@ -332,45 +310,12 @@ func TestCUDAFP16Training(t *testing.T) {
 	if !ok {
 		return
 	}
-	root := t.TempDir()
-	imagenet := makeImageNet(t, root, 2, 2, 60, 140)
-	dataset := makeCategory(t, filepath.Join(root, "data"))
-	var losses [2][]float64
-	for i, p := range []models.Precision{models.FP32, models.FP16} {
-		var log bytes.Buffer
-		cfg := StudentConfig{
-			ImageNetDir: imagenet, DatasetDir: dataset, Size: models.Small, ModelDir: filepath.Join(root, string(p)),
-			Iterations: 3, ImgSize: 128, Seed: 5, Device: dev, Precision: p, Log: &log,
-			Progress: func(stage string, it, total int, loss float64) {
-				if stage == StageTrain {
-					losses[i] = append(losses[i], loss)
-				}
-			},
+	runs := trainStudentRuns(t, dev, 3, []precisionRun{{Precision: models.FP32}, {Precision: models.FP16}})
+	for _, r := range runs {
+		if strings.Contains(r.Log, skipLine) {
+			t.Errorf("%s: a step was skipped:\n%s", r.Precision, r.Log)
 		}
-		if _, err := RandomTeacher(cfg.ModelDir, models.Small, 1, false); err != nil {
-			t.Fatal(err)
-		}
-		res, err := TrainStudent(context.Background(), cfg)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		if strings.Contains(log.String(), skipLine) {
-			t.Errorf("%s: a step was skipped:\n%s", p, log.String())
-		}
-		sd, err := tb.LoadStateDict(filepath.Join(res.Dir, models.StudentFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := sd.Tensors["conv1.weight"].Info()
-		sd.Close()
-		if err != nil || info.DType != tb.Float32 {
-			t.Errorf("%s: saved conv1.weight is %v (%v), want float32", p, info.DType, err)
-		}
+		checkSavedFloat32(t, r)
 	}
-	t.Logf("losses fp32 %v, fp16 %v", losses[0], losses[1])
-	for k := range losses[0] {
-		if d := math.Abs(losses[1][k]-losses[0][k]) / losses[0][k]; !(d < 0.01) {
-			t.Errorf("iteration %d: fp16 loss %v, fp32 %v (%.3f relative)", k, losses[1][k], losses[0][k], d)
-		}
-	}
+	checkLossesAgree(t, runs[0], runs[1], 0.01)
 }

@@ -1,8 +1,10 @@
 package training
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -37,17 +39,39 @@ func TestTrainStudentBF16(t *testing.T) {
 		t.Logf("no bfloat16 on this CPU: checked its refusal instead (%v)", err)
 		return
 	}
+	runs := trainStudentRuns(t, tb.CPU, 2, []precisionRun{{Precision: models.FP32}, {Precision: models.BF16}})
+	for _, r := range runs {
+		checkSavedFloat32(t, r)
+	}
+	checkLossesAgree(t, runs[0], runs[1], 0.01)
+}
+
+// precisionRun is one short student and autoencoder training run of the
+// precision tests: its settings, then what it gave.
+type precisionRun struct {
+	Precision models.Precision
+	LossScale float32 // StudentConfig.lossScale
+	Losses    []float64
+	Dir       string // the category's model folder
+	Log       string
+}
+
+// trainStudentRuns trains each of runs for iterations steps on dev, all
+// from the same random teacher, data and seed, and fills in their results.
+func trainStudentRuns(t *testing.T, dev tb.Device, iterations int, runs []precisionRun) []precisionRun {
+	t.Helper()
 	root := t.TempDir()
 	imagenet := makeImageNet(t, root, 2, 2, 60, 140)
 	dataset := makeCategory(t, filepath.Join(root, "data"))
-	var losses [2][]float64
-	for i, p := range []models.Precision{models.FP32, models.BF16} {
+	for i := range runs {
+		r := &runs[i]
+		var log bytes.Buffer
 		cfg := StudentConfig{
-			ImageNetDir: imagenet, DatasetDir: dataset, Size: models.Small, ModelDir: filepath.Join(root, string(p)),
-			Iterations: 2, ImgSize: 128, Seed: 5, Device: tb.CPU, Precision: p,
+			ImageNetDir: imagenet, DatasetDir: dataset, Size: models.Small, ModelDir: filepath.Join(root, fmt.Sprint(i)),
+			Iterations: iterations, ImgSize: 128, Seed: 5, Device: dev, Precision: r.Precision, lossScale: r.LossScale, Log: &log,
 			Progress: func(stage string, it, total int, loss float64) {
 				if stage == StageTrain {
-					losses[i] = append(losses[i], loss)
+					r.Losses = append(r.Losses, loss)
 				}
 			},
 		}
@@ -56,22 +80,38 @@ func TestTrainStudentBF16(t *testing.T) {
 		}
 		res, err := TrainStudent(context.Background(), cfg)
 		if err != nil {
-			t.Fatalf("%s: %v", p, err)
+			t.Fatalf("%s, loss scale %v: %v", r.Precision, r.LossScale, err)
 		}
-		sd, err := tb.LoadStateDict(filepath.Join(res.Dir, models.StudentFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := sd.Tensors["conv1.weight"].Info()
-		sd.Close()
-		if err != nil || info.DType != tb.Float32 {
-			t.Errorf("%s: saved conv1.weight is %v (%v), want float32", p, info.DType, err)
-		}
+		r.Dir, r.Log = res.Dir, log.String()
 	}
-	t.Logf("losses fp32 %v, bf16 %v", losses[0], losses[1])
-	for k := range losses[0] {
-		if d := math.Abs(losses[1][k]-losses[0][k]) / losses[0][k]; !(d < 0.01) {
-			t.Errorf("iteration %d: bf16 loss %v, fp32 %v (%.3f relative)", k, losses[1][k], losses[0][k], d)
+	return runs
+}
+
+// checkSavedFloat32 fails t unless run r saved float32 weights.
+func checkSavedFloat32(t *testing.T, r precisionRun) {
+	t.Helper()
+	sd, err := tb.LoadStateDict(filepath.Join(r.Dir, models.StudentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := sd.Tensors["conv1.weight"].Info()
+	sd.Close()
+	if err != nil || info.DType != tb.Float32 {
+		t.Errorf("%s: saved conv1.weight is %v (%v), want float32", r.Precision, info.DType, err)
+	}
+}
+
+// checkLossesAgree fails t unless the losses of b are within tol of a's,
+// relative, iteration by iteration.
+func checkLossesAgree(t *testing.T, a, b precisionRun, tol float64) {
+	t.Helper()
+	t.Logf("losses %s %v, %s %v", a.Precision, a.Losses, b.Precision, b.Losses)
+	if len(a.Losses) != len(b.Losses) {
+		t.Fatalf("%d losses in %s, %d in %s", len(a.Losses), a.Precision, len(b.Losses), b.Precision)
+	}
+	for k := range a.Losses {
+		if d := math.Abs(b.Losses[k]-a.Losses[k]) / a.Losses[k]; !(d < tol) {
+			t.Errorf("iteration %d: %s loss %v, %s %v (%.3f relative)", k, b.Precision, b.Losses[k], a.Precision, a.Losses[k], d)
 		}
 	}
 }
